@@ -1,0 +1,1 @@
+"""spotdiff engine: how do two sets of images differ? No Qt here."""

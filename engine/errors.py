@@ -1,0 +1,134 @@
+"""The one exception tree of spotdiff.
+
+Every error the engine raises on purpose derives from :class:`SpotdiffError`;
+each carries the facts it reports as attributes, so a CLI or a GUI can build
+its own message from them. ``str(error)`` says what was found, what was
+expected, and what to do.
+
+    SpotdiffError
+    ├── InputError                      bad input from the user (CLI exit code 2)
+    │   ├── ImageSetError
+    │   │   ├── ImageSetNotFoundError   a folder or file that does not exist
+    │   │   └── EmptyImageSetError      too few readable images in a set
+    │   └── InvalidParameterError       an option with an impossible value
+    ├── ModelError
+    │   ├── UnknownModelError           a name that is not in the registry
+    │   ├── WeightsNotFoundError        registry entry known, weights file absent
+    │   ├── WeightsIntegrityError       a weights file whose sha256 does not match
+    │   └── ModelLoadError              a file that exists but cannot be loaded
+    ├── CacheError                      the embedding cache cannot be used at all
+    └── Cancelled                       the user stopped a run
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+
+class SpotdiffError(Exception):
+    """Base class of every error spotdiff raises on purpose."""
+
+
+class InputError(SpotdiffError):
+    """The user's input cannot be used as given."""
+
+
+class ImageSetError(InputError):
+    """An image set cannot be read as a set of images."""
+
+
+class ImageSetNotFoundError(ImageSetError):
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+        super().__init__(
+            f"Image set '{self.path}' does not exist; expected a folder of images or an image file. "
+            "Check the path and try again."
+        )
+
+
+class EmptyImageSetError(ImageSetError):
+    def __init__(self, folder: Path | str, readable: int, skipped: int, needed: int):
+        self.folder = Path(folder)
+        self.readable = readable
+        self.skipped = skipped
+        self.needed = needed
+        noun = "image" if readable == 1 else "images"
+        super().__init__(
+            f"Image set '{self.folder}' has {readable} readable {noun} ({skipped} skipped, see the list "
+            f"of skipped files); at least {needed} are needed, half to find differences and half to "
+            "check them. Add more images to the set."
+        )
+
+
+class InvalidParameterError(InputError):
+    def __init__(self, name: str, value: object, expected: str):
+        self.name = name
+        self.value = value
+        self.expected = expected
+        super().__init__(f"Invalid value {value!r} for {name}: expected {expected}.")
+
+
+class ModelError(SpotdiffError):
+    """A model cannot be found, trusted or loaded."""
+
+
+class UnknownModelError(ModelError):
+    def __init__(self, name: str, known: Sequence[str]):
+        self.name = name
+        self.known = tuple(known)
+        super().__init__(
+            f"Unknown model {name!r}. Known models: {', '.join(self.known)}. "
+            "Run 'spotdiff models' to see which are available on this machine."
+        )
+
+
+class WeightsNotFoundError(ModelError):
+    def __init__(self, model: str, filename: str, searched: Sequence[Path], hint: str):
+        self.model = model
+        self.filename = filename
+        self.searched = tuple(Path(p) for p in searched)
+        self.hint = hint
+        where = "; ".join(str(p) for p in self.searched) or "(nowhere)"
+        super().__init__(
+            f"Weights for model {model!r} not found: no file {filename!r} in {where}. {hint}"
+        )
+
+
+class WeightsIntegrityError(ModelError):
+    def __init__(self, model: str, path: Path | str, expected: str, found: str):
+        self.model = model
+        self.path = Path(path)
+        self.expected = expected
+        self.found = found
+        super().__init__(
+            f"Refusing to load weights for model {model!r}: '{self.path}' has sha256 {found}, "
+            f"expected {expected}. The file is damaged or not the published one; delete it and run "
+            f"'spotdiff models pull {model}' or copy the right file in its place."
+        )
+
+
+class ModelLoadError(ModelError):
+    def __init__(self, model: str, path: Path | str, reason: str):
+        self.model = model
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"Cannot load model {model!r} from '{self.path}': {reason}")
+
+
+class CacheError(SpotdiffError):
+    def __init__(self, path: Path | str, reason: str):
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(
+            f"Embedding cache '{self.path}' cannot be used: {reason}. "
+            "Set SPOTDIFF_CACHE to a writable folder or pass --no-cache."
+        )
+
+
+class Cancelled(SpotdiffError):
+    """The user stopped a run; nothing was written that is not consistent."""
+
+    def __init__(self, stage: str = ""):
+        self.stage = stage
+        super().__init__(f"Cancelled during {stage}." if stage else "Cancelled.")
