@@ -9,12 +9,14 @@ expected, and what to do.
     ├── InputError                      bad input from the user (CLI exit code 2)
     │   ├── ImageSetError
     │   │   ├── ImageSetNotFoundError   a folder or file that does not exist
-    │   │   └── EmptyImageSetError      too few readable images in a set
+    │   │   ├── EmptyImageSetError      too few readable images in a set
+    │   │   └── UnreadableImageError    one file that cannot be decoded (skipped, with its reason)
     │   └── InvalidParameterError       an option with an impossible value
     ├── ModelError
     │   ├── UnknownModelError           a name that is not in the registry
     │   ├── WeightsNotFoundError        registry entry known, weights file absent
     │   ├── WeightsIntegrityError       a weights file whose sha256 does not match
+    │   ├── WeightsDownloadError        weights asked for but the hub cannot supply them
     │   └── ModelLoadError              a file that exists but cannot be loaded
     ├── CacheError                      the embedding cache cannot be used at all
     └── Cancelled                       the user stopped a run
@@ -58,6 +60,18 @@ class EmptyImageSetError(ImageSetError):
             f"Image set '{self.folder}' has {readable} readable {noun} ({skipped} skipped, see the list "
             f"of skipped files); at least {needed} are needed, half to find differences and half to "
             "check them. Add more images to the set."
+        )
+
+
+class UnreadableImageError(ImageSetError):
+    """One file cannot be decoded as an image; a scan lists it as skipped with ``reason``."""
+
+    def __init__(self, path: Path | str, reason: str):
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(
+            f"Cannot read '{self.path}' as an image: {reason}. Expected a complete JPEG, PNG, TIFF, "
+            "BMP, WebP or GIF file; re-export it or remove it from the set."
         )
 
 
@@ -105,6 +119,17 @@ class WeightsIntegrityError(ModelError):
             f"Refusing to load weights for model {model!r}: '{self.path}' has sha256 {found}, "
             f"expected {expected}. The file is damaged or not the published one; delete it and run "
             f"'spotdiff models pull {model}' or copy the right file in its place."
+        )
+
+
+class WeightsDownloadError(ModelError):
+    def __init__(self, model: str, repo: str, reason: str, hint: str):
+        self.model = model
+        self.repo = repo
+        self.reason = reason
+        self.hint = hint
+        super().__init__(
+            f"Cannot download weights for model {model!r} from Hugging Face repo {repo!r}: {reason}. {hint}"
         )
 
 

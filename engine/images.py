@@ -5,8 +5,29 @@ User folders are only ever read.
 
 from __future__ import annotations
 
+import hashlib
+import io
+import os
+import re
+import struct
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO, Callable, Iterator, Sequence
+
+import numpy as np
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
+
+from .errors import (
+    EmptyImageSetError,
+    ImageSetNotFoundError,
+    InvalidParameterError,
+    UnreadableImageError,
+)
+from .progress import Progress, Work
+
+if TYPE_CHECKING:
+    from .result import Leak
 
 
 @dataclass(frozen=True)
@@ -53,3 +74,278 @@ class ImageSet:
 
     def __len__(self) -> int:
         return len(self.images)
+
+
+# --------------------------------------------------------------------------------------------
+# Decoding
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """What a decoder returns.
+
+    image : fully loaded, EXIF orientation applied, any PIL mode (made RGB by the caller)
+    format : decoder name ("JPEG", "PNG", ...)
+    size : (width, height) of the full-resolution image after orientation, even when
+           ``image`` was decoded smaller
+    """
+
+    image: Image.Image
+    format: str
+    size: tuple[int, int]
+
+
+Decoder = Callable[[BinaryIO, "int | None"], Decoded]  # (file, max_side hint) -> Decoded
+
+# Formats PIL may identify. An allow-list, not everything PIL can open: EPS would run
+# Ghostscript on whatever a file claims to be, and weakly-signed formats (TGA) make text
+# files look like images.
+_PIL_FORMATS = ("JPEG", "PNG", "TIFF", "BMP", "WEBP", "GIF")
+
+_SWAPPING_ORIENTATIONS = frozenset({5, 6, 7, 8})  # EXIF: transpose, rotate 90/270, transverse
+
+
+def _decode_with_pil(fp: BinaryIO, max_side: int | None) -> Decoded:
+    im = Image.open(fp, formats=_PIL_FORMATS)
+    full_w, full_h = im.size
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit and full_w * full_h > limit:
+        # PIL only warns up to twice its limit; the warning filter in _decode turns that into
+        # an error too, but warning filters are process-wide and another thread may reset them.
+        raise Image.DecompressionBombError(f"Image size ({full_w * full_h} pixels) exceeds limit")
+    if max_side:
+        # Only JPEG implements draft (DCT scaling, 1/2 to 1/8); it keeps both sides >= max_side.
+        # For every other format this is a no-op.
+        im.draft("RGB", (max_side, max_side))
+    fmt = im.format or "unknown"
+    orientation = im.getexif().get(ExifTags.Base.Orientation, 1)
+    im.load()
+    ImageOps.exif_transpose(im, in_place=True)
+    size = (full_h, full_w) if orientation in _SWAPPING_ORIENTATIONS else (full_w, full_h)
+    return Decoded(im, fmt, size)
+
+
+# Suffix -> decoder. To support a new format (HEIC, camera RAW, ...) add its suffixes here with
+# a Decoder; folder scans pick up exactly these suffixes. Files the user names one by one are
+# tried whatever their suffix, with the PIL decoder when the suffix is unknown.
+_DECODERS: dict[str, Decoder] = {
+    suffix: _decode_with_pil
+    for suffix in (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp", ".gif")
+}
+
+IMAGE_SUFFIXES: frozenset[str] = frozenset(_DECODERS)
+"""Lowercase suffixes (with the dot) treated as images when walking a folder."""
+
+
+def _stretched_to_8bit(a: np.ndarray) -> Image.Image:
+    """Map the finite range of ``a`` linearly to [0, 255]; a constant image maps to 0."""
+    a = a.astype(np.float32)
+    finite = a[np.isfinite(a)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+    a = np.nan_to_num(a, nan=lo, posinf=hi, neginf=lo)
+    scale = 255.0 / (hi - lo) if hi > lo else 0.0
+    return Image.fromarray(np.rint((a - lo) * scale).astype(np.uint8))
+
+
+def _to_rgb(im: Image.Image) -> Image.Image:
+    """Any PIL mode to 8-bit RGB; transparency is composited onto white."""
+    mode = im.mode
+    if mode == "RGB" and "transparency" not in im.info:
+        return im
+    if mode.startswith("I;16"):
+        # 16-bit samples: the type's full range maps to 8 bits (65535 / 257 = 255), rounded.
+        a = (np.asarray(im).astype(np.uint32) + 128) // 257
+        im = Image.fromarray(a.astype(np.uint8))
+    elif mode in ("I", "F"):
+        # 32-bit integer or float: no fixed range worth trusting, so use the image's own.
+        im = _stretched_to_8bit(np.asarray(im))
+    if im.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in im.info:
+        # P with a transparency index must go through RGBA (PIL warns on P -> RGB).
+        rgba = im.convert("RGBA")
+        out = Image.new("RGB", rgba.size, (255, 255, 255))
+        out.paste(rgba, mask=rgba.getchannel("A"))
+        return out
+    return im.convert("RGB")  # L, 1, P, CMYK, YCbCr; ValueError for modes PIL cannot convert
+
+
+def _bomb_reason(error: Exception) -> str:
+    match = re.search(r"(\d+) pixels", str(error))
+    limit = Image.MAX_IMAGE_PIXELS
+    if match is None or not limit:
+        return f"decompression bomb: {error}"
+    return f"decompression bomb: {int(match.group(1)):,} pixels exceeds the limit of {limit:,}"
+
+
+def _decode(fp: BinaryIO, path: Path, max_side: int | None) -> Decoded:
+    """Decode an open file to RGB; every way it can fail becomes UnreadableImageError."""
+    if os.fstat(fp.fileno()).st_size == 0:
+        raise UnreadableImageError(path, "empty file (0 bytes)")
+    decoder = _DECODERS.get(path.suffix.lower(), _decode_with_pil)
+    try:
+        with warnings.catch_warnings():
+            # PIL warns (instead of raising) between 1x and 2x its pixel limit; skip those too.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            decoded = decoder(fp, max_side)
+    except UnidentifiedImageError as e:
+        raise UnreadableImageError(path, "not an image file (unrecognised format)") from e
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise UnreadableImageError(path, _bomb_reason(e)) from e
+    except (OSError, ValueError, SyntaxError, EOFError, struct.error) as e:
+        raise UnreadableImageError(path, f"truncated or corrupt image data: {e}") from e
+    try:
+        rgb = _to_rgb(decoded.image)
+    except ValueError as e:
+        raise UnreadableImageError(path, f"unsupported pixel format {decoded.image.mode!r}") from e
+    return Decoded(rgb, decoded.format, decoded.size)
+
+
+def _open_readonly(path: Path) -> BinaryIO:
+    try:
+        return open(path, "rb")
+    except OSError as e:
+        raise UnreadableImageError(path, f"cannot open file: {e.strerror or e}") from e
+
+
+def open_image(path: Path | str, *, max_side: int | None = None) -> Image.Image:
+    """Decode ``path`` to a fully loaded 8-bit RGB image with its EXIF orientation applied.
+
+    Grey, palette, 16- and 32-bit, float and CMYK images are converted; transparency is
+    composited onto white; of an animation, the first frame is used.
+
+    max_side : if given, the decoder may return a smaller image whose sides are still at least
+        ``max_side`` (or the full size, if that is smaller). Only JPEG does so today, by decoding
+        at 1/2, 1/4 or 1/8 scale, which is several times faster.
+
+    Raises UnreadableImageError, with a short reason, for anything that is not a complete image.
+    """
+    path = Path(path)
+    with _open_readonly(path) as fp:
+        return _decode(fp, path, max_side).image
+
+
+def thumbnail(path: Path | str, size: int = 96) -> bytes:
+    """JPEG bytes of ``path`` shrunk to fit a ``size`` x ``size`` box, for reports."""
+    im = open_image(path, max_side=size * 2)
+    im.thumbnail((size, size), Image.Resampling.LANCZOS)
+    with io.BytesIO() as buf:
+        im.save(buf, format="JPEG", quality=85)
+        return buf.getvalue()
+
+
+# --------------------------------------------------------------------------------------------
+# Scanning
+
+_PROGRESS_EVERY = 32
+_VALIDATION_SIDE = 256  # decode this small to check a file is whole; size comes from the header
+_CHUNK = 1 << 20
+
+
+def _sha256(fp: BinaryIO, path: Path) -> str:
+    digest = hashlib.sha256()
+    try:
+        while chunk := fp.read(_CHUNK):
+            digest.update(chunk)
+    except OSError as e:
+        raise UnreadableImageError(path, f"cannot read file: {e.strerror or e}") from e
+    return digest.hexdigest()
+
+
+def _read_record(path: Path) -> ImageRecord:
+    with _open_readonly(path) as fp:
+        content_hash = _sha256(fp, path)
+        fp.seek(0)
+        decoded = _decode(fp, path, _VALIDATION_SIDE)
+    width, height = decoded.size
+    return ImageRecord(path, content_hash, width, height, decoded.format)
+
+
+def _walk(folder: Path, on_error: Callable[[OSError], None]) -> Iterator[Path]:
+    """Image files under ``folder``, sorted, skipping hidden entries and symlink cycles."""
+    seen_dirs: set[str] = set()
+    for dirpath, dirnames, filenames in os.walk(folder, onerror=on_error, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen_dirs:  # a symlink back to a folder already walked
+            dirnames.clear()
+            continue
+        seen_dirs.add(real)
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES:
+                yield Path(dirpath, name)
+
+
+def _as_sources(source: Path | str | Sequence[Path | str]) -> tuple[Path, ...]:
+    items = [source] if isinstance(source, (str, os.PathLike)) else list(source)
+    if not items:
+        raise InvalidParameterError("source", source, "at least one folder or image file")
+    return tuple(dict.fromkeys(Path(os.path.abspath(s)) for s in items))
+
+
+def scan_image_set(
+    source: Path | str | Sequence[Path | str], label: str, *, min_images: int = 8
+) -> Work[ImageSet]:
+    """Find and check every image of one set; yields Progress("scan", ...), returns the ImageSet.
+
+    source : a folder (walked recursively; hidden entries and non-image suffixes ignored), an
+        image file (tried whatever its suffix), or a sequence of these. A file reached twice
+        counts once.
+    label : "a" or "b"
+
+    Every file is hashed (sha256) and decoded once, at reduced size, to prove it is whole; files
+    that fail are listed in ``skipped`` with their reason. Files are only ever opened for reading.
+
+    Raises ImageSetNotFoundError for a source that does not exist and EmptyImageSetError when
+    fewer than ``min_images`` images are readable.
+    """
+    sources = _as_sources(source)
+    for s in sources:
+        if not s.exists():
+            raise ImageSetNotFoundError(s)
+
+    skipped: list[SkippedFile] = []
+
+    def folder_error(e: OSError) -> None:
+        skipped.append(SkippedFile(Path(e.filename), f"cannot open folder: {e.strerror or e}"))
+
+    yield Progress("scan", 0, 0, f"Looking for images in set {label}")
+    candidates: dict[str, Path] = {}
+    for s in sources:
+        for path in _walk(s, folder_error) if s.is_dir() else [s]:
+            candidates.setdefault(os.path.normcase(os.path.realpath(path)), path)
+            if len(candidates) % _PROGRESS_EVERY == 0:
+                yield Progress("scan", 0, 0, f"Found {len(candidates)} files in set {label}")
+
+    paths = list(candidates.values())
+    total = len(paths)
+    images: list[ImageRecord] = []
+    for i, path in enumerate(paths):
+        if i % _PROGRESS_EVERY == 0:
+            yield Progress("scan", i, total, f"Reading set {label}: {i} of {total} files")
+        try:
+            images.append(_read_record(path))
+        except UnreadableImageError as e:
+            skipped.append(SkippedFile(path, e.reason))
+    yield Progress(
+        "scan", total, total, f"Set {label}: {len(images)} readable images, {len(skipped)} skipped"
+    )
+
+    if len(images) < min_images:
+        raise EmptyImageSetError(sources[0], len(images), len(skipped), min_images)
+    images.sort(key=lambda r: r.path)
+    skipped.sort(key=lambda f: f.path)
+    return ImageSet(label, sources, tuple(images), tuple(skipped))
+
+
+def find_leaks(set_a: ImageSet, set_b: ImageSet) -> tuple[Leak, ...]:
+    """Pairs of files with identical content, one in each set, sorted by path."""
+    from .result import Leak  # result imports this module
+
+    by_hash: dict[str, list[Path]] = {}
+    for record in set_a.images:
+        by_hash.setdefault(record.content_hash, []).append(record.path)
+    leaks = [
+        Leak(path_a, record.path, record.content_hash)
+        for record in set_b.images
+        for path_a in by_hash.get(record.content_hash, ())
+    ]
+    return tuple(sorted(leaks, key=lambda leak: (leak.path_a, leak.path_b)))

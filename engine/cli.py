@@ -1,0 +1,183 @@
+"""The spotdiff command line: a thin shell over the engine.
+
+Exit codes: 0 success, 2 bad input or missing model (one line, no traceback),
+130 cancelled (Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from .errors import Cancelled, SpotdiffError
+from .progress import Progress, Work, run
+
+
+def _bar_driver(quiet: bool):
+    """A progress callback drawing one tqdm bar per stage on stderr."""
+    if quiet:
+        return None
+    from tqdm import tqdm
+
+    state: dict = {"stage": None, "bar": None}
+
+    def on_progress(p: Progress) -> None:
+        if p.stage != state["stage"]:
+            if state["bar"] is not None:
+                state["bar"].close()
+            state["stage"] = p.stage
+            state["bar"] = tqdm(total=p.total or None, desc=p.stage, unit="", leave=False, file=sys.stderr,
+                                dynamic_ncols=True)
+        bar = state["bar"]
+        if p.total and bar.total != p.total:
+            bar.total = p.total
+        bar.n = p.done
+        if p.message:
+            bar.set_postfix_str(p.message[:40], refresh=False)
+        bar.refresh()
+
+    def close() -> None:
+        if state["bar"] is not None:
+            state["bar"].close()
+
+    on_progress.close = close  # type: ignore[attr-defined]
+    return on_progress
+
+
+def drive(work: Work, quiet: bool = False):
+    callback = _bar_driver(quiet)
+    try:
+        return run(work, callback)
+    finally:
+        if callback is not None:
+            callback.close()
+
+
+def _add_compare_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default=None, help="embedding model (see 'spotdiff models'); default: the embedded default")
+    p.add_argument("--weights", type=Path, help="weights file or folder for --model, overriding the usual search")
+    p.add_argument("--out", type=Path, default=None, help="folder for report.json and report.html")
+    p.add_argument("--seed", type=int, default=0, help="seed of the discovery / held-out split (default 0)")
+    p.add_argument("--alpha", type=float, default=0.05, help="false discovery rate (default 0.05)")
+    p.add_argument("--min-effect", type=float, default=0.1,
+                   help="held-out AUROC a finding must reach above 0.5 (default 0.1, i.e. AUROC >= 0.60)")
+    p.add_argument("--permutations", type=int, default=200, help="permutations of the separability test")
+    p.add_argument("--no-measurements", action="store_true", help="do not compare named image measurements")
+    p.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
+    p.add_argument("--pseudonymise", action="store_true", help="replace file paths in the report with pseudonyms")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="spotdiff", description="How do two sets of images differ?")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("compare", help="compare two image sets and write a report")
+    p.add_argument("set_a", type=Path, help="folder (recursive) or image file of set A")
+    p.add_argument("set_b", type=Path, help="folder (recursive) or image file of set B")
+    _add_compare_options(p)
+
+    p = sub.add_parser("demo", help="make two procedural sets with a planted difference and compare them")
+    p.add_argument("--out", type=Path, default=Path("spotdiff-demo"), help="folder for the sets and the report")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+    p = sub.add_parser("models", help="list models and whether they are available here; pull one")
+    msub = p.add_subparsers(dest="models_command")
+    pull = msub.add_parser("pull", help="download a model's weights from the Hugging Face hub")
+    pull.add_argument("name")
+    return parser
+
+
+def default_model() -> str:
+    from .models import availability, get_model_spec
+
+    try:
+        spec = get_model_spec("toy-shapes")
+    except SpotdiffError:
+        return "measurements"
+    return spec.name if availability(spec)[0] else "measurements"
+
+
+def cmd_compare(args) -> int:
+    from .pipeline import CompareRequest, compare
+
+    request = CompareRequest(
+        set_a=(args.set_a,), set_b=(args.set_b,), model=args.model or default_model(), weights=args.weights,
+        measurements=not args.no_measurements, seed=args.seed, alpha=args.alpha, min_effect=args.min_effect,
+        n_permutations=args.permutations, use_cache=not args.no_cache,
+    )
+    result = drive(compare(request), args.quiet)
+    out = args.out or Path("spotdiff-report")
+    write_reports(result, out, pseudonymise=args.pseudonymise)
+    print_summary(result, out)
+    return 0
+
+
+def write_reports(result, out: Path, *, pseudonymise: bool = False) -> None:
+    from .report import write_html, write_json
+
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(result, out / "report.json", pseudonymise_paths=pseudonymise)
+    write_html(result, out / "report.html", pseudonymise_paths=pseudonymise)
+
+
+def print_summary(result, out: Path) -> None:
+    for sep in result.separability:
+        verdict = "differ" if sep.p_value <= 0.05 else "show no evidence of a difference"
+        print(f"[{sep.space}] the sets {verdict}: linear-probe AUROC {sep.auroc:.2f} (permutation p = {sep.p_value:.3g})")
+    for warning in result.warnings:
+        print(f"warning: {warning}")
+    supported = result.supported
+    print(f"{len(supported)} supported finding(s) of {len(result.findings)} hypotheses checked on held-out images:")
+    for f in supported:
+        print(f"  - more in set {f.more_in.upper()}: {f.statement}  "
+              f"(held-out AUROC {f.heldout_auroc:.2f}, q = {f.q_value:.2g}, {f.source})")
+    print(f"report: {out / 'report.html'}")
+
+
+def cmd_demo(args) -> int:
+    from .demo import run_demo
+
+    return run_demo(args.out, quiet=args.quiet)
+
+
+def cmd_models(args) -> int:
+    from .models import availability, get_model_spec, list_models, pull
+
+    if args.models_command == "pull":
+        path = drive(pull(get_model_spec(args.name)))
+        print(f"{args.name}: weights ready at {path}")
+        return 0
+    rows = []
+    for spec in list_models():
+        ok, where = availability(spec)
+        rows.append((spec.name, spec.kind, "yes" if ok else "no", where))
+    widths = [max(len(r[i]) for r in rows + [("name", "kind", "available", "")]) for i in range(3)]
+    print(f"{'name':<{widths[0]}}  {'kind':<{widths[1]}}  {'available':<{widths[2]}}  where / how to get it")
+    for r in rows:
+        print(f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]}")
+    return 0
+
+
+COMMANDS = {"compare": cmd_compare, "demo": cmd_demo, "models": cmd_models}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except Cancelled:
+        print("spotdiff: cancelled", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("spotdiff: cancelled", file=sys.stderr)
+        return 130
+    except SpotdiffError as e:
+        print(f"spotdiff: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

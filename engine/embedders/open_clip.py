@@ -1,0 +1,214 @@
+"""CLIP-family models through open_clip: images and text in one space.
+
+Two ways in, chosen by the registry entry's ``layout``:
+
+* ``weights-file``: an architecture open_clip knows (``architecture``) or one the entry gives
+  inline (``model_cfg``, registered with open_clip under a name derived from its content), and
+  one weights file, passed to open_clip as ``pretrained=<path>``;
+* ``local-dir``: a folder with ``open_clip_config.json`` and the weights (a Hugging Face
+  snapshot), opened with open_clip's ``local-dir:<folder>``.
+
+Safetensors files are read without pickle; ``.bin``/``.pt`` checkpoints only with
+``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from .._torchvision_compat import import_open_clip
+from ..errors import InvalidParameterError, ModelLoadError
+from ..images import ImageRecord, open_image
+from ..models import ModelSpec, cache_dir, verify_sha256, weights_file
+from ..progress import Progress, Work
+
+PRECISIONS = ("fp32",)
+
+
+def _threads() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def preprocess_summary(cfg: dict[str, Any]) -> str:
+    """One line naming everything open_clip's image transform does, from its PreprocessCfg dict."""
+    size = cfg["size"]
+    if isinstance(size, (tuple, list)):
+        size = size[0] if len(set(size)) == 1 else "x".join(map(str, size))
+    mean, std = (",".join(f"{float(x):.6g}" for x in cfg[key]) for key in ("mean", "std"))
+    text = f"{size}px,{cfg['interpolation']},{cfg['resize_mode']},mean={mean},std={std}"
+    return text + (f",fill={cfg['fill_color']}" if cfg.get("fill_color") else "")
+
+
+def _register_inline_config(open_clip, spec: ModelSpec) -> str:
+    """Make an entry's inline ``model_cfg`` known to open_clip; return the name it goes by.
+
+    The name comes from the config's content, not the entry's name: open_clip picks tokenizers by
+    substrings of model names ("siglip"), and two entries with the same architecture share it.
+    """
+    text = json.dumps(spec.model_cfg, sort_keys=True)
+    arch = "spotdiff-inline-" + hashlib.sha256(text.encode()).hexdigest()[:16]
+    if arch in open_clip.list_models():
+        return arch
+    folder = cache_dir() / "open_clip_configs"
+    path = folder / f"{arch}.json"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=folder, delete=False, suffix=".tmp") as tmp:
+            tmp.write(text)
+        os.replace(tmp.name, path)
+    except OSError as e:
+        raise ModelLoadError(spec.name, spec.source_path,
+                             f"cannot write its architecture for open_clip to {path}: {e}") from e
+    # open_clip's registry of architectures is global; a file (not the folder) keeps the rescan small
+    open_clip.add_model_config(path)
+    return arch
+
+
+class OpenClipEmbedder:
+    """An open_clip model as an Embedder and TextEncoder.
+
+    Parameters
+    ----------
+    spec : registry entry of kind "open_clip"
+    weights : what :func:`engine.models.locate_weights` returned: the weights file, or for layout
+        local-dir the folder holding it and open_clip_config.json
+    device : torch device for the model ("cpu", "cuda", ...)
+    precision : "fp32" (the only one for now); part of ``cache_key``
+    batch_size : images or texts per forward pass
+
+    The weights are checked and the model loaded in the constructor (raising WeightsIntegrityError
+    or ModelLoadError); it stays loaded until :meth:`close`, and loads again, checked again, when
+    next used.
+
+    Attributes
+    ----------
+    name, dim, cache_key, feature_names (None) : as in the Embedder protocol
+    weights_sha256 : hex digest of the weights file
+    preprocess_cfg : open_clip's preprocessing dict actually used (size, mean, std, ...)
+    """
+
+    feature_names = None
+
+    def __init__(self, spec: ModelSpec, weights: Path | str, *, device: str = "cpu",
+                 precision: str = "fp32", batch_size: int = 32):
+        if precision not in PRECISIONS:
+            raise InvalidParameterError("precision", precision, f"one of {', '.join(PRECISIONS)}")
+        if not (isinstance(batch_size, int) and batch_size >= 1):
+            raise InvalidParameterError("batch_size", batch_size, "a whole number of at least 1")
+        self.spec = spec
+        self.name = spec.name
+        self.weights = Path(weights)
+        self.device = device
+        self.precision = precision
+        self.batch_size = batch_size
+        self._model = self._transform = self._tokenizer = None
+        self._load()
+
+    # --- loading ---------------------------------------------------------------------------
+
+    def _load(self) -> None:
+        spec, file = self.spec, weights_file(self.spec, self.weights)
+        self.weights_sha256 = verify_sha256(spec, self.weights)  # remembered: cheap after the first time
+        open_clip = import_open_clip()
+        pp = spec.preprocess or {}
+        overrides = {"image_mean": pp.get("mean"), "image_std": pp.get("std"),
+                     "image_interpolation": pp.get("interpolation"), "image_resize_mode": pp.get("resize_mode")}
+        if spec.layout == "local-dir":
+            name, pretrained = "local-dir:" + str(self.weights), None
+        else:
+            name, pretrained = spec.architecture or _register_inline_config(open_clip, spec), str(file)
+        try:
+            model, _, transform = open_clip.create_model_and_transforms(
+                name, pretrained=pretrained, device=self.device, precision=self.precision,
+                weights_only=True, **{k: v for k, v in overrides.items() if v is not None})
+            tokenizer = open_clip.get_tokenizer(name)
+            config = open_clip.get_model_config(name)
+        except Exception as e:
+            # open_clip, torch and safetensors raise many unrelated types for an unusable file
+            # (SafetensorError, RuntimeError on mismatched keys, UnpicklingError, ...); all of
+            # them mean the same thing to the user.
+            raise ModelLoadError(spec.name, file, f"{type(e).__name__}: {e}") from e
+        cfg = dict(model.visual.preprocess_cfg)
+        size = cfg["size"]
+        side = max(size) if isinstance(size, (tuple, list)) else size
+        if pp.get("image_size") not in (None, side):
+            raise ModelLoadError(spec.name, file, f"the registry entry says image_size {pp['image_size']} but "
+                                                  f"the model takes {side} px images; fix 'preprocess'")
+        model.eval()
+        if self.device == "cpu":
+            torch.set_num_threads(_threads())
+        self._model, self._transform, self._tokenizer = model, transform, tokenizer
+        self.dim = int(config["embed_dim"])
+        self.preprocess_cfg = cfg
+        self._min_side = side
+        self.cache_key = f"{self.name}|{self.weights_sha256}|{preprocess_summary(cfg)}|{self.precision}"
+
+    def _ensure_loaded(self) -> torch.nn.Module:
+        if self._model is None:
+            self._load()
+        return self._model
+
+    def close(self) -> None:
+        """Free the model; the next call to embed or embed_text loads it again."""
+        self._model = self._transform = self._tokenizer = None
+
+    def __enter__(self) -> "OpenClipEmbedder":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"OpenClipEmbedder({self.name!r}, weights='{self.weights}', device={self.device!r})"
+
+    # --- embedding -------------------------------------------------------------------------
+
+    def _unit_rows(self, features: torch.Tensor) -> np.ndarray:
+        features = torch.nn.functional.normalize(features.float(), dim=-1)
+        return features.cpu().numpy().astype(np.float32, copy=False)
+
+    def _pixels(self, record: ImageRecord, transform) -> torch.Tensor:
+        # open_image may decode smaller (JPEG draft) but keeps both sides >= max_side
+        with open_image(record.path, max_side=self._min_side) as image:
+            return transform(image)
+
+    def embed(self, images: Sequence[ImageRecord]) -> Work[np.ndarray]:
+        """Yield Progress before the first batch and after each; return ndarray of shape
+        (len(images), dim), float32, rows of unit norm."""
+        model = self._ensure_loaded()
+        transform = self._transform  # held here so that close() between batches cannot pull it away
+        total = len(images)
+        out = np.empty((total, self.dim), dtype=np.float32)
+        yield Progress("embed", 0, total, self.name)
+        for start in range(0, total, self.batch_size):
+            batch = images[start:start + self.batch_size]
+            pixels = torch.stack([self._pixels(record, transform) for record in batch]).to(self.device)
+            with torch.inference_mode():
+                out[start:start + len(batch)] = self._unit_rows(model.encode_image(pixels))
+            done = start + len(batch)
+            yield Progress("embed", done, total, f"{self.name}: {done}/{total} images")
+        return out
+
+    def embed_text(self, texts: Sequence[str]) -> np.ndarray:
+        """Return ndarray of shape (len(texts), dim), float32, rows of unit norm."""
+        if isinstance(texts, str):
+            raise InvalidParameterError("texts", texts, "a sequence of strings, not one string")
+        model = self._ensure_loaded()
+        texts = list(texts)
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        for start in range(0, len(texts), self.batch_size):
+            tokens = self._tokenizer(texts[start:start + self.batch_size]).to(self.device)
+            with torch.inference_mode():
+                out[start:start + len(tokens)] = self._unit_rows(model.encode_text(tokens))
+        return out

@@ -1,0 +1,268 @@
+"""compare(request): images → embeddings → directions → hypotheses → validated findings.
+
+A generator: it yields Progress and returns a Result. Stop iterating and
+``close()`` it to cancel; the cache keeps every finished batch.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from . import contrast
+from .cache import EmbeddingCache
+from .embedding import CachedTextEncoder, embed_images
+from .errors import InvalidParameterError
+from .host import ModelHost
+from .images import ImageRecord, ImageSet, find_leaks, scan_image_set
+from .progress import Progress, Work, relay
+from .proposers import ConceptBankProposer, Evidence, MeasurementProposer, Proposer, SpaceEvidence
+from .result import Cluster, Direction, Result, Separability
+from .validate import DEFAULT_ALPHA, DEFAULT_MIN_EFFECT, HeldOut, Split, validate
+
+MEASUREMENTS = "measurements"
+
+
+@dataclass(frozen=True)
+class CompareRequest:
+    """Everything one comparison needs; captured up front, shared by no one.
+
+    set_a, set_b : folders and/or image files of each set
+    model : registry name of the embedding model; "measurements" needs no weights
+    measurements : also compare the named image measurements (always cheap)
+    """
+
+    set_a: tuple[Path, ...]
+    set_b: tuple[Path, ...]
+    model: str = MEASUREMENTS
+    measurements: bool = True
+    weights: Path | None = None
+    precision: str = "auto"
+    seed: int = 0
+    heldout_fraction: float = 0.5
+    alpha: float = DEFAULT_ALPHA
+    min_effect: float = DEFAULT_MIN_EFFECT
+    n_permutations: int = 200
+    n_directions: int = 3
+    n_exemplars: int = 6
+    min_images: int = 8
+    use_cache: bool = True
+    cache_dir: Path | None = None
+    extra: dict = field(default_factory=dict, compare=False)
+
+    def __post_init__(self):
+        for name in ("set_a", "set_b"):
+            value = getattr(self, name)
+            paths = (value,) if isinstance(value, (str, Path)) else tuple(value)
+            object.__setattr__(self, name, tuple(Path(p) for p in paths))
+        if not 0.1 <= self.heldout_fraction <= 0.9:
+            raise InvalidParameterError("heldout_fraction", self.heldout_fraction, "a number between 0.1 and 0.9")
+        if not 0 < self.alpha < 1:
+            raise InvalidParameterError("alpha", self.alpha, "a number between 0 and 1")
+        if not 0 <= self.min_effect < 0.5:
+            raise InvalidParameterError("min_effect", self.min_effect, "a number in [0, 0.5)")
+        if self.n_permutations < 19:
+            raise InvalidParameterError("n_permutations", self.n_permutations, "at least 19")
+
+    def settings(self) -> dict:
+        out = {k: v for k, v in asdict(self).items() if k not in ("set_a", "set_b", "extra", "cache_dir")}
+        out["weights"] = str(self.weights) if self.weights else None
+        return out
+
+
+def default_proposers() -> list[Proposer]:
+    return [MeasurementProposer(), ConceptBankProposer()]
+
+
+@dataclass(frozen=True)
+class Space:
+    """One embedding space of a comparison: the vectors of every image and what reads them.
+
+    X : ndarray of shape (n_a + n_b, dim), set A's images first
+    feature_names : names of the dimensions when each one means something
+    text_encoder : places phrases in this space, or None
+    """
+
+    name: str
+    X: np.ndarray = field(repr=False)
+    feature_names: tuple[str, ...] | None = None
+    text_encoder: object | None = None
+    prompt_templates: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Analysis:
+    separability: tuple[Separability, ...]
+    directions: tuple[Direction, ...]
+    clusters: tuple[Cluster, ...]
+    findings: tuple
+
+
+def compare(request: CompareRequest, *, host: ModelHost | None = None, cache: EmbeddingCache | None = None,
+            proposers: Sequence[Proposer] | None = None) -> Work[Result]:
+    """Run one comparison; yields Progress, returns Result."""
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[stage] = round(now - clock, 3)
+        clock = now
+
+    own_host = host is None
+    host = host or ModelHost()
+    own_cache = cache is None and request.use_cache
+    if own_cache:
+        cache = EmbeddingCache(request.cache_dir)
+    try:
+        set_a = yield from relay(scan_image_set(request.set_a, "a", min_images=request.min_images), "scan a")
+        set_b = yield from relay(scan_image_set(request.set_b, "b", min_images=request.min_images), "scan b")
+        leaks = find_leaks(set_a, set_b)
+        lap("scan")
+
+        names = [request.model] + ([MEASUREMENTS] if request.measurements and request.model != MEASUREMENTS else [])
+        spaces, cache_keys = [], {}
+        for name in names:
+            yield Progress("load model", 0, 0, name)
+            embedder = host.embedder(name, weights=request.weights if name == request.model else None,
+                                     precision=request.precision)
+            X = yield from relay(embed_images(embedder, set_a.images + set_b.images, cache), f"embed {name}")
+            text = CachedTextEncoder(embedder, embedder.cache_key, embedder.dim, cache) \
+                if hasattr(embedder, "embed_text") else None
+            spaces.append(Space(name, X, embedder.feature_names, text,
+                                tuple(getattr(embedder, "prompt_templates", ()) or ())))
+            cache_keys[name] = embedder.cache_key
+        lap("embed")
+
+        split = Split.make(len(set_a), len(set_b), seed=request.seed, heldout_fraction=request.heldout_fraction)
+        analysis = yield from analyse(spaces, set_a.images, set_b.images, split, request, proposers)
+        lap("analyse")
+
+        settings = request.settings()
+        settings["spaces"] = cache_keys
+        settings["n_discovery"] = {"a": int((~split.heldout_a).sum()), "b": int((~split.heldout_b).sum())}
+        settings["n_heldout"] = {"a": int(split.heldout_a.sum()), "b": int(split.heldout_b.sum())}
+        timings["total"] = round(sum(timings.values()), 3)
+        n_supported = sum(f.supported for f in analysis.findings)
+        yield Progress("done", 1, 1, f"{n_supported} supported findings")
+        return Result(set_a=set_a, set_b=set_b, settings=settings, leaks=leaks,
+                      separability=analysis.separability, directions=analysis.directions,
+                      clusters=analysis.clusters, findings=analysis.findings, timings=timings,
+                      warnings=tuple(_warnings(set_a, set_b, leaks, split)))
+    finally:
+        if own_cache and cache is not None:
+            cache.close()
+        if own_host:
+            host.close()
+
+
+def analyse(spaces: Sequence[Space], images_a: tuple[ImageRecord, ...], images_b: tuple[ImageRecord, ...],
+            split: Split, request: CompareRequest, proposers: Sequence[Proposer] | None = None) -> Work[Analysis]:
+    """Contrast analysis on the embeddings, proposals from the discovery half, validation on the held-out half."""
+    n_a = len(images_a)
+    y = np.r_[np.zeros(n_a), np.ones(len(images_b))].astype(bool)
+    heldout = np.r_[split.heldout_a, split.heldout_b]
+    images = tuple(images_a) + tuple(images_b)
+    evidence_spaces, separability, directions, clusters = {}, [], [], []
+    for i, space in enumerate(spaces):
+        yield Progress("contrast", i, len(spaces), space.name)
+        evidence, sep = _analyse_space(space, y, heldout, images, request)
+        evidence_spaces[space.name] = evidence
+        separability.append(sep)
+        directions.extend(evidence.directions)
+        clusters.extend(evidence.clusters)
+
+    evidence = Evidence(spaces=evidence_spaces, separability=tuple(separability), seed=request.seed)
+    hypotheses = []
+    for proposer in proposers if proposers is not None else default_proposers():
+        yield Progress("propose", 0, 0, proposer.name)
+        hypotheses.extend(proposer.propose(evidence))
+
+    yield Progress("validate", 0, len(hypotheses), f"{len(hypotheses)} hypotheses")
+    held = HeldOut(
+        images_a=tuple(im for im, h in zip(images_a, split.heldout_a) if h),
+        images_b=tuple(im for im, h in zip(images_b, split.heldout_b) if h),
+        embeddings_a={s.name: s.X[:n_a][split.heldout_a] for s in spaces},
+        embeddings_b={s.name: s.X[n_a:][split.heldout_b] for s in spaces},
+    )
+    findings = validate(hypotheses, held, alpha=request.alpha, min_effect=request.min_effect,
+                        n_exemplars=request.n_exemplars)
+    return Analysis(tuple(separability), tuple(directions), tuple(clusters), tuple(findings))
+
+
+def _analyse_space(space: Space, y: np.ndarray, heldout: np.ndarray, images: tuple[ImageRecord, ...],
+                   request: CompareRequest) -> tuple[SpaceEvidence, Separability]:
+    name, X = space.name, np.asarray(space.X)
+    named = space.feature_names is not None
+    standardizer = contrast.Standardizer.fit(X, scale=named)  # label-free
+    Z = standardizer.transform(X)
+    auroc, p = contrast.separability_test(Z, y, n_permutations=request.n_permutations, seed=request.seed)
+    sep = Separability(space=name, auroc=auroc, p_value=p, n_permutations=request.n_permutations)
+
+    disc = ~heldout
+    Zd, yd = Z[disc], y[disc]
+    disc_images = tuple(im for im, d in zip(images, disc) if d)
+    idx_a, idx_b = np.flatnonzero(~yd), np.flatnonzero(yd)
+    k_ex = request.n_exemplars
+    typ_a = tuple(disc_images[i] for i in idx_a[contrast.nearest(Zd[idx_a], Zd[idx_a].mean(0), k_ex, metric="l2")])
+    typ_b = tuple(disc_images[i] for i in idx_b[contrast.nearest(Zd[idx_b], Zd[idx_b].mean(0), k_ex, metric="l2")])
+    directions = []
+    for k, (w, cv) in enumerate(contrast.find_directions(Zd, yd, n_directions=request.n_directions,
+                                                         seed=request.seed)):
+        raw = standardizer.to_raw(w)
+        ex_b = idx_b[contrast.nearest(Zd[idx_b], w, k_ex)]
+        ex_a = idx_a[contrast.nearest(Zd[idx_a], -w, k_ex)]
+        directions.append(Direction(
+            space=name, index=k, vector=(raw / np.linalg.norm(raw)).astype(np.float32), discovery_auroc=cv,
+            heldout_auroc=contrast.direction_heldout_auroc(Z[heldout], y[heldout], w),
+            exemplars_a=tuple(disc_images[i] for i in ex_a), exemplars_b=tuple(disc_images[i] for i in ex_b),
+            typical_a=typ_a, typical_b=typ_b,
+            concepts=_name_direction(space.feature_names, w) if named else (),
+        ))
+    clusters = []
+    for c, info in enumerate(contrast.enriched_clusters(Zd, yd, seed=request.seed)):
+        clusters.append(Cluster(space=name, index=c, n_a=info["n_a"], n_b=info["n_b"],
+                                enrichment=float(info["enrichment"]), p_value=info["p_value"],
+                                more_in="b" if info["enrichment"] > 1 else "a",
+                                members=tuple(disc_images[i] for i in info["members"])))
+    evidence = SpaceEvidence(
+        name=name, X_a=X[disc & ~y], X_b=X[disc & y],
+        images_a=tuple(disc_images[i] for i in idx_a), images_b=tuple(disc_images[i] for i in idx_b),
+        feature_names=space.feature_names, text_encoder=space.text_encoder,
+        prompt_templates=space.prompt_templates or ("a photo of {}.",),
+        directions=tuple(directions), clusters=tuple(clusters),
+    )
+    return evidence, sep
+
+
+def _name_direction(feature_names: Sequence[str], w: np.ndarray, n: int = 3) -> tuple[str, ...]:
+    """Words for a direction in a named-feature space: its heaviest features, signed."""
+    from .embedders.measurements import MEASUREMENTS
+
+    words = {m.name: m for m in MEASUREMENTS}
+    out = []
+    for i in np.argsort(-np.abs(w))[:n]:
+        m = words.get(feature_names[i])
+        if m is not None and abs(w[i]) > 0.2:
+            out.append(m.higher if w[i] > 0 else m.lower)
+    return tuple(out)
+
+
+def _warnings(set_a: ImageSet, set_b: ImageSet, leaks, split: Split) -> list[str]:
+    out = []
+    if leaks:
+        out.append(f"{len(leaks)} identical file(s) appear in both sets (same content hash): one image "
+                   "labelled as both sets usually means a copying or labelling error; see the list of leaks.")
+    for s in (set_a, set_b):
+        if s.skipped:
+            out.append(f"Set {s.label.upper()}: {len(s.skipped)} file(s) skipped, see the list of skipped files.")
+    n_small = min(int(split.heldout_a.sum()), int(split.heldout_b.sum()))
+    if n_small < 20:
+        out.append(f"Only {n_small} held-out images in the smaller set: only strong differences can be "
+                   "confirmed; add images for more power.")
+    return out

@@ -1,0 +1,7 @@
+"""Proposers turn discovery-half evidence into hypotheses; validation decides."""
+
+from .base import Evidence, Proposer, SpaceEvidence
+from .concept_bank import ConceptBankProposer, load_concepts
+from .measurements import MeasurementProposer
+
+__all__ = ["Evidence", "Proposer", "SpaceEvidence", "ConceptBankProposer", "MeasurementProposer", "load_concepts"]

@@ -1,0 +1,511 @@
+"""One self-contained HTML page for a comparison: opens offline, needs no script, links nothing.
+
+The page is a tuple of sections (:data:`SECTIONS`), each a small function that takes the
+page context and returns an HTML fragment, or ``""`` to leave itself out. A new section
+(acquisition differences, say) is one more function in that tuple; a per-image overlay
+(heat maps) belongs in :func:`_figure`. Every string that comes from the user or a model
+passes through :func:`_e` (``html.escape``); pictures are inline ``data:`` URIs made by
+:func:`engine.images.thumbnail`.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+
+from .. import images
+from ..errors import SpotdiffError, UnreadableImageError
+from ..images import ImageRecord
+from ..result import Cluster, Direction, Finding, Result
+from .json_report import PathNamer, json_safe, ordered_findings, tool_version
+
+THUMBNAIL_SIZE = 96
+MAX_THUMBNAILS_PER_SIDE = 8
+SKIPPED_OPEN_UP_TO = 20
+"""The skipped-files list starts folded when it is longer than this."""
+DEFAULT_ALPHA = 0.05
+
+
+def _e(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _fmt_2dp(x: float) -> str:
+    return f"{x:.2f}" if math.isfinite(x) else "—"
+
+
+def _fmt_p(p: float) -> str:
+    """A p- or q-value for a table cell: "0.41", "0.005", "< 0.001"."""
+    if not math.isfinite(p):
+        return "—"
+    if p >= 0.01:
+        return f"{p:.2f}"
+    if p >= 0.001:
+        return f"{p:.3f}"
+    return "< 0.001"
+
+
+def _p_is(name: str, p: float) -> str:
+    """ "p = 0.005" or "p < 0.001" in running text."""
+    text = _fmt_p(p)
+    return f"{name} {text}" if text.startswith("<") else f"{name} = {text}"
+
+
+def describe(finding: Finding) -> str:
+    """A finding as one sentence: "Images in set B are blurrier" / "More in set B: a dog"."""
+    statement = finding.statement.strip()
+    if statement.lower().startswith("images in set"):
+        return statement
+    if finding.source == "measurements":
+        return f"Images in set {finding.more_in.upper()} are {statement}"
+    return f"More in set {finding.more_in.upper()}: {statement}"
+
+
+class _Thumbnails:
+    """Thumbnails as ``data:`` URIs, each made once per page; failures keep their reason."""
+
+    def __init__(self, namer: PathNamer, size: int = THUMBNAIL_SIZE):
+        self._namer = namer
+        self._size = size
+        self._cache: dict[Path, tuple[str | None, str]] = {}
+
+    def get(self, path: Path) -> tuple[str | None, str]:
+        """``(uri, "")`` or ``(None, reason)``."""
+        if path not in self._cache:
+            try:
+                jpeg = images.thumbnail(path, size=self._size)
+            except (OSError, SpotdiffError) as e:  # the file vanished or changed since the run
+                if isinstance(e, UnreadableImageError):
+                    reason = e.reason
+                else:
+                    reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+                self._cache[path] = (None, self._namer.text(reason or type(e).__name__))
+            else:
+                uri = "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
+                self._cache[path] = (uri, "")
+        return self._cache[path]
+
+
+@dataclass
+class _Page:
+    result: Result
+    namer: PathNamer
+    thumbnails: _Thumbnails
+    alpha: float
+    findings: list[Finding] = field(default_factory=list)
+    set_of: dict[Path, str] = field(default_factory=dict)
+
+
+# --- pictures ----------------------------------------------------------------------------
+
+
+def _figure(page: _Page, record: ImageRecord, label: str) -> str:
+    name = page.namer.record(record)
+    short = name.replace("\\", "/").rsplit("/", 1)[-1]
+    uri, reason = page.thumbnails.get(record.path)
+    if uri is None:
+        body = f'<div class="placeholder">Cannot show this image: {_e(reason)}</div>'
+    else:
+        body = f'<img src="{uri}" alt="{_e(name)}">'
+    return (
+        f'<figure class="thumb set-{_e(label)}" title="{_e(name)}">{body}'
+        f"<figcaption>{_e(short)}</figcaption></figure>"
+    )
+
+
+def _gallery(page: _Page, title: str, records: Iterable[ImageRecord], label: str, seen: set[Path]) -> str:
+    """Up to MAX_THUMBNAILS_PER_SIDE pictures; ``seen`` keeps a card from embedding an image twice."""
+    figures = []
+    for record in records:
+        if len(figures) == MAX_THUMBNAILS_PER_SIDE:
+            break
+        if record.path in seen:
+            continue
+        seen.add(record.path)
+        figures.append(_figure(page, record, page.set_of.get(record.path, label)))
+    if not figures:
+        return ""
+    return (
+        f'<div class="gallery set-{_e(label)}"><h4>{_e(title)}</h4>'
+        f'<div class="thumbs">{"".join(figures)}</div></div>'
+    )
+
+
+# --- charts ------------------------------------------------------------------------------
+
+
+def _nice_step(span: float, n_ticks: int) -> float:
+    """A step of 1, 2, 2.5 or 5 times a power of ten giving at most ``n_ticks`` ticks over ``span``."""
+    magnitude = 10 ** math.floor(math.log10(span / n_ticks))
+    for m in (1, 2, 2.5, 5):
+        if span / (m * magnitude) <= n_ticks:
+            return m * magnitude
+    return 10 * magnitude
+
+
+def _tick_text(value: float, step: float) -> str:
+    decimals = max(0, -math.floor(math.log10(step) + 1e-9))
+    if not math.isclose(round(step, decimals), step):  # steps like 0.25
+        decimals += 1
+    return f"{value:.{decimals}f}".replace("-", "−")
+
+
+def histogram_svg(scores_a: np.ndarray, scores_b: np.ndarray, *, x_label: str) -> str:
+    """Histograms of two score arrays on shared bins, side by side in each bin, as inline SVG.
+
+    Heights are shares of each set (the sets may differ in size); dashed lines mark medians.
+    Colours come from the page's CSS classes ``bar-a`` and ``bar-b``.
+    """
+    a = np.asarray(scores_a, dtype=np.float64).ravel()
+    b = np.asarray(scores_b, dtype=np.float64).ravel()
+    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+    width, height, left, right, top, bottom = 560, 230, 52, 14, 30, 46
+    pw, ph = width - left - right, height - top - bottom
+    base = top + ph  # y of the x axis
+    head = f'<svg viewBox="0 0 {width} {height}" role="img" aria-label="{_e("Histogram of " + x_label)}">'
+    both = np.concatenate([a, b])
+    if both.size == 0:
+        empty = f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle">No held-out scores</text>'
+        return head + empty + "</svg>"
+    lo, hi = float(both.min()), float(both.max())
+    if hi - lo <= 1e-12 * max(1.0, abs(lo)):
+        lo, hi = lo - 0.5, hi + 0.5
+    n_bins = int(np.clip(np.ceil(np.sqrt(both.size)), 8, 30))
+    edges = np.linspace(lo, hi, n_bins + 1)
+    shares = {label: np.histogram(s, edges)[0] / max(s.size, 1) for label, s in (("a", a), ("b", b))}
+    highest = float(max(shares["a"].max(), shares["b"].max()))
+    y_step = _nice_step(highest, 4)
+    y_top = y_step * math.ceil(highest / y_step - 1e-9)
+
+    def x(v: float) -> float:
+        return left + (v - lo) / (hi - lo) * pw
+
+    def y(v: float) -> float:
+        return base - v / y_top * ph
+
+    parts = [head, f"<title>{_e(x_label)}</title>"]
+    for i in range(round(y_top / y_step) + 1):
+        v = y(i * y_step)
+        parts.append(f'<line class="grid" x1="{left}" x2="{left + pw}" y1="{v:.1f}" y2="{v:.1f}"/>')
+        label = _tick_text(i * y_step * 100, y_step * 100)
+        parts.append(f'<text x="{left - 6}" y="{v + 4:.1f}" text-anchor="end">{label}%</text>')
+    x_step = _nice_step(hi - lo, 6)
+    for i in range(math.ceil(lo / x_step - 1e-9), math.floor(hi / x_step + 1e-9) + 1):
+        v = x(i * x_step)
+        parts.append(f'<line class="axis" x1="{v:.1f}" x2="{v:.1f}" y1="{base}" y2="{base + 4}"/>')
+        label = _tick_text(i * x_step, x_step)
+        parts.append(f'<text x="{v:.1f}" y="{base + 16}" text-anchor="middle">{label}</text>')
+    bar_w = (pw / n_bins - 2) / 2
+    for k, label in enumerate(("a", "b")):
+        for i, share in enumerate(shares[label]):
+            if share > 0:
+                bx = left + i * pw / n_bins + 1 + k * bar_w
+                parts.append(
+                    f'<rect class="bar-{label}" x="{bx:.1f}" y="{y(share):.1f}" '
+                    f'width="{bar_w:.1f}" height="{base - y(share):.1f}"/>'
+                )
+    for k, (label, s) in enumerate((("a", a), ("b", b))):
+        if s.size:
+            m = x(float(np.median(s)))
+            parts.append(f'<line class="median-{label}" x1="{m:.1f}" x2="{m:.1f}" y1="{top}" y2="{base}"/>')
+        parts.append(f'<rect class="key-{label}" x="{left + k * 150}" y="8" width="10" height="10"/>')
+        parts.append(f'<text x="{left + k * 150 + 14}" y="17">Set {label.upper()} (n = {s.size})</text>')
+    parts += [
+        f'<text x="{left + pw}" y="17" text-anchor="end">dashed lines: medians</text>',
+        f'<line class="axis" x1="{left}" x2="{left + pw}" y1="{base}" y2="{base}"/>',
+        f'<line class="axis" x1="{left}" x2="{left}" y1="{top}" y2="{base}"/>',
+        f'<text x="{left + pw / 2}" y="{height - 6}" text-anchor="middle">{_e(x_label)}</text>',
+        f'<text x="12" y="{top + ph / 2}" text-anchor="middle" '
+        f'transform="rotate(-90 12 {top + ph / 2})">share of set</text>',
+        "</svg>",
+    ]
+    return "".join(parts)
+
+
+# --- sections ----------------------------------------------------------------------------
+
+
+def _chip(label: str) -> str:
+    return f'<span class="chip set-{_e(label)}">{_e(label.upper())}</span>'
+
+
+def _section_header(page: _Page) -> str:
+    r = page.result
+    boxes = []
+    for s in (r.set_a, r.set_b):
+        sources = "".join(f'<li class="path">{_e(page.namer.path(p))}</li>' for p in s.sources)
+        boxes.append(
+            f'<div class="set set-{_e(s.label)}"><h3>{_chip(s.label)} Set {_e(s.label.upper())}</h3>'
+            f"<ul>{sources}</ul><p>{len(s.images)} images used, {len(s.skipped)} skipped</p></div>"
+        )
+    model, seed = r.settings.get("model", "—"), r.settings.get("seed", "—")
+    meta = f"spotdiff {_e(tool_version())} · model {_e(model)} · seed {_e(seed)}"
+    return (
+        '<header><h1>How set A and set B differ</h1>'
+        f'<p class="meta">{meta}</p><div class="sets">{"".join(boxes)}</div></header>'
+    )
+
+
+def verdict(result: Result, alpha: float = DEFAULT_ALPHA) -> str:
+    """The separability test in words, e.g. "No evidence that the sets differ (AUROC 0.52, p = 0.41)."
+
+    With several embedding spaces, the one with the smallest p-value speaks and is named.
+    """
+    if not result.separability:
+        return "The separability test was not run."
+    best = min(result.separability, key=lambda s: (s.p_value if math.isfinite(s.p_value) else 2.0, -s.auroc))
+    where = f" in {best.space}" if len(result.separability) > 1 else ""
+    if math.isfinite(best.p_value) and best.p_value <= alpha:
+        return (
+            f"The sets differ{where}: a linear probe tells them apart with cross-validated AUROC "
+            f"{_fmt_2dp(best.auroc)} (permutation {_p_is('p', best.p_value)})."
+        )
+    return (
+        f"No evidence that the sets differ{where} "
+        f"(AUROC {_fmt_2dp(best.auroc)}, {_p_is('p', best.p_value)})."
+    )
+
+
+def _section_verdict(page: _Page) -> str:
+    r = page.result
+    differ = any(math.isfinite(s.p_value) and s.p_value <= page.alpha for s in r.separability)
+    text = f'<div class="verdict{" differ" if differ else ""}">{_e(verdict(r, page.alpha))}</div>'
+    if len(r.separability) > 1:
+        rows = "".join(
+            f'<tr><td>{_e(s.space)}</td><td class="num">{_fmt_2dp(s.auroc)}</td>'
+            f'<td class="num">{_fmt_p(s.p_value)}</td><td class="num">{s.n_permutations}</td></tr>'
+            for s in r.separability
+        )
+        text += (
+            '<table><tr><th>Space</th><th class="num">AUROC</th><th class="num">p</th>'
+            f'<th class="num">Permutations</th></tr>{rows}</table>'
+        )
+    return text
+
+
+def _section_leaks(page: _Page) -> str:
+    leaks = page.result.leaks
+    if not leaks:
+        return ""
+    items = "".join(
+        f'<li><span class="path">{_e(page.namer.path(k.path_a))}</span> (A) = '
+        f'<span class="path">{_e(page.namer.path(k.path_b))}</span> (B)</li>'
+        for k in leaks
+    )
+    n = len(leaks)
+    return (
+        f'<div class="notice leak"><strong>{n} {"file is" if n == 1 else "files are"} in both sets</strong> '
+        "(identical bytes). Such copies blur the contrast between the sets, and a copy that lands in "
+        "both the discovery and the held-out half makes a held-out check look better than it is. "
+        f"Remove the copies and run the comparison again.<ul>{items}</ul></div>"
+    )
+
+
+def _section_warnings(page: _Page) -> str:
+    if not page.result.warnings:
+        return ""
+    items = "".join(f"<li>{_e(page.namer.text(w))}</li>" for w in page.result.warnings)
+    return f'<div class="notice"><strong>Warnings</strong><ul>{items}</ul></div>'
+
+
+def _findings_row(i: int, f: Finding) -> str:
+    mark = '<span class="yes">✓</span>' if f.supported else '<span class="no">✗</span>'
+    return (
+        f'<tr class="{"supported" if f.supported else "unsupported"}">'
+        f'<td><a href="#finding-{i}">{_e(describe(f))}</a></td><td>{_chip(f.more_in)}</td>'
+        f'<td>{_e(f.source)}</td><td class="num">{_fmt_2dp(f.heldout_auroc)}</td>'
+        f'<td class="num">{_fmt_p(f.p_value)}</td><td class="num">{_fmt_p(f.q_value)}</td>'
+        f'<td class="num">{mark}</td></tr>'
+    )
+
+
+def _section_findings_table(page: _Page) -> str:
+    findings = page.findings
+    if not findings:
+        return '<section id="findings"><h2>Findings</h2><p class="muted">No claims were tested.</p></section>'
+    n_supported = sum(f.supported for f in findings)
+    claims = "claim is" if len(findings) == 1 else "claims are"
+    rows = "".join(_findings_row(i, f) for i, f in enumerate(findings, start=1))
+    return (
+        f'<section id="findings"><h2>Findings</h2><p>{n_supported} of {len(findings)} {claims} supported '
+        f"on held-out images (q ≤ {_e(page.alpha)}). Each claim was found on one half of the images "
+        "and checked on the other.</p>"
+        '<table><tr><th>Statement</th><th>More in</th><th>Source</th><th class="num">Held-out AUROC</th>'
+        '<th class="num">p</th><th class="num">q</th><th class="num">Supported</th></tr>'
+        f"{rows}</table></section>"
+    )
+
+
+def _score_label(statement: str, max_chars: int = 60) -> str:
+    short = statement if len(statement) <= max_chars else statement[: max_chars - 1] + "…"
+    return f"score: {short} (higher = more)"
+
+
+def _finding_card(page: _Page, i: int, f: Finding) -> str:
+    h = f.hypothesis
+    seen: set[Path] = set()
+    galleries = _gallery(page, "Set A", f.exemplars_a, "a", seen)
+    galleries += _gallery(page, "Set B", f.exemplars_b, "b", seen)
+    evidence = f'<p class="evidence">{_e(page.namer.text(h.evidence))}</p>' if h.evidence else ""
+    status = '<span class="yes">supported</span>' if f.supported else '<span class="no">not supported</span>'
+    stats = (
+        f"{status} · held-out AUROC {_fmt_2dp(f.heldout_auroc)} · {_p_is('p', f.p_value)} · "
+        f"{_p_is('q', f.q_value)} · n = {np.size(f.scores_a)} (A) / {np.size(f.scores_b)} (B) · "
+        f"source {_e(h.source)} · space {_e(h.space)}"
+    )
+    return (
+        f'<article class="card finding {"supported" if f.supported else "unsupported"}" id="finding-{i}">'
+        f'<h3>{_e(describe(f))}</h3><p class="stats">{stats}</p>{evidence}'
+        f'<div class="chart">{histogram_svg(f.scores_a, f.scores_b, x_label=_score_label(h.statement))}</div>'
+        f'<div class="galleries">{galleries}</div></article>'
+    )
+
+
+def _section_finding_cards(page: _Page) -> str:
+    if not page.findings:
+        return ""
+    cards = "".join(_finding_card(page, i, f) for i, f in enumerate(page.findings, start=1))
+    return f'<section id="finding-details"><h2>Each finding, on held-out images</h2>{cards}</section>'
+
+
+def _direction_card(page: _Page, d: Direction) -> str:
+    seen: set[Path] = set()
+    galleries = (
+        _gallery(page, "Most A-like", d.exemplars_a, "a", seen)
+        + _gallery(page, "Typical of A", d.typical_a, "a", seen)
+        + _gallery(page, "Typical of B", d.typical_b, "b", seen)
+        + _gallery(page, "Most B-like", d.exemplars_b, "b", seen)
+    )
+    concepts = f"<p>Nearest concepts: {_e(', '.join(d.concepts))}</p>" if d.concepts else ""
+    return (
+        f'<article class="card direction"><h3>Direction {d.index} · {_e(d.space)}</h3>'
+        f'<p class="stats">discovery AUROC {_fmt_2dp(d.discovery_auroc)} · held-out AUROC '
+        f'{_fmt_2dp(d.heldout_auroc)}</p>{concepts}<div class="galleries">{galleries}</div></article>'
+    )
+
+
+def _section_directions(page: _Page) -> str:
+    if not page.result.directions:
+        return ""
+    cards = "".join(_direction_card(page, d) for d in page.result.directions)
+    return (
+        '<section id="directions"><h2>Directions</h2><p class="muted">Lines in embedding space along which '
+        f"set B differs from set A; the images at either end show what changes.</p>{cards}</section>"
+    )
+
+
+def _cluster_card(page: _Page, c: Cluster) -> str:
+    members = _gallery(page, "Members", c.members, c.more_in, set())
+    return (
+        f'<article class="card cluster"><h3>Cluster {c.index} · {_e(c.space)} · '
+        f"more in {_chip(c.more_in)}</h3>"
+        f'<p class="stats">{c.n_a} images from A, {c.n_b} from B · enrichment {_fmt_2dp(c.enrichment)}× · '
+        f'{_p_is("p", c.p_value)}</p><div class="galleries">{members}</div></article>'
+    )
+
+
+def _section_clusters(page: _Page) -> str:
+    if not page.result.clusters:
+        return ""
+    cards = "".join(_cluster_card(page, c) for c in page.result.clusters)
+    return (
+        '<section id="clusters"><h2>Clusters</h2><p class="muted">Groups of similar images that one set has '
+        f"more of than its share.</p>{cards}</section>"
+    )
+
+
+def _section_skipped(page: _Page) -> str:
+    r = page.result
+    rows = [
+        f'<tr><td>{_chip(s.label)}</td><td class="path">{_e(page.namer.path(f.path))}</td>'
+        f"<td>{_e(page.namer.text(f.reason))}</td></tr>"
+        for s in (r.set_a, r.set_b)
+        for f in s.skipped
+    ]
+    if not rows:
+        return ""
+    is_open = " open" if len(rows) <= SKIPPED_OPEN_UP_TO else ""
+    return (
+        f'<section id="skipped"><h2>Skipped files</h2><details{is_open}><summary>{len(rows)} files could not '
+        f'be used</summary><table><tr><th>Set</th><th>File</th><th>Reason</th></tr>{"".join(rows)}</table>'
+        "</details></section>"
+    )
+
+
+def _key_value_table(mapping: dict, format_value: Callable[[object], str]) -> str:
+    rows = "".join(
+        f"<tr><td><code>{_e(k)}</code></td><td>{format_value(v)}</td></tr>" for k, v in sorted(mapping.items())
+    )
+    return f"<table>{rows}</table>"
+
+
+def _section_settings(page: _Page) -> str:
+    settings = json_safe(page.result.settings, page.namer)
+    timings = json_safe(page.result.timings, page.namer)
+
+    def value(v: object) -> str:
+        if isinstance(v, str):
+            return _e(v)
+        return f"<code>{_e(json.dumps(v, sort_keys=True, ensure_ascii=False))}</code>"
+
+    def seconds(v: object) -> str:
+        return f"{v:.2f} s" if isinstance(v, (int, float)) and not isinstance(v, bool) else value(v)
+
+    return (
+        '<section id="settings"><h2>Settings and timings</h2><details><summary>Settings</summary>'
+        f"{_key_value_table(settings, value)}</details><details><summary>Timings</summary>"
+        f"{_key_value_table(timings, seconds)}</details></section>"
+    )
+
+
+SECTIONS: tuple[Callable[[_Page], str], ...] = (
+    _section_header,
+    _section_verdict,
+    _section_leaks,
+    _section_warnings,
+    _section_findings_table,
+    _section_finding_cards,
+    _section_directions,
+    _section_clusters,
+    _section_skipped,
+    _section_settings,
+)
+
+
+def to_html(result: Result, *, pseudonymise_paths: bool = False) -> str:
+    """The report page as one string of HTML."""
+    namer = PathNamer(result, pseudonymise=pseudonymise_paths)
+    alpha = result.settings.get("alpha", DEFAULT_ALPHA)
+    page = _Page(
+        result=result,
+        namer=namer,
+        thumbnails=_Thumbnails(namer),
+        alpha=float(alpha) if isinstance(alpha, (int, float)) else DEFAULT_ALPHA,
+        findings=ordered_findings(result.findings),
+        set_of={rec.path: s.label for s in (result.set_a, result.set_b) for rec in s.images},
+    )
+    css = resources.files(__package__).joinpath("report.css").read_text(encoding="utf-8")
+    names = [", ".join(namer.path(p) for p in s.sources) or s.label for s in (result.set_a, result.set_b)]
+    body = "".join(section(page) for section in SECTIONS)
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>spotdiff: {_e(names[0])} vs {_e(names[1])}</title><style>{css}</style></head>"
+        f"<body><main>{body}<footer>Made by spotdiff {_e(tool_version())}. "
+        "The same results, machine-readable, are in report.json.</footer></main></body></html>\n"
+    )
+
+
+def write_html(result: Result, path: Path | str, *, pseudonymise_paths: bool = False) -> Path:
+    """Write the self-contained report page for ``result`` to ``path`` (UTF-8) and return the path."""
+    path = Path(path)
+    path.write_text(to_html(result, pseudonymise_paths=pseudonymise_paths), encoding="utf-8", newline="\n")
+    return path

@@ -1,0 +1,50 @@
+"""Small, vectorised statistics shared by contrast analysis and validation."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+
+
+def auroc(scores_neg: np.ndarray, scores_pos: np.ndarray) -> float:
+    """P(a positive scores higher than a negative), ties counting one half."""
+    scores_neg = np.asarray(scores_neg, dtype=np.float64)
+    scores_pos = np.asarray(scores_pos, dtype=np.float64)
+    if len(scores_neg) == 0 or len(scores_pos) == 0:
+        return float("nan")
+    return float(auroc_columns(np.concatenate([scores_neg, scores_pos])[:, None],
+                               np.r_[np.zeros(len(scores_neg)), np.ones(len(scores_pos))][:, None])[0])
+
+
+def auroc_columns(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """AUROC of every column of ``scores`` against the matching column of ``labels``.
+
+    scores : ndarray of shape (n, k)
+    labels : ndarray of shape (n, k) or (n, 1) of 0/1 (1 = positive)
+    Returns ndarray of shape (k,).
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    labels = np.broadcast_to(np.asarray(labels, dtype=bool), scores.shape)
+    ranks = stats.rankdata(scores, axis=0)
+    n_pos = labels.sum(axis=0)
+    n_neg = labels.shape[0] - n_pos
+    rank_sum = np.where(labels, ranks, 0.0).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+
+
+def mann_whitney_greater(scores_neg: np.ndarray, scores_pos: np.ndarray) -> float:
+    """One-sided p-value that positives tend to score higher than negatives."""
+    if len(scores_neg) == 0 or len(scores_pos) == 0:
+        return float("nan")
+    return float(stats.mannwhitneyu(scores_pos, scores_neg, alternative="greater").pvalue)
+
+
+def benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:
+    """Benjamini–Hochberg adjusted p-values (q-values); NaN stays NaN."""
+    p = np.asarray(p_values, dtype=np.float64)
+    q = np.full_like(p, np.nan)
+    ok = ~np.isnan(p)
+    if ok.any():
+        q[ok] = stats.false_discovery_control(p[ok], method="bh")
+    return q

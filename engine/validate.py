@@ -1,0 +1,104 @@
+"""Validation, the heart of spotdiff: every hypothesis is scored on held-out images only.
+
+Each set is split (seeded, stratified) into a discovery half, which proposers
+see, and a held-out half, which only this module sees. A hypothesis's per-image
+score on the held-out half gives its held-out AUROC and a one-sided
+Mann–Whitney p-value in the direction it claims; Benjamini–Hochberg q-values
+control the false discovery rate over every hypothesis of the run. A finding is
+*supported* only if q <= alpha AND its held-out AUROC reaches 0.5 + min_effect.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from .images import ImageRecord
+from .result import Finding, Hypothesis
+from .stats import auroc, benjamini_hochberg, mann_whitney_greater
+
+DEFAULT_ALPHA = 0.05
+DEFAULT_MIN_EFFECT = 0.1  # supported findings reach held-out AUROC >= 0.60
+
+
+@dataclass(frozen=True)
+class Split:
+    """Boolean masks over each set's images: True = held-out."""
+
+    heldout_a: np.ndarray
+    heldout_b: np.ndarray
+
+    @classmethod
+    def make(cls, n_a: int, n_b: int, *, seed: int, heldout_fraction: float = 0.5) -> "Split":
+        rng = np.random.default_rng([seed, 0x5D1F])
+
+        def mask(n: int) -> np.ndarray:
+            m = np.zeros(n, dtype=bool)
+            m[rng.permutation(n)[: int(round(n * heldout_fraction))]] = True
+            return m
+
+        return cls(mask(n_a), mask(n_b))
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """The held-out images and their embeddings, by space.
+
+    embeddings_a[space] : ndarray of shape (n_heldout_a, dim)
+    """
+
+    images_a: tuple[ImageRecord, ...]
+    images_b: tuple[ImageRecord, ...]
+    embeddings_a: Mapping[str, np.ndarray]
+    embeddings_b: Mapping[str, np.ndarray]
+
+
+def unique_hypotheses(hypotheses: Sequence[Hypothesis]) -> list[Hypothesis]:
+    """Drop repeats of the same claim (same space, statement and set), keeping the first."""
+    seen: set = set()
+    out = []
+    for h in hypotheses:
+        if h.key not in seen:
+            seen.add(h.key)
+            out.append(h)
+    return out
+
+
+def validate(hypotheses: Sequence[Hypothesis], heldout: HeldOut, *, alpha: float = DEFAULT_ALPHA,
+             min_effect: float = DEFAULT_MIN_EFFECT, n_exemplars: int = 6) -> list[Finding]:
+    """Score each hypothesis on the held-out half; return findings, supported first."""
+    hypotheses = unique_hypotheses(hypotheses)
+    scored = []
+    for h in hypotheses:
+        s_a = np.asarray(heldout.embeddings_a[h.space], dtype=np.float64) @ h.vector
+        s_b = np.asarray(heldout.embeddings_b[h.space], dtype=np.float64) @ h.vector
+        more, less = (s_b, s_a) if h.more_in == "b" else (s_a, s_b)
+        scored.append((h, s_a, s_b, auroc(less, more), mann_whitney_greater(less, more)))
+    q_values = benjamini_hochberg(np.array([p for *_, p in scored]))
+    findings = []
+    for (h, s_a, s_b, heldout_auroc, p), q in zip(scored, q_values):
+        supported = bool(q <= alpha and heldout_auroc >= 0.5 + min_effect)
+        # exemplars: the held-out images that show the claim most / least
+        top = np.argsort(-(s_b if h.more_in == "b" else s_a), kind="stable")[:n_exemplars]
+        bottom = np.argsort(s_a if h.more_in == "b" else s_b, kind="stable")[:n_exemplars]
+        images_more = heldout.images_b if h.more_in == "b" else heldout.images_a
+        images_less = heldout.images_a if h.more_in == "b" else heldout.images_b
+        ex_more = tuple(images_more[i] for i in top)
+        ex_less = tuple(images_less[i] for i in bottom)
+        findings.append(Finding(
+            hypothesis=h, heldout_auroc=float(heldout_auroc), p_value=float(p), q_value=float(q),
+            supported=supported, scores_a=s_a.astype(np.float32), scores_b=s_b.astype(np.float32),
+            exemplars_a=ex_less if h.more_in == "b" else ex_more,
+            exemplars_b=ex_more if h.more_in == "b" else ex_less,
+        ))
+    return sort_findings(findings)
+
+
+def sort_findings(findings: Sequence[Finding]) -> list[Finding]:
+    def key(f: Finding):
+        q = f.q_value if not np.isnan(f.q_value) else 2.0
+        return (not f.supported, q, -f.heldout_auroc, f.statement)
+
+    return sorted(findings, key=key)
