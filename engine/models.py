@@ -16,7 +16,6 @@ import logging
 import os
 import re
 from dataclasses import dataclass, field, fields
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -31,6 +30,7 @@ LAYOUTS = ("weights-file", "local-dir")
 OPEN_CLIP_CONFIG = "open_clip_config.json"  # what open_clip's "local-dir:" needs beside the weights
 _PREPROCESS_KEYS = frozenset({"image_size", "mean", "std", "interpolation", "resize_mode"})
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+_REPO_ID = re.compile(r"[\w.-]+/[\w.-]+")  # what huggingface_hub accepts, less its length limit
 
 
 @dataclass(frozen=True)
@@ -69,8 +69,8 @@ _KEYS = frozenset(f.name for f in fields(ModelSpec)) - {"source_path"}
 
 
 def _registry_files() -> list[Path]:
-    shipped = resources.files("engine") / "model_configs"
-    files = sorted(Path(str(p)) for p in shipped.iterdir() if p.name.endswith(".json"))
+    # beside this file, not importlib.resources: under pytest "engine" can resolve to tests/engine
+    files = sorted((Path(__file__).parent / "model_configs").glob("*.json"))
     for folder in os.environ.get("SPOTDIFF_REGISTRY", "").split(os.pathsep):
         if folder.strip():
             files.extend(sorted(Path(folder).expanduser().glob("*.json")))
@@ -78,8 +78,7 @@ def _registry_files() -> list[Path]:
 
 
 def _bad_entry(path: Path, name: str, problem: str) -> ModelLoadError:
-    return ModelLoadError(name, path, f"the registry entry is not valid: {problem}. See models/README.md "
-                                      "for the format")
+    return ModelLoadError(name, path, f"the registry entry is not valid: {problem}. See models/README.md")
 
 
 def _parse_spec(path: Path) -> ModelSpec:
@@ -94,6 +93,7 @@ def _parse_spec(path: Path) -> ModelSpec:
     for ok, problem in [
         (set(data) <= _KEYS, f"unknown keys {sorted(set(data) - _KEYS)}; expected some of {sorted(_KEYS)}"),
         (isinstance(data.get("kind"), str), "'kind' must be a string such as 'open_clip'"),
+        (data.get("hf_hub") is None or _REPO_ID.fullmatch(str(data["hf_hub"])), "'hf_hub' must be like 'org/name'"),
         (sha is None or isinstance(sha, str) and _SHA256.fullmatch(sha.lower()),
          f"'sha256' must be 64 hex digits or null, not {sha!r}"),
         (isinstance(aliases, list) and all(isinstance(a, str) for a in aliases), "'aliases' must be a list of strings"),
@@ -263,8 +263,7 @@ def cache_dir() -> Path:
 
 def weights_file(spec: ModelSpec, located: Path) -> Path:
     """The one file inside what :func:`locate_weights` returned (a folder for layout local-dir)."""
-    located = Path(located)
-    return located / spec.filename if located.is_dir() else located
+    return Path(located) / spec.filename if Path(located).is_dir() else Path(located)
 
 
 def file_sha256(path: Path) -> str:
@@ -342,7 +341,6 @@ def pull(spec: ModelSpec) -> Work[Path]:
     if hf_offline():
         raise WeightsDownloadError(spec.name, spec.hf_hub, "offline mode is on (HF_HUB_OFFLINE is set)",
                                    f"Unset HF_HUB_OFFLINE and try again. {by_hand}")
-    cache = hf_cache_dir()
     try:
         meta = huggingface_hub.get_hf_file_metadata(huggingface_hub.hf_hub_url(spec.hf_hub, spec.filename))
         size = meta.size or spec.size_bytes or 0
@@ -350,9 +348,9 @@ def pull(spec: ModelSpec) -> Work[Path]:
         if spec.layout == "local-dir":
             # the weights, open_clip's config and any tokenizer files; not the repo's other weights
             got = huggingface_hub.snapshot_download(
-                spec.hf_hub, cache_dir=cache, allow_patterns=[spec.filename, "*.json", "*.txt", "*.model"])
+                spec.hf_hub, cache_dir=hf_cache_dir(), allow_patterns=[spec.filename, "*.json", "*.txt", "*.model"])
         else:
-            got = huggingface_hub.hf_hub_download(spec.hf_hub, spec.filename, cache_dir=cache)
+            got = huggingface_hub.hf_hub_download(spec.hf_hub, spec.filename, cache_dir=hf_cache_dir())
     except _hub_errors() as e:
         raise WeightsDownloadError(spec.name, spec.hf_hub, f"{type(e).__name__}: {e}",
                                    f"Check the internet connection and try again. {by_hand}") from e
@@ -368,32 +366,35 @@ def pull(spec: ModelSpec) -> Work[Path]:
 # --- opening ---------------------------------------------------------------------------------
 
 
-def _open_open_clip(spec: ModelSpec, weights: Path | None, device: str) -> Embedder:
+def _open_open_clip(spec: ModelSpec, weights: Path | None, device: str, precision: str) -> Embedder:
     from .embedders.open_clip import OpenClipEmbedder
 
-    return OpenClipEmbedder(spec, locate_weights(spec, weights), device=device)
+    return OpenClipEmbedder(spec, locate_weights(spec, weights), device=device, precision=precision)
 
 
-def _open_measurements(spec: ModelSpec, weights: Path | None, device: str) -> Embedder:
-    from .embedders.measurements import MeasurementEmbedder
+def _open_measurements(spec: ModelSpec, weights: Path | None, device: str, precision: str) -> Embedder:
+    from .embedders.measurements import MeasurementEmbedder  # numpy on the CPU: device and precision do not apply
 
     if weights is not None:
         raise InvalidParameterError("weights", str(weights), f"no weights path: {spec.name!r} needs none")
     return MeasurementEmbedder()
 
 
-#: kind -> opener(spec, weights, device); new kinds of model register here.
-OPENERS: dict[str, Callable[[ModelSpec, Path | None, str], Embedder]] = {
+#: kind -> opener(spec, weights, device, precision); new kinds of model register here.
+OPENERS: dict[str, Callable[[ModelSpec, Path | None, str, str], Embedder]] = {
     "open_clip": _open_open_clip, "measurements": _open_measurements}
 
 
-def open_embedder(
-        name_or_spec: str | ModelSpec, *, weights: Path | None = None, device: str = "cpu") -> Embedder:
-    """Locate, verify and load a registered model; return it as an Embedder."""
+def open_embedder(name_or_spec: str | ModelSpec, *, weights: Path | None = None, device: str = "cpu",
+                  precision: str = "auto") -> Embedder:
+    """Locate, verify and load a registered model; return it as an Embedder.
+
+    precision : "auto" (the best the model supports on ``device``) or a name such as "fp32"
+    """
     spec = name_or_spec if isinstance(name_or_spec, ModelSpec) else get_model_spec(name_or_spec)
     opener = OPENERS.get(spec.kind)
     if opener is None:
         raise ModelLoadError(spec.name, spec.source_path,
                              f"its kind {spec.kind!r} is not one this version of spotdiff can open "
                              f"({', '.join(sorted(OPENERS))}); update spotdiff or fix the entry")
-    return opener(spec, weights, device)
+    return opener(spec, weights, device, precision)

@@ -30,7 +30,7 @@ from ..images import ImageRecord, open_image
 from ..models import ModelSpec, cache_dir, verify_sha256, weights_file
 from ..progress import Progress, Work
 
-PRECISIONS = ("fp32",)
+PRECISIONS = ("fp32",)  # the first is what "auto" picks
 
 
 def _threads() -> int:
@@ -84,7 +84,7 @@ class OpenClipEmbedder:
     weights : what :func:`engine.models.locate_weights` returned: the weights file, or for layout
         local-dir the folder holding it and open_clip_config.json
     device : torch device for the model ("cpu", "cuda", ...)
-    precision : "fp32" (the only one for now); part of ``cache_key``
+    precision : "fp32" (the only one for now) or "auto" (the best of PRECISIONS); part of ``cache_key``
     batch_size : images or texts per forward pass
 
     The weights are checked and the model loaded in the constructor (raising WeightsIntegrityError
@@ -102,15 +102,15 @@ class OpenClipEmbedder:
 
     def __init__(self, spec: ModelSpec, weights: Path | str, *, device: str = "cpu",
                  precision: str = "fp32", batch_size: int = 32):
-        if precision not in PRECISIONS:
-            raise InvalidParameterError("precision", precision, f"one of {', '.join(PRECISIONS)}")
+        if precision not in PRECISIONS + ("auto",):
+            raise InvalidParameterError("precision", precision, f"one of auto, {', '.join(PRECISIONS)}")
         if not (isinstance(batch_size, int) and batch_size >= 1):
             raise InvalidParameterError("batch_size", batch_size, "a whole number of at least 1")
         self.spec = spec
         self.name = spec.name
         self.weights = Path(weights)
         self.device = device
-        self.precision = precision
+        self.precision = PRECISIONS[0] if precision == "auto" else precision
         self.batch_size = batch_size
         self._model = self._transform = self._tokenizer = None
         self._load()

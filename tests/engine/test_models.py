@@ -115,6 +115,7 @@ def test_extra_registry_folders_add_and_replace_entries(tmp_path, monkeypatch):
 @pytest.mark.parametrize("fields, problem", [
     ({"sha265": None}, "unknown keys"),
     ({"sha256": "abc"}, "64 hex"),
+    ({"hf_hub": "laion/CLIP/extra"}, "org/name"),
     ({"layout": "zip"}, "layout"),
     ({"model_cfg": {"embed_dim": 8, "vision_cfg": {}, "text_cfg": {}}}, "exactly one"),
     ({"preprocess": None}, "preprocess"),

@@ -296,8 +296,9 @@ def test_close_frees_the_model_and_next_use_reloads(installed, images):
     assert embedder._model is None
 
 
-def test_unknown_precision_and_batch_size_are_refused(installed):
+def test_precision_auto_picks_fp32_and_unknown_values_are_refused(installed):
     spec = get_model_spec("tiny-clip")
+    assert open_embedder("tiny-clip", precision="auto").cache_key.endswith("|fp32")
     with pytest.raises(InvalidParameterError, match="precision"):
         OpenClipEmbedder(spec, installed, precision="int3")
     with pytest.raises(InvalidParameterError, match="batch_size"):
