@@ -1,1 +1,50 @@
-"""spotdiff engine: how do two sets of images differ? No Qt here."""
+"""spotdiff engine: how do two sets of images differ? No Qt here.
+
+The public API — what the desktop app and other callers may use — is ``__all__``.
+Data flows: images → embeddings → directions → hypotheses → validated findings → report.
+"""
+
+from .cache import EmbeddingCache
+from .errors import (
+    Cancelled,
+    EmptyImageSetError,
+    ImageSetError,
+    ImageSetNotFoundError,
+    InputError,
+    InvalidParameterError,
+    ModelError,
+    SpotdiffError,
+    UnknownModelError,
+    UnreadableImageError,
+    WeightsIntegrityError,
+    WeightsNotFoundError,
+)
+from .host import ModelHost
+from .images import ImageRecord, ImageSet, SkippedFile, find_leaks, open_image, scan_image_set, thumbnail
+from .pipeline import CompareRequest, compare
+from .progress import Progress, run
+from .proposers import ConceptBankProposer, Evidence, MeasurementProposer, Proposer, SpaceEvidence
+from .result import Cluster, Direction, Finding, Hypothesis, Leak, Result, Separability
+
+__all__ = [
+    "Cancelled", "Cluster", "CompareRequest", "ConceptBankProposer", "Direction", "EmbeddingCache",
+    "EmptyImageSetError", "Evidence", "Finding", "Hypothesis", "ImageRecord", "ImageSet", "ImageSetError",
+    "ImageSetNotFoundError", "InputError", "InvalidParameterError", "Leak", "MeasurementProposer", "ModelError",
+    "ModelHost", "Progress", "Proposer", "Result", "Separability", "SkippedFile", "SpaceEvidence", "SpotdiffError",
+    "UnknownModelError", "UnreadableImageError", "WeightsIntegrityError", "WeightsNotFoundError", "compare",
+    "find_leaks", "open_image", "run", "scan_image_set", "thumbnail",
+    "list_models", "get_model_spec", "availability", "write_reports",
+]
+
+
+def __getattr__(name):
+    # heavier pieces load on first use, so `import engine` stays light
+    if name in ("list_models", "get_model_spec", "availability"):
+        from . import models
+
+        return getattr(models, name)
+    if name == "write_reports":
+        from .cli import write_reports
+
+        return write_reports
+    raise AttributeError(f"module 'engine' has no attribute {name!r}")
