@@ -29,7 +29,7 @@ def _bar_driver(quiet: bool):
                 state["bar"].close()
             state["stage"] = p.stage
             state["bar"] = tqdm(total=p.total or None, desc=p.stage, unit="", leave=False, file=sys.stderr,
-                                dynamic_ncols=True)
+                                dynamic_ncols=True, disable=None)  # no bars when stderr is not a terminal
         bar = state["bar"]
         if p.total and bar.total != p.total:
             bar.total = p.total
@@ -124,16 +124,18 @@ def write_reports(result, out: Path, *, pseudonymise: bool = False) -> None:
 
 
 def print_summary(result, out: Path) -> None:
-    for sep in result.separability:
-        verdict = "differ" if sep.p_value <= 0.05 else "show no evidence of a difference"
-        print(f"[{sep.space}] the sets {verdict}: linear-probe AUROC {sep.auroc:.2f} (permutation p = {sep.p_value:.3g})")
+    from .report import describe, verdict
+
+    print(verdict(result))
     for warning in result.warnings:
         print(f"warning: {warning}")
     supported = result.supported
-    print(f"{len(supported)} supported finding(s) of {len(result.findings)} hypotheses checked on held-out images:")
+    print(f"{len(supported)} of {len(result.findings)} hypotheses hold up on held-out images:")
     for f in supported:
-        print(f"  - more in set {f.more_in.upper()}: {f.statement}  "
-              f"(held-out AUROC {f.heldout_auroc:.2f}, q = {f.q_value:.2g}, {f.source})")
+        print(f"  - {describe(f)}  (held-out AUROC {f.heldout_auroc:.2f}, q = {f.q_value:.2g}; {f.source})")
+    unsupported = len(result.findings) - len(supported)
+    if unsupported:
+        print(f"  ({unsupported} more were proposed but not confirmed; see the report)")
     print(f"report: {out / 'report.html'}")
 
 

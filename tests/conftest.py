@@ -12,3 +12,46 @@ def _isolated_user_dirs(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     os.environ.pop("SPOTDIFF_REGISTRY", None)
     yield
+
+
+TINY_CLIP_CFG = {
+    "embed_dim": 32,
+    "vision_cfg": {"image_size": 32, "patch_size": 8, "width": 64, "layers": 2, "head_width": 32},
+    "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_weights(tmp_path_factory):
+    """A tiny random open_clip CLIP (real classes) saved as safetensors."""
+    import torch
+    from safetensors.torch import save_file
+
+    from engine._torchvision_compat import import_open_clip
+
+    open_clip = import_open_clip()
+    torch.manual_seed(0)
+    model = open_clip.model.CLIP(**TINY_CLIP_CFG)
+    path = tmp_path_factory.mktemp("tiny-clip") / "tiny.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
+    return path
+
+
+@pytest.fixture
+def tiny_clip(tmp_path, monkeypatch, tiny_clip_weights):
+    """Register the tiny CLIP as model 'tiny-clip' through a registry folder, as a user would."""
+    import json
+
+    registry = tmp_path / "tiny-registry"
+    registry.mkdir()
+    entry = {"name": "tiny-clip", "kind": "open_clip", "model_cfg": TINY_CLIP_CFG, "filename": tiny_clip_weights.name,
+             "layout": "weights-file", "sha256": None,
+             "preprocess": {"image_size": 32, "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5],
+                            "interpolation": "bicubic", "resize_mode": "shortest"}}
+    (registry / "tiny-clip.json").write_text(json.dumps(entry))
+    monkeypatch.setenv("SPOTDIFF_REGISTRY", str(registry))
+    models = tmp_path / "tiny-models" / "tiny-clip"
+    models.mkdir(parents=True)
+    (models / tiny_clip_weights.name).write_bytes(tiny_clip_weights.read_bytes())
+    monkeypatch.setenv("SPOTDIFF_MODELS", str(models.parent))
+    return "tiny-clip"

@@ -187,3 +187,19 @@ def test_engine_never_imports_qt():
     for path in engine_dir.rglob("*.py"):
         text = path.read_text(encoding="utf-8")
         assert "PySide6" not in text and "import desktop" not in text, path
+
+
+def test_compare_with_an_open_clip_model_runs_the_concept_bank(blur_warm_pair, tiny_clip, tmp_path):
+    """The CLIP path end to end: image and text towers, the concept bank, validation, reports."""
+    out = tmp_path / "report"
+    code = main(["compare", str(blur_warm_pair / "set_a"), str(blur_warm_pair / "set_b"), "--model", tiny_clip,
+                 "--out", str(out), "-q"])
+    assert code == 0
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert {s["space"] for s in report["separability"]} == {"tiny-clip", "measurements"}
+    sources = {f["source"] for f in report["findings"]}
+    assert "concept-bank" in sources and "measurements" in sources
+    concept = [f for f in report["findings"] if f["source"] == "concept-bank"]
+    assert all(f["space"] == "tiny-clip" and 0 <= f["heldout_auroc"] <= 1 for f in concept)
+    assert len({f["statement"] for f in concept}) == len(concept)
+    assert len([d for d in report["directions"] if d["space"] == "tiny-clip"]) == 3
