@@ -83,6 +83,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("spotdiff-demo"), help="folder for the sets and the report")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
+    p = sub.add_parser("synth", help="write a test pair of image sets with planted differences and truth.json")
+    p.add_argument("--out", type=Path, required=True, help="folder for set_a/, set_b/ and truth.json")
+    p.add_argument("--from", dest="source", type=Path, default=None,
+                   help="split this folder of your own images into A and B (read only) instead of drawing scenes")
+    p.add_argument("--plant", action="append", default=[], metavar="EDIT[:STRENGTH]",
+                   help="edit applied to set B, strength in (0, 1] (default 0.5); repeat for several. "
+                        "Edits: rectangles, shape-watermark, text-watermark, warm, cool, brighter, darker, blur, "
+                        "noise, jpeg, lowres, downscale, vignette, rotate")
+    p.add_argument("--prevalence", type=float, default=1.0, help="fraction of set B that gets the edits")
+    p.add_argument("-n", "--n-per-set", type=int, default=50, help="images per set (default 50)")
+    p.add_argument("--size", type=int, default=128, help="image size in pixels (longer side with --from)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
     p = sub.add_parser("models", help="list models and whether they are available here; pull one")
     msub = p.add_subparsers(dest="models_command")
     pull = msub.add_parser("pull", help="download a model's weights from the Hugging Face hub")
@@ -145,6 +159,15 @@ def cmd_demo(args) -> int:
     return run_demo(args.out, quiet=args.quiet)
 
 
+def cmd_synth(args) -> int:
+    from .synth import synth
+
+    out = drive(synth(args.out, plants=args.plant, prevalence=args.prevalence, n_per_set=args.n_per_set,
+                      source=args.source, seed=args.seed, image_size=args.size), args.quiet)
+    print(f"wrote {out / 'set_a'}, {out / 'set_b'} and {out / 'truth.json'}")
+    return 0
+
+
 def cmd_models(args) -> int:
     from .models import availability, get_model_spec, list_models, pull
 
@@ -163,7 +186,7 @@ def cmd_models(args) -> int:
     return 0
 
 
-COMMANDS = {"compare": cmd_compare, "demo": cmd_demo, "models": cmd_models}
+COMMANDS = {"compare": cmd_compare, "demo": cmd_demo, "synth": cmd_synth, "models": cmd_models}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
