@@ -16,11 +16,16 @@ from .errors import (
     SpotdiffError,
     UnknownModelError,
     UnreadableImageError,
+    VLMAnswerError,
+    VLMError,
+    VLMRuntimeError,
+    VLMTimeoutError,
     WeightsIntegrityError,
     WeightsNotFoundError,
 )
 from .host import ModelHost
 from .images import ImageRecord, ImageSet, SkippedFile, find_leaks, open_image, scan_image_set, thumbnail
+from .medical import ReadOptions
 from .pipeline import CompareRequest, compare
 from .progress import Progress, run
 from .proposers import ConceptBankProposer, Evidence, MeasurementProposer, Proposer, SpaceEvidence
@@ -32,13 +37,24 @@ __all__ = [
     "ImageSetNotFoundError", "InputError", "InvalidParameterError", "Leak", "MeasurementProposer", "ModelError",
     "ModelHost", "Progress", "Proposer", "Result", "Separability", "SkippedFile", "SpaceEvidence", "SpotdiffError",
     "UnknownModelError", "UnreadableImageError", "WeightsIntegrityError", "WeightsNotFoundError", "compare",
-    "find_leaks", "open_image", "run", "scan_image_set", "thumbnail",
+    "find_leaks", "open_image", "run", "scan_image_set", "thumbnail", "ReadOptions",
     "list_models", "get_model_spec", "availability", "write_reports",
+    "FeatureLibrary", "LibraryEntry", "LibraryError", "LibraryProposer", "data_dir", "verdict_for",
+    "EmbeddingMap", "embedding_map", "default_model", "describe", "verdict",
+    "VLMAnswerError", "VLMError", "VLMRuntimeError", "VLMTimeoutError", "VLMProposer", "VisionLanguageModel",
 ]
 
 
 def __getattr__(name):
     # heavier pieces load on first use, so `import engine` stays light
+    if name == "VLMProposer":
+        from .proposers.vlm import VLMProposer
+
+        return VLMProposer
+    if name == "VisionLanguageModel":
+        from .vlm import VisionLanguageModel
+
+        return VisionLanguageModel
     if name in ("list_models", "get_model_spec", "availability"):
         from . import models
 
@@ -47,4 +63,24 @@ def __getattr__(name):
         from .cli import write_reports
 
         return write_reports
+    if name in ("FeatureLibrary", "LibraryEntry", "LibraryError", "data_dir", "verdict_for"):
+        from . import library
+
+        return getattr(library, name)
+    if name == "LibraryProposer":
+        from .proposers.library import LibraryProposer
+
+        return LibraryProposer
+    if name in ("EmbeddingMap", "embedding_map"):
+        from . import projection
+
+        return getattr(projection, name)
+    if name == "default_model":
+        from .cli import default_model
+
+        return default_model
+    if name in ("describe", "verdict"):
+        from . import report
+
+        return getattr(report, name)
     raise AttributeError(f"module 'engine' has no attribute {name!r}")

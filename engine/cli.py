@@ -58,6 +58,9 @@ def drive(work: Work, quiet: bool = False):
 def _add_compare_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=None, help="embedding model (see 'spotdiff models'); default: the embedded default")
     p.add_argument("--weights", type=Path, help="weights file or folder for --model, overriding the usual search")
+    p.add_argument("--vlm", default=None, metavar="NAME",
+                   help="also let this local vision-language model (kind vlm, see 'spotdiff models') propose "
+                        "differences in words; they are checked on held-out images like every claim")
     p.add_argument("--out", type=Path, default=None, help="folder for report.json and report.html")
     p.add_argument("--seed", type=int, default=0, help="seed of the discovery / held-out split (default 0)")
     p.add_argument("--alpha", type=float, default=0.05, help="false discovery rate (default 0.05)")
@@ -67,6 +70,16 @@ def _add_compare_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-measurements", action="store_true", help="do not compare named image measurements")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
     p.add_argument("--pseudonymise", action="store_true", help="replace file paths in the report with pseudonyms")
+    p.add_argument("--frames", choices=("middle", "all"), default="middle",
+                   help="multi-frame DICOM: use the middle frame (default) or every frame as its own image")
+    p.add_argument("--volume", choices=("middle", "slices", "mip"), default="middle",
+                   help="NIfTI volumes and 3-D .npy arrays: the middle slice (default), --slices evenly spaced "
+                        "slices, or a maximum-intensity projection, along --axis")
+    p.add_argument("--slices", type=int, default=5, help="slices per volume with --volume slices (default 5)")
+    p.add_argument("--axis", type=int, choices=(0, 1, 2), default=2,
+                   help="volume axis to slice or project along; NIfTI: 0 sagittal, 1 coronal, 2 axial (default)")
+    p.add_argument("--no-acquisition", action="store_true",
+                   help="do not compare acquisition tags (scanner, protocol, ...) as possible confounders")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
 
@@ -97,6 +110,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
+    p = sub.add_parser("bench", help="the planted-difference benchmark: spotdiff and baselines on known differences")
+    from .bench.options import add_arguments as add_bench_arguments
+
+    add_bench_arguments(p, Path("spotdiff-bench"))
+
     p = sub.add_parser("models", help="list models and whether they are available here; pull one")
     msub = p.add_subparsers(dest="models_command")
     pull = msub.add_parser("pull", help="download a model's weights from the Hugging Face hub")
@@ -115,12 +133,15 @@ def default_model() -> str:
 
 
 def cmd_compare(args) -> int:
+    from .medical import ReadOptions
     from .pipeline import CompareRequest, compare
 
+    read_options = ReadOptions(frames=args.frames, volume=args.volume, n_slices=args.slices, axis=args.axis)
     request = CompareRequest(
         set_a=(args.set_a,), set_b=(args.set_b,), model=args.model or default_model(), weights=args.weights,
         measurements=not args.no_measurements, seed=args.seed, alpha=args.alpha, min_effect=args.min_effect,
-        n_permutations=args.permutations, use_cache=not args.no_cache,
+        n_permutations=args.permutations, use_cache=not args.no_cache, vlm=args.vlm,
+        read_options=read_options, acquisition=not args.no_acquisition,
     )
     result = drive(compare(request), args.quiet)
     out = args.out or Path("spotdiff-report")
@@ -150,6 +171,10 @@ def print_summary(result, out: Path) -> None:
     unsupported = len(result.findings) - len(supported)
     if unsupported:
         print(f"  ({unsupported} more were proposed but not confirmed; see the report)")
+    from_vlm = [f for f in result.findings if f.source == "vlm"]
+    if from_vlm:  # a model's words count only as far as the held-out check goes
+        print(f"  ({len(from_vlm)} of the hypotheses came from the vision-language model "
+              f"{result.settings.get('vlm')}, {sum(f.supported for f in from_vlm)} of them supported)")
     print(f"report: {out / 'report.html'}")
 
 
@@ -186,7 +211,13 @@ def cmd_models(args) -> int:
     return 0
 
 
-COMMANDS = {"compare": cmd_compare, "demo": cmd_demo, "synth": cmd_synth, "models": cmd_models}
+def cmd_bench(args) -> int:
+    from .bench.run import run_from_args
+
+    return run_from_args(args)
+
+
+COMMANDS = {"compare": cmd_compare, "demo": cmd_demo, "synth": cmd_synth, "models": cmd_models, "bench": cmd_bench}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -24,9 +24,20 @@ def run_demo(out: Path, *, quiet: bool = False, model: str | None = None) -> int
     planted = ", ".join(p["description"] for p in truth["plants"])
     print(f"Made {DEMO_IMAGES_PER_SET} + {DEMO_IMAGES_PER_SET} procedural images in {sets}; "
           f"planted in set B: {planted}.")
-    request = CompareRequest(set_a=(sets / "set_a",), set_b=(sets / "set_b",), model=model or default_model(),
-                             seed=0)
+    model = model or default_model()
+    request = CompareRequest(set_a=(sets / "set_a",), set_b=(sets / "set_b",), model=model, seed=0,
+                             vlm=_demo_vlm(model))
     result = drive(compare(request), quiet)
     write_reports(result, out / "report")
     print_summary(result, out / "report")
     return 0
+
+
+def _demo_vlm(model: str) -> str | None:
+    """A vision-language model for the demo, only when one is present and the model can read its words."""
+    from .models import get_model_spec
+    from .vlm.registry import present_vlm
+
+    if get_model_spec(model).kind != "open_clip":  # its statements are scored by a CLIP text tower
+        return None
+    return present_vlm()

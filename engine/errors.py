@@ -17,7 +17,11 @@ expected, and what to do.
     │   ├── WeightsNotFoundError        registry entry known, weights file absent
     │   ├── WeightsIntegrityError       a weights file whose sha256 does not match
     │   ├── WeightsDownloadError        weights asked for but the hub cannot supply them
-    │   └── ModelLoadError              a file that exists but cannot be loaded
+    │   ├── ModelLoadError              a file that exists but cannot be loaded (also a corrupt GGUF)
+    │   └── VLMError                    a vision-language model cannot give a usable answer
+    │       ├── VLMRuntimeError         llama-cpp-python missing, too old, or failing mid-answer
+    │       ├── VLMTimeoutError         an answer ran past its time budget
+    │       └── VLMAnswerError          an answer that is not the JSON asked for
     ├── CacheError                      the embedding cache cannot be used at all
     └── Cancelled                       the user stopped a run
 """
@@ -71,7 +75,7 @@ class UnreadableImageError(ImageSetError):
         self.reason = reason
         super().__init__(
             f"Cannot read '{self.path}' as an image: {reason}. Expected a complete JPEG, PNG, TIFF, "
-            "BMP, WebP or GIF file; re-export it or remove it from the set."
+            "BMP, WebP, GIF, DICOM, NIfTI or .npy file; re-export it or remove it from the set."
         )
 
 
@@ -139,6 +143,42 @@ class ModelLoadError(ModelError):
         self.path = Path(path)
         self.reason = reason
         super().__init__(f"Cannot load model {model!r} from '{self.path}': {reason}")
+
+
+class VLMError(ModelError):
+    """A vision-language model was loaded but cannot give a usable answer."""
+
+
+class VLMRuntimeError(VLMError):
+    def __init__(self, model: str, reason: str, hint: str = ""):
+        self.model = model
+        self.reason = reason
+        self.hint = hint
+        super().__init__(f"Vision-language model {model!r} cannot run: {reason}. {hint}".strip())
+
+
+class VLMTimeoutError(VLMError):
+    def __init__(self, model: str, budget_s: float, n_tokens: int):
+        self.model = model
+        self.budget_s = budget_s
+        self.n_tokens = n_tokens
+        super().__init__(
+            f"Vision-language model {model!r} ran past its time budget of {budget_s:g} s after "
+            f"{n_tokens} answer tokens; the answer is incomplete and was dropped. Allow more time "
+            "(time_budget_s) or use a smaller model."
+        )
+
+
+class VLMAnswerError(VLMError):
+    def __init__(self, model: str, answer: str, reason: str):
+        self.model = model
+        self.answer = answer
+        self.reason = reason
+        shown = answer if len(answer) <= 200 else answer[:199] + "…"
+        super().__init__(
+            f"Vision-language model {model!r} gave an answer that is not the JSON asked for ({reason}): "
+            f"{shown!r}. The answer is ignored; if this repeats, raise max_tokens or use another model."
+        )
 
 
 class CacheError(SpotdiffError):

@@ -18,6 +18,7 @@ class ModelHost:
     def __init__(self):
         self._lock = threading.Lock()
         self._embedders: dict[tuple, Embedder] = {}
+        self._vlms: dict[tuple, object] = {}
 
     def embedder(self, name: str, *, weights: Path | None = None, precision: str = "auto") -> Embedder:
         from .models import get_model_spec, open_embedder
@@ -29,8 +30,31 @@ class ModelHost:
                 self._embedders[key] = open_embedder(spec, weights=weights, precision=precision)
             return self._embedders[key]
 
+    def vlm(self, name: str, *, weights: Path | None = None, **options):
+        """The vision-language model ``name`` (registry kind "vlm"), loaded once: an engine.vlm.VisionLanguageModel.
+
+        weights : a folder holding the model GGUF and its projector, overriding the usual search
+        options : passed to VisionLanguageModel (n_threads, time_budget_s, ...); part of the cache key
+        """
+        from .errors import InvalidParameterError
+        from .models import get_model_spec
+        from .vlm.registry import open_vlm
+
+        spec = get_model_spec(name)
+        if spec.kind != "vlm":
+            raise InvalidParameterError("vlm", name, "a model of kind 'vlm' (see 'spotdiff models'), "
+                                        f"not the {spec.kind} model {spec.name!r}")
+        key = (spec.name, str(weights) if weights else None, tuple(sorted(options.items())))
+        with self._lock:
+            if key not in self._vlms:
+                self._vlms[key] = open_vlm(spec, weights=weights, **options)
+            return self._vlms[key]
+
     def close(self) -> None:
         with self._lock:
+            for vlm in self._vlms.values():
+                vlm.close()
+            self._vlms.clear()
             for embedder in self._embedders.values():
                 close = getattr(embedder, "close", None)
                 if close is not None:

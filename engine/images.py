@@ -18,12 +18,14 @@ from typing import TYPE_CHECKING, BinaryIO, Callable, Iterator, Sequence
 import numpy as np
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
+from . import medical
 from .errors import (
     EmptyImageSetError,
     ImageSetNotFoundError,
     InvalidParameterError,
     UnreadableImageError,
 )
+from .medical import ReadOptions
 from .progress import Progress, Work
 
 if TYPE_CHECKING:
@@ -35,9 +37,16 @@ class ImageRecord:
     """One readable image of a set.
 
     path : absolute path of the file
-    content_hash : sha256 hex digest of the file's bytes (cache key, leakage check)
+    content_hash : sha256 hex digest of the file's bytes (cache key, leakage check); for one of
+        several 2-D images in a file, followed by which one ("#f3", "#a2s40": engine.medical)
     width, height : pixel size after EXIF orientation
-    format : decoder name as PIL reports it ("JPEG", "PNG", ...)
+    format : decoder name as PIL reports it ("JPEG", "PNG", ...), or "DICOM", "NIfTI", "NPY"
+    frame : index of the frame (multi-frame DICOM) or slice (volume) this item is; None for a
+        whole 2-D image or a projection
+    axis : volumes only: the axis ``frame`` indexes, or the one a maximum-intensity projection
+        (``frame`` None) collapses
+    metadata : acquisition facts as sorted (tag, text) pairs — DICOM attributes of
+        engine.medical.tags.ALLOWED only, never a patient field
     """
 
     path: Path
@@ -45,6 +54,14 @@ class ImageRecord:
     width: int
     height: int
     format: str
+    frame: int | None = None
+    axis: int | None = None
+    metadata: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def item(self) -> str:
+        """Which 2-D image of its file this is, in words ("slice index 40, axis 2"); "" for a plain image."""
+        return medical.item_label(self.frame, self.axis)
 
 
 @dataclass(frozen=True)
@@ -125,13 +142,50 @@ def _decode_with_pil(fp: BinaryIO, max_side: int | None) -> Decoded:
     return Decoded(im, fmt, size)
 
 
+def _decode_tiff(fp: BinaryIO, max_side: int | None) -> Decoded:
+    """PIL first (8/16-bit grey, 8-bit colour, float grey); tifffile for what PIL cannot read
+    (16-bit or float colour, planar data, other compressions), by engine.medical.arrays' rules."""
+    try:
+        return _decode_with_pil(fp, max_side)
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, struct.error) as e:
+        from .medical.arrays import decode_tiff
+
+        try:
+            image = decode_tiff(fp, Path(getattr(fp, "name", "")))
+        except UnreadableImageError:
+            raise e from None  # tifffile cannot either: PIL's reason is the one to report
+        return Decoded(image, "TIFF", image.size)
+
+
+def _item_decoder(reader: medical.Reader, path: Path, frame: int | None = None, axis: int | None = None) -> Decoder:
+    """A Decoder for one item of a file an engine.medical reader reads (frame/axis None: its default)."""
+
+    def decode(fp: BinaryIO, max_side: int | None) -> Decoded:
+        image, fmt = reader.decode(fp, path, frame, axis)
+        return Decoded(image, fmt, image.size)
+
+    return decode
+
+
+def _medical_decoder(fp: BinaryIO, max_side: int | None) -> Decoded:
+    path = Path(getattr(fp, "name", ""))
+    reader = medical.reader_for(path, fp)
+    if reader is None:
+        raise UnidentifiedImageError(f"no reader for {path.name!r}")
+    return _item_decoder(reader, path)(fp, max_side)
+
+
 # Suffix -> decoder. To support a new format (HEIC, camera RAW, ...) add its suffixes here with
 # a Decoder; folder scans pick up exactly these suffixes. Files the user names one by one are
-# tried whatever their suffix, with the PIL decoder when the suffix is unknown.
+# tried whatever their suffix, with the PIL decoder when the suffix is unknown. Files holding
+# several 2-D images (DICOM, NIfTI, .npy) are read by engine.medical's readers, item by item;
+# a DICOM file is also recognised without a suffix, by its 'DICM' marker.
 _DECODERS: dict[str, Decoder] = {
     suffix: _decode_with_pil
-    for suffix in (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp", ".gif")
+    for suffix in (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif")
 }
+_DECODERS.update({".tif": _decode_tiff, ".tiff": _decode_tiff})
+_DECODERS.update({suffix: _medical_decoder for suffix in sorted(medical.SUFFIXES)})
 
 IMAGE_SUFFIXES: frozenset[str] = frozenset(_DECODERS)
 """Lowercase suffixes (with the dot) treated as images when walking a folder."""
@@ -176,11 +230,17 @@ def _bomb_reason(error: Exception) -> str:
     return f"decompression bomb: {int(match.group(1)):,} pixels exceeds the limit of {limit:,}"
 
 
-def _decode(fp: BinaryIO, path: Path, max_side: int | None) -> Decoded:
-    """Decode an open file to RGB; every way it can fail becomes UnreadableImageError."""
+def _decode(fp: BinaryIO, path: Path, max_side: int | None, frame: int | None = None,
+            axis: int | None = None) -> Decoded:
+    """Decode an open file (item ``frame``/``axis`` of it) to RGB; every way it can fail becomes
+    UnreadableImageError."""
     if os.fstat(fp.fileno()).st_size == 0:
         raise UnreadableImageError(path, "empty file (0 bytes)")
-    decoder = _DECODERS.get(path.suffix.lower(), _decode_with_pil)
+    reader = medical.reader_for(path, fp)
+    if reader is not None:
+        decoder = _item_decoder(reader, path, frame, axis)
+    else:
+        decoder = _DECODERS.get(medical.suffix(path), _decode_with_pil)
     try:
         with warnings.catch_warnings():
             # PIL warns (instead of raising) between 1x and 2x its pixel limit; skip those too.
@@ -206,11 +266,16 @@ def _open_readonly(path: Path) -> BinaryIO:
         raise UnreadableImageError(path, f"cannot open file: {e.strerror or e}") from e
 
 
-def open_image(path: Path | str, *, max_side: int | None = None) -> Image.Image:
-    """Decode ``path`` to a fully loaded 8-bit RGB image with its EXIF orientation applied.
+def open_image(image: Path | str | ImageRecord, *, max_side: int | None = None) -> Image.Image:
+    """Decode a file, or the item a record names, to a fully loaded 8-bit RGB image with its EXIF
+    orientation applied.
+
+    image : a path, or an ImageRecord (which names one frame or slice of a multi-item file; a
+        bare path to such a file gives its default item: the middle frame or middle axial slice)
 
     Grey, palette, 16- and 32-bit, float and CMYK images are converted; transparency is
-    composited onto white; of an animation, the first frame is used.
+    composited onto white; of an animation, the first frame is used. DICOM, NIfTI and .npy
+    files are converted as engine.medical documents (docs/medical.md).
 
     max_side : if given, the decoder may return a smaller image whose sides are still at least
         ``max_side`` (or the full size, if that is smaller). Only JPEG does so today, by decoding
@@ -218,14 +283,18 @@ def open_image(path: Path | str, *, max_side: int | None = None) -> Image.Image:
 
     Raises UnreadableImageError, with a short reason, for anything that is not a complete image.
     """
-    path = Path(path)
+    frame = axis = None
+    if isinstance(image, ImageRecord):
+        path, frame, axis = image.path, image.frame, image.axis
+    else:
+        path = Path(image)
     with _open_readonly(path) as fp:
-        return _decode(fp, path, max_side).image
+        return _decode(fp, path, max_side, frame, axis).image
 
 
-def thumbnail(path: Path | str, size: int = 96) -> bytes:
-    """JPEG bytes of ``path`` shrunk to fit a ``size`` x ``size`` box, for reports."""
-    im = open_image(path, max_side=size * 2)
+def thumbnail(image: Path | str | ImageRecord, size: int = 96) -> bytes:
+    """JPEG bytes of a file (or a record's item) shrunk to fit a ``size`` x ``size`` box, for reports."""
+    im = open_image(image, max_side=size * 2)
     im.thumbnail((size, size), Image.Resampling.LANCZOS)
     with io.BytesIO() as buf:
         im.save(buf, format="JPEG", quality=85)
@@ -250,13 +319,22 @@ def _sha256(fp: BinaryIO, path: Path) -> str:
     return digest.hexdigest()
 
 
-def _read_record(path: Path) -> ImageRecord:
+def _read_records(path: Path, options: ReadOptions) -> list[ImageRecord]:
+    """The records of one file: one for an ordinary image, one per item ``options`` asks of a
+    multi-item file (engine.medical)."""
     with _open_readonly(path) as fp:
         content_hash = _sha256(fp, path)
         fp.seek(0)
-        decoded = _decode(fp, path, _VALIDATION_SIDE)
-    width, height = decoded.size
-    return ImageRecord(path, content_hash, width, height, decoded.format)
+        if os.fstat(fp.fileno()).st_size == 0:
+            raise UnreadableImageError(path, "empty file (0 bytes)")
+        reader = medical.reader_for(path, fp)
+        if reader is None:
+            decoded = _decode(fp, path, _VALIDATION_SIDE)
+            width, height = decoded.size
+            return [ImageRecord(path, content_hash, width, height, decoded.format)]
+        items = reader.items(fp, path, options)
+    return [ImageRecord(path, content_hash + item.key, item.width, item.height, item.format, item.frame,
+                        item.axis, item.metadata) for item in items]
 
 
 def _walk(folder: Path, on_error: Callable[[OSError], None]) -> Iterator[Path]:
@@ -270,7 +348,9 @@ def _walk(folder: Path, on_error: Callable[[OSError], None]) -> Iterator[Path]:
         seen_dirs.add(real)
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
-            if not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES:
+            if name.startswith("."):
+                continue
+            if medical.suffix(name) in IMAGE_SUFFIXES or medical.might_be_dicom(Path(dirpath, name)):
                 yield Path(dirpath, name)
 
 
@@ -282,7 +362,8 @@ def _as_sources(source: Path | str | Sequence[Path | str]) -> tuple[Path, ...]:
 
 
 def scan_image_set(
-    source: Path | str | Sequence[Path | str], label: str, *, min_images: int = 8
+    source: Path | str | Sequence[Path | str], label: str, *, min_images: int = 8,
+    read_options: ReadOptions | None = None,
 ) -> Work[ImageSet]:
     """Find and check every image of one set; yields Progress("scan", ...), returns the ImageSet.
 
@@ -290,6 +371,8 @@ def scan_image_set(
         image file (tried whatever its suffix), or a sequence of these. A file reached twice
         counts once.
     label : "a" or "b"
+    read_options : how multi-frame DICOM files and volumes become items (default: ReadOptions(),
+        one item per file); every item is one ImageRecord and counts towards ``min_images``
 
     Every file is hashed (sha256) and decoded once, at reduced size, to prove it is whole; files
     that fail are listed in ``skipped`` with their reason. Files are only ever opened for reading.
@@ -298,6 +381,7 @@ def scan_image_set(
     fewer than ``min_images`` images are readable.
     """
     sources = _as_sources(source)
+    read_options = read_options or ReadOptions()
     for s in sources:
         if not s.exists():
             raise ImageSetNotFoundError(s)
@@ -322,7 +406,7 @@ def scan_image_set(
         if i % _PROGRESS_EVERY == 0:
             yield Progress("scan", i, total, f"Reading set {label}: {i} of {total} files")
         try:
-            images.append(_read_record(path))
+            images.extend(_read_records(path, read_options))
         except UnreadableImageError as e:
             skipped.append(SkippedFile(path, e.reason))
     yield Progress(
@@ -331,9 +415,14 @@ def scan_image_set(
 
     if len(images) < min_images:
         raise EmptyImageSetError(sources[0], len(images), len(skipped), min_images)
-    images.sort(key=lambda r: r.path)
+    images.sort(key=_record_order)
     skipped.sort(key=lambda f: f.path)
     return ImageSet(label, sources, tuple(images), tuple(skipped))
+
+
+def _record_order(record: ImageRecord) -> tuple:
+    """By path, then the items of one file in order (a projection before its file's slices)."""
+    return (record.path, -1 if record.axis is None else record.axis, -1 if record.frame is None else record.frame)
 
 
 def find_leaks(set_a: ImageSet, set_b: ImageSet) -> tuple[Leak, ...]:

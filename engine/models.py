@@ -39,6 +39,10 @@ class ModelSpec:
 
     preprocess : dict of image_size, mean, std, interpolation, resize_mode (open_clip's pretrained
         table), or None for layout local-dir, whose folder says
+    vlm : for kind "vlm", the image projector file and how to prompt the model (engine.vlm.registry)
+    bundled : folder shipped inside the engine package that holds the weights (relative to it), or None
+    prompt_templates : how the model expects a phrase to be framed, each with one ``{}``; empty: the
+        embedder's default
     """
 
     name: str
@@ -56,6 +60,9 @@ class ModelSpec:
     license: str | None = None
     description: str = ""
     aliases: tuple[str, ...] = ()
+    vlm: dict | None = field(default=None, hash=False)
+    bundled: str | None = None
+    prompt_templates: tuple[str, ...] = ()
 
     @property
     def needs_weights(self) -> bool:
@@ -90,6 +97,7 @@ def _parse_spec(path: Path) -> ModelSpec:
     if not isinstance(name, str) or not name.strip():
         raise _bad_entry(path, path.stem, "expected a JSON object with a non-empty 'name'")
     sha, aliases, preprocess = data.get("sha256"), data.get("aliases") or [], data.get("preprocess")
+    templates, bundled = data.get("prompt_templates") or [], data.get("bundled")
     for ok, problem in [
         (set(data) <= _KEYS, f"unknown keys {sorted(set(data) - _KEYS)}; expected some of {sorted(_KEYS)}"),
         (isinstance(data.get("kind"), str), "'kind' must be a string such as 'open_clip'"),
@@ -97,6 +105,12 @@ def _parse_spec(path: Path) -> ModelSpec:
         (sha is None or isinstance(sha, str) and _SHA256.fullmatch(sha.lower()),
          f"'sha256' must be 64 hex digits or null, not {sha!r}"),
         (isinstance(aliases, list) and all(isinstance(a, str) for a in aliases), "'aliases' must be a list of strings"),
+        (isinstance(templates, list) and all(isinstance(t, str) and t.count("{}") == 1 for t in templates),
+         f"'prompt_templates' must be a list of strings with one '{{}}' each, like [\"a photo of {{}}.\"], "
+         f"not {templates!r}"),
+        (bundled is None or isinstance(bundled, str) and bundled.strip() and not Path(bundled).is_absolute()
+         and ".." not in Path(bundled).parts,
+         f"'bundled' must be a folder inside the engine package, like 'model_weights/NAME', not {bundled!r}"),
         (preprocess is None or isinstance(preprocess, dict) and _PREPROCESS_KEYS >= set(preprocess) >= {
             "image_size", "mean", "std"},
          f"'preprocess' needs image_size, mean and std, may have interpolation and resize_mode; got {preprocess!r}"),
@@ -104,9 +118,14 @@ def _parse_spec(path: Path) -> ModelSpec:
         if not ok:
             raise _bad_entry(path, name, problem)
     spec = ModelSpec(**{**data, "source_path": path, "sha256": sha.lower() if sha else None,
-                        "description": data.get("description") or "", "aliases": tuple(aliases)})
+                        "description": data.get("description") or "", "aliases": tuple(aliases),
+                        "prompt_templates": tuple(templates)})
     if spec.kind == "open_clip":
         _check_open_clip(spec)
+    elif spec.kind == "vlm":
+        from .vlm.registry import check_entry
+
+        check_entry(spec)
     return spec
 
 
@@ -170,6 +189,11 @@ def models_dir() -> Path:
     return Path(env).expanduser() if env else Path(platformdirs.user_data_dir("spotdiff")) / "models"
 
 
+def bundled_dir() -> Path:
+    """The engine package's folder, against which an entry's ``bundled`` path is resolved."""
+    return Path(__file__).parent  # as for model_configs: under pytest "engine" can resolve to tests/engine
+
+
 def hf_cache_dir() -> Path:
     """The Hugging Face hub cache, resolved from the environment now, as huggingface_hub does at import."""
     env = os.environ
@@ -211,7 +235,8 @@ def _from_hf_cache(spec: ModelSpec) -> Path | None:
 def locate_weights(spec: ModelSpec, explicit: Path | str | None = None) -> Path:
     """The weights file (layout weights-file) or folder (layout local-dir) of ``spec``.
 
-    A path given as ``explicit`` is the only place looked at. Never touches the network.
+    A path given as ``explicit`` is the only place looked at. Otherwise: the folder shipped with the
+    engine (``bundled``), the user models folder, the Hugging Face cache. Never touches the network.
     Raises WeightsNotFoundError naming the file, every place searched, and the fix.
     """
     if not spec.needs_weights:
@@ -225,8 +250,15 @@ def locate_weights(spec: ModelSpec, explicit: Path | str | None = None) -> Path:
                 return candidate
         raise WeightsNotFoundError(spec.name, needed, [explicit],
                                    f"Check the path given for the weights: it should hold {needed}.")
+    searched = []
+    if spec.bundled:  # weights that ship inside the package, found and checked like any others
+        shipped = bundled_dir() / spec.bundled
+        searched.append(shipped)
+        for candidate in [shipped] if local_dir else [shipped / spec.filename]:
+            if _usable(spec, candidate):
+                return candidate
     home = models_dir()
-    searched = [home / spec.name] if local_dir else [home / spec.name, home]
+    searched += [home / spec.name] if local_dir else [home / spec.name, home]
     for candidate in [home / spec.name] if local_dir else [home / spec.name / spec.filename, home / spec.filename]:
         if _usable(spec, candidate):
             return candidate
@@ -245,6 +277,11 @@ def availability(spec: ModelSpec) -> tuple[bool, str]:
     if not spec.needs_weights:
         return True, "built in; needs no weights"
     try:
+        if spec.kind == "vlm":  # a language model and its image projector: both must be here
+            from .vlm.registry import locate
+
+            model, mmproj = locate(spec)
+            return True, f"weights at {model}" + (f" (projector {mmproj.name} beside it)" if mmproj else "")
         return True, f"weights at {locate_weights(spec)}"
     except WeightsNotFoundError as e:
         return False, str(e)
@@ -324,6 +361,11 @@ def pull(spec: ModelSpec) -> Work[Path]:
     """
     import huggingface_hub
 
+    if spec.kind == "vlm":  # two files: the image projector first, then the language model
+        from .vlm.registry import mmproj_spec
+
+        if (projector := mmproj_spec(spec)) is not None:
+            yield from pull(projector)
     yield Progress("pull", 0, 0, f"Looking for {spec.name} on this machine")
     try:
         present = locate_weights(spec)
@@ -332,6 +374,7 @@ def pull(spec: ModelSpec) -> Work[Path]:
     home = models_dir() / spec.name
     if present is not None:
         verify_sha256(spec, present)
+        yield from _pull_text_tower(spec, present)
         yield Progress("pull", 1, 1, f"{spec.name} is already at {present}")
         return present
     if not spec.hf_hub:
@@ -359,8 +402,26 @@ def pull(spec: ModelSpec) -> Work[Path]:
     expected = spec.sha256 or (meta.etag if meta.etag and _SHA256.fullmatch(meta.etag) else None)
     if expected and (found := file_sha256(file)) != expected:
         raise WeightsIntegrityError(spec.name, file, expected, found)
+    yield from _pull_text_tower(spec, path)
     yield Progress("pull", size, size, f"{spec.name} is ready at {path}")
     return path
+
+
+def _pull_text_tower(spec: ModelSpec, located: Path) -> Work[None]:
+    """A local-dir model whose text tower is a Hugging Face transformer (BiomedCLIP) also needs that
+    transformer's config and tokenizer files from their own repo (engine.medical.text_tower)."""
+    if spec.kind != "open_clip" or spec.layout != "local-dir":
+        return
+    from .medical import text_tower
+
+    repos = text_tower.missing(located, spec.name)
+    if not repos:
+        return
+    if hf_offline():
+        raise WeightsDownloadError(spec.name, repos[0], "offline mode is on (HF_HUB_OFFLINE is set)",
+                                   f"Unset HF_HUB_OFFLINE and try again; its text tower needs {', '.join(repos)}.")
+    yield Progress("pull", 0, 0, f"Fetching the configuration and tokenizer of {', '.join(repos)}")
+    text_tower.fetch(located, spec.name)
 
 
 # --- opening ---------------------------------------------------------------------------------
@@ -393,6 +454,9 @@ def open_embedder(name_or_spec: str | ModelSpec, *, weights: Path | None = None,
     """
     spec = name_or_spec if isinstance(name_or_spec, ModelSpec) else get_model_spec(name_or_spec)
     opener = OPENERS.get(spec.kind)
+    if spec.kind == "vlm":  # proposes words, embeds nothing
+        raise InvalidParameterError("model", spec.name, "an embedding model (open_clip or measurements); "
+                                    f"{spec.name!r} is a vision-language model: pass it as --vlm {spec.name}")
     if opener is None:
         raise ModelLoadError(spec.name, spec.source_path,
                              f"its kind {spec.kind!r} is not one this version of spotdiff can open "

@@ -19,6 +19,9 @@ from .embedding import CachedTextEncoder, embed_images
 from .errors import InvalidParameterError
 from .host import ModelHost
 from .images import ImageRecord, ImageSet, find_leaks, scan_image_set
+from .medical import ReadOptions
+from .medical.acquisition import ACQUISITION, acquisition_space
+from .offline import hub_offline
 from .progress import Progress, Work, relay
 from .proposers import ConceptBankProposer, Evidence, MeasurementProposer, Proposer, SpaceEvidence
 from .result import Cluster, Direction, Result, Separability
@@ -34,6 +37,10 @@ class CompareRequest:
     set_a, set_b : folders and/or image files of each set
     model : registry name of the embedding model; "measurements" needs no weights
     measurements : also compare the named image measurements (always cheap)
+    read_options : how multi-frame DICOM files and volumes become images (engine.medical.ReadOptions)
+    acquisition : also compare the images' acquisition tags (DICOM scanner, protocol, ...) as
+        possible confounders, when they have any
+    vlm : registry name of a vision-language model (kind "vlm") that also proposes hypotheses, or None
     """
 
     set_a: tuple[Path, ...]
@@ -52,6 +59,9 @@ class CompareRequest:
     min_images: int = 8
     use_cache: bool = True
     cache_dir: Path | None = None
+    vlm: str | None = None
+    read_options: ReadOptions = ReadOptions()
+    acquisition: bool = True
     extra: dict = field(default_factory=dict, compare=False)
 
     def __post_init__(self):
@@ -74,8 +84,22 @@ class CompareRequest:
         return out
 
 
-def default_proposers() -> list[Proposer]:
-    return [MeasurementProposer(), ConceptBankProposer()]
+def default_proposers(vlm=None) -> list[Proposer]:
+    """The measurement, acquisition and concept-bank proposers, after the feature library's when it has
+    confirmed features (first, so a re-proposed feature keeps source "library" when another proposer repeats
+    it); last, the vision-language model's when ``vlm`` (a loaded engine.vlm.VisionLanguageModel) is given.
+    The acquisition proposer proposes only when the images carry acquisition tags (DICOM, NIfTI, arrays)."""
+    from .proposers.acquisition import AcquisitionProposer
+    from .proposers.library import LibraryProposer
+
+    library = LibraryProposer.from_library()
+    out = ([library] if library is not None else []) + [MeasurementProposer(), AcquisitionProposer(),
+                                                        ConceptBankProposer()]
+    if vlm is not None:
+        from .proposers.vlm import VLMProposer
+
+        out.append(VLMProposer(vlm))
+    return out
 
 
 @dataclass(frozen=True)
@@ -100,11 +124,22 @@ class Analysis:
     directions: tuple[Direction, ...]
     clusters: tuple[Cluster, ...]
     findings: tuple
+    warnings: tuple[str, ...] = ()  # from proposers (e.g. a VLM that could not be used)
 
 
 def compare(request: CompareRequest, *, host: ModelHost | None = None, cache: EmbeddingCache | None = None,
             proposers: Sequence[Proposer] | None = None) -> Work[Result]:
-    """Run one comparison; yields Progress, returns Result."""
+    """Run one comparison; yields Progress, returns Result.
+
+    It opens no network connection: the Hugging Face libraries are offline throughout
+    (engine.offline); only ``spotdiff models pull`` downloads.
+    """
+    with hub_offline():
+        return (yield from _compare(request, host=host, cache=cache, proposers=proposers))
+
+
+def _compare(request: CompareRequest, *, host: ModelHost | None, cache: EmbeddingCache | None,
+             proposers: Sequence[Proposer] | None) -> Work[Result]:
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -120,8 +155,10 @@ def compare(request: CompareRequest, *, host: ModelHost | None = None, cache: Em
     if own_cache:
         cache = EmbeddingCache(request.cache_dir)
     try:
-        set_a = yield from relay(scan_image_set(request.set_a, "a", min_images=request.min_images), "scan a")
-        set_b = yield from relay(scan_image_set(request.set_b, "b", min_images=request.min_images), "scan b")
+        set_a = yield from relay(scan_image_set(request.set_a, "a", min_images=request.min_images,
+                                                read_options=request.read_options), "scan a")
+        set_b = yield from relay(scan_image_set(request.set_b, "b", min_images=request.min_images,
+                                                read_options=request.read_options), "scan b")
         leaks = find_leaks(set_a, set_b)
         lap("scan")
 
@@ -139,9 +176,20 @@ def compare(request: CompareRequest, *, host: ModelHost | None = None, cache: Em
             cache_keys[name] = embedder.cache_key
         lap("embed")
 
-        split = Split.make(len(set_a), len(set_b), seed=request.seed, heldout_fraction=request.heldout_fraction)
+        acquisition = acquisition_space([r.metadata for r in set_a.images + set_b.images]) \
+            if request.acquisition else None
+        if acquisition is not None:
+            spaces.append(Space(ACQUISITION, acquisition.X, acquisition.feature_names))
+
+        split = Split.make(len(set_a), len(set_b), seed=request.seed, heldout_fraction=request.heldout_fraction,
+                           groups_a=_file_groups(set_a), groups_b=_file_groups(set_b))
+        if proposers is None and request.vlm:
+            yield Progress("load model", 0, 0, request.vlm)
+            proposers = default_proposers(vlm=host.vlm(request.vlm))
         analysis = yield from analyse(spaces, set_a.images, set_b.images, split, request, proposers)
         lap("analyse")
+        maps, map_warnings = yield from _heatmaps(host, request, analysis)
+        lap("heatmaps")
 
         settings = request.settings()
         settings["spaces"] = cache_keys
@@ -153,12 +201,34 @@ def compare(request: CompareRequest, *, host: ModelHost | None = None, cache: Em
         return Result(set_a=set_a, set_b=set_b, settings=settings, leaks=leaks,
                       separability=analysis.separability, directions=analysis.directions,
                       clusters=analysis.clusters, findings=analysis.findings, timings=timings,
-                      warnings=tuple(_warnings(set_a, set_b, leaks, split)))
+                      warnings=tuple(_warnings(set_a, set_b, leaks, split) + list(analysis.warnings) + map_warnings),
+                      embeddings={s.name: s.X for s in spaces}, heatmaps=maps)
     finally:
         if own_cache and cache is not None:
             cache.close()
         if own_host:
             host.close()
+
+
+def _heatmaps(host: ModelHost, request: CompareRequest, analysis: Analysis) -> Work[tuple[dict, list[str]]]:
+    """Where in each shown exemplar its finding or direction lies, when the model has patch tokens.
+
+    Only the exemplars of supported findings and of directions, so it costs a few dozen images.
+    A map is an extra: a model without patch tokens or an image gone since the scan gives a warning.
+    """
+    from . import heatmap
+    from .errors import UnreadableImageError
+
+    if request.model == MEASUREMENTS:
+        return {}, []
+    embedder = host.embedder(request.model, weights=request.weights, precision=request.precision)
+    if not hasattr(embedder, "embed_patches"):
+        return {}, []
+    wanted = heatmap.result_requests(request.model, analysis.findings, analysis.directions)
+    try:
+        return (yield from relay(heatmap.heatmaps(embedder, wanted))), []
+    except (InvalidParameterError, UnreadableImageError) as e:
+        return {}, [f"No heat maps of where the differences lie: {e}"]
 
 
 def analyse(spaces: Sequence[Space], images_a: tuple[ImageRecord, ...], images_b: tuple[ImageRecord, ...],
@@ -178,10 +248,12 @@ def analyse(spaces: Sequence[Space], images_a: tuple[ImageRecord, ...], images_b
         clusters.extend(evidence.clusters)
 
     evidence = Evidence(spaces=evidence_spaces, separability=tuple(separability), seed=request.seed)
-    hypotheses = []
+    hypotheses, proposer_warnings = [], []
     for proposer in proposers if proposers is not None else default_proposers():
         yield Progress("propose", 0, 0, proposer.name)
-        hypotheses.extend(proposer.propose(evidence))
+        work = getattr(proposer, "propose_work", None)  # a slow proposer (VLM) reports progress and can be cancelled
+        hypotheses.extend((yield from work(evidence)) if work is not None else proposer.propose(evidence))
+        proposer_warnings.extend(getattr(proposer, "warnings_", ()))
 
     yield Progress("validate", 0, len(hypotheses), f"{len(hypotheses)} hypotheses")
     held = HeldOut(
@@ -192,7 +264,8 @@ def analyse(spaces: Sequence[Space], images_a: tuple[ImageRecord, ...], images_b
     )
     findings = validate(hypotheses, held, alpha=request.alpha, min_effect=request.min_effect,
                         n_exemplars=request.n_exemplars)
-    return Analysis(tuple(separability), tuple(directions), tuple(clusters), tuple(findings))
+    return Analysis(tuple(separability), tuple(directions), tuple(clusters), tuple(findings),
+                    tuple(proposer_warnings))
 
 
 def _analyse_space(space: Space, y: np.ndarray, heldout: np.ndarray, images: tuple[ImageRecord, ...],
@@ -253,8 +326,20 @@ def _name_direction(feature_names: Sequence[str], w: np.ndarray, n: int = 3) -> 
     return tuple(out)
 
 
+def _file_groups(image_set: ImageSet) -> list[Path] | None:
+    """Each image's file when some file gave several (frames, slices), so a split keeps them together."""
+    paths = [r.path for r in image_set.images]
+    return paths if len(set(paths)) < len(paths) else None
+
+
 def _warnings(set_a: ImageSet, set_b: ImageSet, leaks, split: Split) -> list[str]:
     out = []
+    for s in (set_a, set_b):
+        n_files = len({r.path for r in s.images})
+        if n_files < len(s.images):
+            out.append(f"Set {s.label.upper()}: {len(s.images)} images come from {n_files} files (frames or slices). "
+                       "Held-out findings compare whole files, but the separability test and the directions "
+                       "treat every image as independent, so their numbers are optimistic.")
     if leaks:
         out.append(f"{len(leaks)} identical file(s) appear in both sets (same content hash): one image "
                    "labelled as both sets usually means a copying or labelling error; see the list of leaks.")

@@ -7,10 +7,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
 
 from .images import ImageRecord, ImageSet, SkippedFile
+
+if TYPE_CHECKING:
+    from .heatmap import Heatmap
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,8 @@ class Hypothesis:
     vector : ndarray of shape (dim,); an image's score is its embedding @ vector,
              oriented so that higher means more of the statement
     evidence : short note from the proposer (how it found the claim)
+    test : how the held-out scores are tested: "mann-whitney" (one-sided, any scores) or
+           "fisher" (one-sided Fisher exact test; scores are 0/1, e.g. "Manufacturer = GE")
     """
 
     statement: str
@@ -89,6 +95,7 @@ class Hypothesis:
     space: str
     vector: np.ndarray = field(repr=False)
     evidence: str = ""
+    test: str = "mann-whitney"
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -99,8 +106,10 @@ class Hypothesis:
 class Finding:
     """A hypothesis scored on the held-out half only.
 
-    heldout_auroc : P(score of a held-out image of ``more_in`` > one of the other set)
-    p_value : one-sided Mann–Whitney p-value in the claimed direction
+    heldout_auroc : P(score of a held-out image of ``more_in`` > one of the other set); images from
+                    one file (frames, slices) count as one, by their mean score
+    p_value : one-sided p-value in the claimed direction (Mann–Whitney, or Fisher's exact test
+              for a hypothesis whose ``test`` is "fisher")
     q_value : Benjamini–Hochberg adjusted p over every hypothesis of the run
     supported : q_value <= alpha and heldout_auroc >= 0.5 + min_effect
     scores_a, scores_b : ndarray of shape (n_heldout_a,), (n_heldout_b,)
@@ -141,7 +150,14 @@ class Leak:
 
 @dataclass(frozen=True)
 class Result:
-    """Everything one comparison found, in the order the data flowed."""
+    """Everything one comparison found, in the order the data flowed.
+
+    embeddings : space name -> ndarray of shape (n_a + n_b, dim), set A's images first, in
+        ``set_a.images + set_b.images`` order (for maps of all images; empty when not kept)
+    heatmaps : (engine.heatmap.item_key(finding or direction, side), image content_hash) ->
+        engine.heatmap.Heatmap: where in each shown exemplar its finding or direction lies
+        (supported findings and directions of a CLIP space only; empty when not made)
+    """
 
     set_a: ImageSet
     set_b: ImageSet
@@ -153,6 +169,8 @@ class Result:
     findings: tuple[Finding, ...]
     timings: dict
     warnings: tuple[str, ...] = ()
+    embeddings: Mapping[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
+    heatmaps: Mapping[tuple[str, str], Heatmap] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def skipped(self) -> tuple[SkippedFile, ...]:

@@ -40,6 +40,16 @@ def mann_whitney_greater(scores_neg: np.ndarray, scores_pos: np.ndarray) -> floa
     return float(stats.mannwhitneyu(scores_pos, scores_neg, alternative="greater").pvalue)
 
 
+def fisher_greater(scores_neg: np.ndarray, scores_pos: np.ndarray) -> float:
+    """One-sided Fisher exact p-value that positives are more often 1 than negatives (0/1 scores)."""
+    neg = np.asarray(scores_neg, dtype=np.float64) > 0.5
+    pos = np.asarray(scores_pos, dtype=np.float64) > 0.5
+    if len(neg) == 0 or len(pos) == 0:
+        return float("nan")
+    table = [[int(pos.sum()), int((~pos).sum())], [int(neg.sum()), int((~neg).sum())]]
+    return float(stats.fisher_exact(table, alternative="greater").pvalue)
+
+
 def benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:
     """Benjamini–Hochberg adjusted p-values (q-values); NaN stays NaN."""
     p = np.asarray(p_values, dtype=np.float64)

@@ -3,9 +3,14 @@
 Each set is split (seeded, stratified) into a discovery half, which proposers
 see, and a held-out half, which only this module sees. A hypothesis's per-image
 score on the held-out half gives its held-out AUROC and a one-sided
-Mann–Whitney p-value in the direction it claims; Benjamini–Hochberg q-values
-control the false discovery rate over every hypothesis of the run. A finding is
+Mann–Whitney p-value in the direction it claims (Fisher's exact test for a 0/1
+claim such as "Manufacturer = GE"); Benjamini–Hochberg q-values control the
+false discovery rate over every hypothesis of the run. A finding is
 *supported* only if q <= alpha AND its held-out AUROC reaches 0.5 + min_effect.
+
+Several items of one file (frames of a multi-frame DICOM, slices of a volume)
+are not independent: the split keeps each file's items on one side, and the
+test compares files, each by the mean score of its items.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import numpy as np
 
 from .images import ImageRecord
 from .result import Finding, Hypothesis
-from .stats import auroc, benjamini_hochberg, mann_whitney_greater
+from .stats import auroc, benjamini_hochberg, fisher_greater, mann_whitney_greater
 
 DEFAULT_ALPHA = 0.05
 DEFAULT_MIN_EFFECT = 0.1  # supported findings reach held-out AUROC >= 0.60
@@ -31,15 +36,27 @@ class Split:
     heldout_b: np.ndarray
 
     @classmethod
-    def make(cls, n_a: int, n_b: int, *, seed: int, heldout_fraction: float = 0.5) -> "Split":
+    def make(cls, n_a: int, n_b: int, *, seed: int, heldout_fraction: float = 0.5,
+             groups_a: Sequence | None = None, groups_b: Sequence | None = None) -> "Split":
+        """groups_a, groups_b : a key per image (its file); images sharing a key go to the same side."""
         rng = np.random.default_rng([seed, 0x5D1F])
 
-        def mask(n: int) -> np.ndarray:
+        def mask(n: int, groups: Sequence | None) -> np.ndarray:
             m = np.zeros(n, dtype=bool)
-            m[rng.permutation(n)[: int(round(n * heldout_fraction))]] = True
+            if groups is None:
+                m[rng.permutation(n)[: int(round(n * heldout_fraction))]] = True
+                return m
+            members: dict = {}
+            for i, g in enumerate(groups):
+                members.setdefault(g, []).append(i)
+            target = int(round(n * heldout_fraction))
+            for k in rng.permutation(len(members)):
+                if m.sum() >= target:
+                    break
+                m[list(members.values())[k]] = True
             return m
 
-        return cls(mask(n_a), mask(n_b))
+        return cls(mask(n_a, groups_a), mask(n_b, groups_b))
 
 
 @dataclass(frozen=True)
@@ -66,6 +83,19 @@ def unique_hypotheses(hypotheses: Sequence[Hypothesis]) -> list[Hypothesis]:
     return out
 
 
+def per_file(scores: np.ndarray, images: Sequence[ImageRecord]) -> np.ndarray:
+    """Scores with the items of one file (records with a frame or axis) replaced by their mean."""
+    if len(images) != len(scores):
+        return scores
+    groups: dict = {}
+    for i, (score, im) in enumerate(zip(scores, images)):
+        key = im.path if im.frame is not None or im.axis is not None else ("image", i)
+        groups.setdefault(key, []).append(score)
+    if len(groups) == len(scores):
+        return scores
+    return np.array([np.mean(g) for g in groups.values()], dtype=np.float64)
+
+
 def validate(hypotheses: Sequence[Hypothesis], heldout: HeldOut, *, alpha: float = DEFAULT_ALPHA,
              min_effect: float = DEFAULT_MIN_EFFECT, n_exemplars: int = 6) -> list[Finding]:
     """Score each hypothesis on the held-out half; return findings, supported first."""
@@ -74,8 +104,10 @@ def validate(hypotheses: Sequence[Hypothesis], heldout: HeldOut, *, alpha: float
     for h in hypotheses:
         s_a = np.asarray(heldout.embeddings_a[h.space], dtype=np.float64) @ h.vector
         s_b = np.asarray(heldout.embeddings_b[h.space], dtype=np.float64) @ h.vector
-        more, less = (s_b, s_a) if h.more_in == "b" else (s_a, s_b)
-        scored.append((h, s_a, s_b, auroc(less, more), mann_whitney_greater(less, more)))
+        f_a, f_b = per_file(s_a, heldout.images_a), per_file(s_b, heldout.images_b)
+        more, less = (f_b, f_a) if h.more_in == "b" else (f_a, f_b)
+        test = fisher_greater if h.test == "fisher" else mann_whitney_greater
+        scored.append((h, s_a, s_b, auroc(less, more), test(less, more)))
     q_values = benjamini_hochberg(np.array([p for *_, p in scored]))
     findings = []
     for (h, s_a, s_b, heldout_auroc, p), q in zip(scored, q_values):

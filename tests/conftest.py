@@ -9,6 +9,7 @@ def _isolated_user_dirs(tmp_path_factory, monkeypatch):
     root = tmp_path_factory.mktemp("user")
     monkeypatch.setenv("SPOTDIFF_CACHE", str(root / "cache"))
     monkeypatch.setenv("SPOTDIFF_MODELS", str(root / "models"))
+    monkeypatch.setenv("SPOTDIFF_DATA", str(root / "data"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     os.environ.pop("SPOTDIFF_REGISTRY", None)
     yield

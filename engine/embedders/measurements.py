@@ -217,7 +217,7 @@ class MeasurementEmbedder:
         total = len(images)
         out = np.empty((total, self.dim), dtype=np.float32)
         for i, record in enumerate(images):
-            with open_image(record.path) as image:
+            with open_image(record) as image:
                 out[i] = measure(image)
             done = i + 1
             if done % PROGRESS_EVERY == 0 and done != total:

@@ -14,6 +14,7 @@ Safetensors files are read without pickle; ``.bin``/``.pt`` checkpoints only wit
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -27,10 +28,12 @@ import torch
 from .._torchvision_compat import import_open_clip
 from ..errors import InvalidParameterError, ModelLoadError
 from ..images import ImageRecord, open_image
+from ..medical.text_tower import local_config
 from ..models import ModelSpec, cache_dir, verify_sha256, weights_file
 from ..progress import Progress, Work
 
 PRECISIONS = ("fp32",)  # the first is what "auto" picks
+DEFAULT_PROMPT_TEMPLATES = ("a photo of {}.",)  # CLIP's own framing, for entries that name none
 
 
 def _threads() -> int:
@@ -75,6 +78,16 @@ def _register_inline_config(open_clip, spec: ModelSpec) -> str:
     return arch
 
 
+def _check_open_clip_picks(open_clip, spec: ModelSpec, folder: Path) -> None:
+    """open_clip's "local-dir:" loads the weights file it prefers in the folder; refuse unless that is
+    the one whose sha256 was checked (another .safetensors or .bin beside it would win)."""
+    find = getattr(getattr(open_clip, "factory", None), "_find_checkpoint_in_dir", None)
+    chosen = find(folder) if find is not None else None
+    if chosen is not None and Path(chosen).name != spec.filename:
+        raise ModelLoadError(spec.name, folder, f"open_clip would load {Path(chosen).name!r} from this folder, not "
+                                                f"the checked {spec.filename!r}; remove the other weights file")
+
+
 class OpenClipEmbedder:
     """An open_clip model as an Embedder and TextEncoder.
 
@@ -96,6 +109,8 @@ class OpenClipEmbedder:
     name, dim, cache_key, feature_names (None) : as in the Embedder protocol
     weights_sha256 : hex digest of the weights file
     preprocess_cfg : open_clip's preprocessing dict actually used (size, mean, std, ...)
+    prompt_templates : tuple of str, how a phrase is framed for the text tower (the entry's
+        ``prompt_templates``, else DEFAULT_PROMPT_TEMPLATES)
     """
 
     feature_names = None
@@ -108,6 +123,7 @@ class OpenClipEmbedder:
             raise InvalidParameterError("batch_size", batch_size, "a whole number of at least 1")
         self.spec = spec
         self.name = spec.name
+        self.prompt_templates = tuple(spec.prompt_templates) or DEFAULT_PROMPT_TEMPLATES
         self.weights = Path(weights)
         self.device = device
         self.precision = PRECISIONS[0] if precision == "auto" else precision
@@ -126,6 +142,15 @@ class OpenClipEmbedder:
                      "image_interpolation": pp.get("interpolation"), "image_resize_mode": pp.get("resize_mode")}
         if spec.layout == "local-dir":
             name, pretrained = "local-dir:" + str(self.weights), None
+            hf_text = local_config(self.weights, spec.name)
+            if hf_text is not None:
+                # a Hugging Face text tower (BiomedCLIP): open_clip would look its transformer up on the
+                # hub by name; registered with local folders instead, it loads offline
+                name = _register_inline_config(open_clip, dataclasses.replace(spec, model_cfg=hf_text["model_cfg"]))
+                pretrained = str(file)
+                overrides = {**hf_text["preprocess_overrides"], **{k: v for k, v in overrides.items() if v is not None}}
+            else:
+                _check_open_clip_picks(open_clip, spec, Path(self.weights))
         else:
             name, pretrained = spec.architecture or _register_inline_config(open_clip, spec), str(file)
         try:
@@ -180,7 +205,7 @@ class OpenClipEmbedder:
 
     def _pixels(self, record: ImageRecord, transform) -> torch.Tensor:
         # open_image may decode smaller (JPEG draft) but keeps both sides >= max_side
-        with open_image(record.path, max_side=self._min_side) as image:
+        with open_image(record, max_side=self._min_side) as image:
             return transform(image)
 
     def embed(self, images: Sequence[ImageRecord]) -> Work[np.ndarray]:
@@ -199,6 +224,31 @@ class OpenClipEmbedder:
             done = start + len(batch)
             yield Progress("embed", done, total, f"{self.name}: {done}/{total} images")
         return out
+
+    def embed_patches(self, images: Sequence[ImageRecord]) -> Work[np.ndarray]:
+        """Yield Progress per batch; return ndarray of shape (len(images), gh, gw, dim), float32: each
+        patch of the model's input grid in the joint space, not normalised (engine.heatmap scores them).
+
+        A patch's vector is its last-block token after the final norm, through the image projection,
+        as the class token is for the image embedding. Vision transformers only.
+        """
+        model = self._ensure_loaded()
+        visual, transform = model.visual, self._transform
+        if not hasattr(visual, "forward_intermediates") or getattr(visual, "attn_pool", None) is not None \
+                or getattr(visual, "proj", None) is None:
+            raise InvalidParameterError("model", self.name, "a CLIP vision transformer with a projection "
+                                        f"(its {type(visual).__name__} gives no per-patch vectors)")
+        total, parts = len(images), []
+        yield Progress("embed patches", 0, total, self.name)
+        for start in range(0, total, self.batch_size):
+            batch = images[start:start + self.batch_size]
+            pixels = torch.stack([self._pixels(record, transform) for record in batch]).to(self.device)
+            with torch.inference_mode():
+                tokens = visual.forward_intermediates(pixels, indices=1, normalize_intermediates=True,
+                                                      intermediates_only=True)["image_intermediates"][-1]
+                parts.append((tokens.permute(0, 2, 3, 1) @ visual.proj).float().cpu().numpy())
+            yield Progress("embed patches", start + len(batch), total, self.name)
+        return np.concatenate(parts) if parts else np.zeros((0, 0, 0, self.dim), dtype=np.float32)
 
     def embed_text(self, texts: Sequence[str]) -> np.ndarray:
         """Return ndarray of shape (len(texts), dim), float32, rows of unit norm."""

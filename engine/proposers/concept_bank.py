@@ -97,7 +97,7 @@ class ConceptBankProposer:
             if self._redundant(S, i, chosen):
                 continue
             chosen.append(int(i))
-            notes[int(i)] = f"discovery AUROC {aurocs[i]:.2f}"
+            notes[int(i)] = f"discovery AUROC of the claim {max(aurocs[i], 1 - aurocs[i]):.2f}"
         for d in space.directions:
             alignment = V @ d.vector
             for i in np.argsort(-np.abs(alignment))[: self.per_direction]:

@@ -44,6 +44,7 @@ class MeasurementProposer:
                 hypotheses.append(Hypothesis(
                     statement=m.higher if b_higher else m.lower, more_in="b", source=self.name,
                     space=space.name, vector=vector,
-                    evidence=f"{m.name} ({m.description}): discovery AUROC {aurocs[i]:.2f}",
+                    evidence=f"{m.name} ({m.description}); discovery AUROC of the claim "
+                             f"{max(aurocs[i], 1 - aurocs[i]):.2f}",
                 ))
         return hypotheses

@@ -21,7 +21,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from .. import images
+from .. import heatmap, images
 from ..errors import SpotdiffError, UnreadableImageError
 from ..images import ImageRecord
 from ..result import Cluster, Direction, Finding, Result
@@ -59,11 +59,25 @@ def _p_is(name: str, p: float) -> str:
     return f"{name} {text}" if text.startswith("<") else f"{name} = {text}"
 
 
+CONFOUNDER_SOURCES = ("acquisition", "measurements")
+"""Findings about how the images were made (scanner, protocol, size, brightness, noise), shown apart."""
+
+
+def is_confounder(finding: Finding) -> bool:
+    return finding.source in CONFOUNDER_SOURCES
+
+
 def describe(finding: Finding) -> str:
-    """A finding as one sentence: "Images in set B are blurrier" / "More in set B: a dog"."""
+    """A finding as one sentence: "Images in set B are blurrier" / "More in set B: a dog" /
+    "82 % of B vs 9 % of A: Manufacturer = GE" (held-out shares)."""
     statement = finding.statement.strip()
     if statement.lower().startswith("images in set"):
         return statement
+    if finding.source == "acquisition":
+        from ..medical.acquisition import describe_acquisition
+
+        h = finding.hypothesis
+        return describe_acquisition(statement, h.more_in, h.vector, finding.scores_a, finding.scores_b)
     if finding.source == "measurements":
         return f"Images in set {finding.more_in.upper()} are {statement}"
     return f"More in set {finding.more_in.upper()}: {statement}"
@@ -77,11 +91,12 @@ class _Thumbnails:
         self._size = size
         self._cache: dict[Path, tuple[str | None, str]] = {}
 
-    def get(self, path: Path) -> tuple[str | None, str]:
-        """``(uri, "")`` or ``(None, reason)``."""
+    def get(self, image: Path | ImageRecord) -> tuple[str | None, str]:
+        """``(uri, "")`` or ``(None, reason)`` for a file, or for the frame or slice a record names."""
+        path = (image.path, image.frame, image.axis) if isinstance(image, ImageRecord) else image
         if path not in self._cache:
             try:
-                jpeg = images.thumbnail(path, size=self._size)
+                jpeg = images.thumbnail(image, size=self._size)
             except (OSError, SpotdiffError) as e:  # the file vanished or changed since the run
                 if isinstance(e, UnreadableImageError):
                     reason = e.reason
@@ -107,21 +122,36 @@ class _Page:
 # --- pictures ----------------------------------------------------------------------------
 
 
-def _figure(page: _Page, record: ImageRecord, label: str) -> str:
+def _heatmap_img(record: ImageRecord, hm: heatmap.Heatmap, name: str) -> str:
+    """The picture with its heat map over it, beside the plain one; "" when it cannot be drawn."""
+    try:
+        jpeg = heatmap.overlay_jpeg(record, hm, size=THUMBNAIL_SIZE)
+    except (OSError, SpotdiffError):  # the plain thumbnail already says why
+        return ""
+    x, y = hm.peak
+    uri = "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
+    return f'<img class="heatmap" src="{uri}" alt="{_e("where it lies in " + name)}" title="peak at x {x}, y {y}">'
+
+
+def _figure(page: _Page, record: ImageRecord, label: str, hm: heatmap.Heatmap | None = None) -> str:
     name = page.namer.record(record)
     short = name.replace("\\", "/").rsplit("/", 1)[-1]
-    uri, reason = page.thumbnails.get(record.path)
+    uri, reason = page.thumbnails.get(record)
     if uri is None:
         body = f'<div class="placeholder">Cannot show this image: {_e(reason)}</div>'
     else:
         body = f'<img src="{uri}" alt="{_e(name)}">'
+    overlay = _heatmap_img(record, hm, name) if hm is not None and uri is not None else ""
+    if overlay:
+        body = f'<div class="pair">{body}{overlay}</div>'
     return (
-        f'<figure class="thumb set-{_e(label)}" title="{_e(name)}">{body}'
+        f'<figure class="thumb{" with-map" if overlay else ""} set-{_e(label)}" title="{_e(name)}">{body}'
         f"<figcaption>{_e(short)}</figcaption></figure>"
     )
 
 
-def _gallery(page: _Page, title: str, records: Iterable[ImageRecord], label: str, seen: set[Path]) -> str:
+def _gallery(page: _Page, title: str, records: Iterable[ImageRecord], label: str, seen: set[Path],
+             maps: dict[str, heatmap.Heatmap] | None = None) -> str:
     """Up to MAX_THUMBNAILS_PER_SIDE pictures; ``seen`` keeps a card from embedding an image twice."""
     figures = []
     for record in records:
@@ -130,7 +160,8 @@ def _gallery(page: _Page, title: str, records: Iterable[ImageRecord], label: str
         if record.path in seen:
             continue
         seen.add(record.path)
-        figures.append(_figure(page, record, page.set_of.get(record.path, label)))
+        hm = (maps or {}).get(record.content_hash)
+        figures.append(_figure(page, record, page.set_of.get(record.path, label), hm))
     if not figures:
         return ""
     return (
@@ -237,6 +268,17 @@ def _chip(label: str) -> str:
     return f'<span class="chip set-{_e(label)}">{_e(label.upper())}</span>'
 
 
+VLM_NOTE = ("put into words by a vision-language model shown example images of the discovery half; "
+            "like every claim it counts only as far as the held-out check supports it")
+
+
+def _source(source: str) -> str:
+    """A finding's source; a vision-language model's proposals carry a visible badge."""
+    if source == "vlm":
+        return f'<span class="badge vlm" title="{_e(VLM_NOTE)}">VLM</span>'
+    return _e(source)
+
+
 def _section_header(page: _Page) -> str:
     r = page.result
     boxes = []
@@ -321,24 +363,52 @@ def _findings_row(i: int, f: Finding) -> str:
     return (
         f'<tr class="{"supported" if f.supported else "unsupported"}">'
         f'<td><a href="#finding-{i}">{_e(describe(f))}</a></td><td>{_chip(f.more_in)}</td>'
-        f'<td>{_e(f.source)}</td><td class="num">{_fmt_2dp(f.heldout_auroc)}</td>'
+        f'<td>{_source(f.source)}</td><td class="num">{_fmt_2dp(f.heldout_auroc)}</td>'
         f'<td class="num">{_fmt_p(f.p_value)}</td><td class="num">{_fmt_p(f.q_value)}</td>'
         f'<td class="num">{mark}</td></tr>'
     )
 
 
+def _findings_table(rows: str) -> str:
+    return (
+        '<table><tr><th>Statement</th><th>More in</th><th>Source</th><th class="num">Held-out AUROC</th>'
+        f'<th class="num">p</th><th class="num">q</th><th class="num">Supported</th></tr>{rows}</table>'
+    )
+
+
+def _section_confounders(page: _Page) -> str:
+    numbered = [(i, f) for i, f in enumerate(page.findings, start=1) if is_confounder(f)]
+    if not numbered:
+        return ""
+    n_supported = sum(f.supported for _, f in numbered)
+    return (
+        '<section id="confounders"><h2>Possible confounders</h2>'
+        f"<p>{n_supported} of {len(numbered)} claims about how the images were made — acquisition (scanner, "
+        "site, protocol) and measured image properties (size, brightness, contrast, noise, sharpness) — are "
+        f"supported on held-out images (q ≤ {_e(page.alpha)}). A model can tell the sets apart by these alone; "
+        "before reading a finding about content as a real difference, check that none of these explains it."
+        f"</p>{_findings_table(''.join(_findings_row(i, f) for i, f in numbered))}</section>"
+    )
+
+
 def _section_findings_table(page: _Page) -> str:
-    findings = page.findings
-    if not findings:
+    if not page.findings:
         return '<section id="findings"><h2>Findings</h2><p class="muted">No claims were tested.</p></section>'
+    numbered = [(i, f) for i, f in enumerate(page.findings, start=1) if not is_confounder(f)]
+    if not numbered:
+        return ('<section id="findings"><h2>Findings</h2><p class="muted">Every claim tested was about how the '
+                "images were made; see Possible confounders.</p></section>")
+    findings = [f for _, f in numbered]
     n_supported = sum(f.supported for f in findings)
     claims = "claim is" if len(findings) == 1 else "claims are"
-    rows = "".join(_findings_row(i, f) for i, f in enumerate(findings, start=1))
+    rows = "".join(_findings_row(i, f) for i, f in numbered)
     return (
         f'<section id="findings"><h2>Findings</h2><p>{n_supported} of {len(findings)} {claims} supported '
         f"on held-out images (q ≤ {_e(page.alpha)}). Each claim was found on one half of the images "
         "and checked on the other.</p>"
-        '<table><tr><th>Statement</th><th>More in</th><th>Source</th><th class="num">Held-out AUROC</th>'
+        + (f'<p class="muted">{_source("vlm")}: {_e(VLM_NOTE)}.</p>' if any(f.source == "vlm" for f in findings)
+           else "")
+        + '<table><tr><th>Statement</th><th>More in</th><th>Source</th><th class="num">Held-out AUROC</th>'
         '<th class="num">p</th><th class="num">q</th><th class="num">Supported</th></tr>'
         f"{rows}</table></section>"
     )
@@ -349,23 +419,29 @@ def _score_label(statement: str, max_chars: int = 60) -> str:
     return f"score: {short} (higher = more)"
 
 
+MAP_NOTE = ('<p class="muted map-note">Beside a picture, its heat map: where in it the claim scores highest '
+            "(brighter = higher; the ring marks the peak).</p>")
+
+
 def _finding_card(page: _Page, i: int, f: Finding) -> str:
     h = f.hypothesis
     seen: set[Path] = set()
-    galleries = _gallery(page, "Set A", f.exemplars_a, "a", seen)
-    galleries += _gallery(page, "Set B", f.exemplars_b, "b", seen)
+    maps = {side: heatmap.maps_of(page.result.heatmaps, heatmap.item_key(f, side)) for side in "ab"}
+    galleries = _gallery(page, "Set A", f.exemplars_a, "a", seen, maps["a"])
+    galleries += _gallery(page, "Set B", f.exemplars_b, "b", seen, maps["b"])
+    note = MAP_NOTE if 'class="heatmap"' in galleries else ""
     evidence = f'<p class="evidence">{_e(page.namer.text(h.evidence))}</p>' if h.evidence else ""
     status = '<span class="yes">supported</span>' if f.supported else '<span class="no">not supported</span>'
     stats = (
         f"{status} · held-out AUROC {_fmt_2dp(f.heldout_auroc)} · {_p_is('p', f.p_value)} · "
         f"{_p_is('q', f.q_value)} · n = {np.size(f.scores_a)} (A) / {np.size(f.scores_b)} (B) · "
-        f"source {_e(h.source)} · space {_e(h.space)}"
+        f"source {_source(h.source)} · space {_e(h.space)}"
     )
     return (
         f'<article class="card finding {"supported" if f.supported else "unsupported"}" id="finding-{i}">'
         f'<h3>{_e(describe(f))}</h3><p class="stats">{stats}</p>{evidence}'
         f'<div class="chart">{histogram_svg(f.scores_a, f.scores_b, x_label=_score_label(h.statement))}</div>'
-        f'<div class="galleries">{galleries}</div></article>'
+        f'{note}<div class="galleries">{galleries}</div></article>'
     )
 
 
@@ -378,17 +454,20 @@ def _section_finding_cards(page: _Page) -> str:
 
 def _direction_card(page: _Page, d: Direction) -> str:
     seen: set[Path] = set()
+    maps = {side: heatmap.maps_of(page.result.heatmaps, heatmap.item_key(d, side)) for side in "ab"}
     galleries = (
-        _gallery(page, "Most A-like", d.exemplars_a, "a", seen)
-        + _gallery(page, "Typical of A", d.typical_a, "a", seen)
-        + _gallery(page, "Typical of B", d.typical_b, "b", seen)
-        + _gallery(page, "Most B-like", d.exemplars_b, "b", seen)
+        _gallery(page, "Most A-like", d.exemplars_a, "a", seen, maps["a"])
+        + _gallery(page, "Typical of A", d.typical_a, "a", seen, maps["a"])
+        + _gallery(page, "Typical of B", d.typical_b, "b", seen, maps["b"])
+        + _gallery(page, "Most B-like", d.exemplars_b, "b", seen, maps["b"])
     )
     concepts = f"<p>Nearest concepts: {_e(', '.join(d.concepts))}</p>" if d.concepts else ""
+    note = MAP_NOTE.replace("the claim scores highest", "it looks most like its set along this direction") \
+        if 'class="heatmap"' in galleries else ""
     return (
         f'<article class="card direction"><h3>Direction {d.index} · {_e(d.space)}</h3>'
         f'<p class="stats">discovery AUROC {_fmt_2dp(d.discovery_auroc)} · held-out AUROC '
-        f'{_fmt_2dp(d.heldout_auroc)}</p>{concepts}<div class="galleries">{galleries}</div></article>'
+        f'{_fmt_2dp(d.heldout_auroc)}</p>{concepts}{note}<div class="galleries">{galleries}</div></article>'
     )
 
 
@@ -471,6 +550,7 @@ SECTIONS: tuple[Callable[[_Page], str], ...] = (
     _section_verdict,
     _section_leaks,
     _section_warnings,
+    _section_confounders,
     _section_findings_table,
     _section_finding_cards,
     _section_directions,

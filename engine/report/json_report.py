@@ -24,10 +24,11 @@ from typing import Callable
 
 import numpy as np
 
+from ..heatmap import item_key
 from ..images import ImageRecord
 from ..result import Cluster, Direction, Finding, Result
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 TOOL_NAME = "spotdiff"
 N_CLUSTER_MEMBERS = 12
 """Cluster members listed in report.json; the counts n_a, n_b cover them all."""
@@ -90,7 +91,9 @@ class PathNamer:
             for i, source in enumerate(image_set.sources, start=1):
                 self._names.setdefault(Path(source), f"{label}/source-{i}")
             for record in image_set.images:
-                file_names.setdefault(record.path, pseudonym(label, record.path, record.content_hash))
+                # by the file's own hash: every frame or slice of one file shares its file's pseudonym
+                file_hash = record.content_hash.split("#", 1)[0]
+                file_names.setdefault(record.path, pseudonym(label, record.path, file_hash))
             for skipped in image_set.skipped:
                 file_names.setdefault(skipped.path, pseudonym(label, skipped.path))
         for leak in result.leaks:
@@ -118,7 +121,8 @@ class PathNamer:
         return name
 
     def record(self, record: ImageRecord) -> str:
-        return self.path(record.path)
+        """The record's file, and which frame or slice of it: "scan.nii.gz [slice index 40, axis 2]"."""
+        return f"{self.path(record.path)} [{record.item}]" if record.item else self.path(record.path)
 
     def records(self, records: Iterable[ImageRecord], limit: int | None = None) -> list[str]:
         return [self.record(r) for r in list(records)[:limit]]
@@ -195,7 +199,17 @@ def _quartiles(scores: np.ndarray) -> dict:
     return {"median": round_float(median), "q1": round_float(q1), "q3": round_float(q3)}
 
 
-def _finding(finding: Finding, namer: PathNamer) -> dict:
+def _peaks(item: Finding | Direction, heatmaps: Mapping) -> dict:
+    """Each exemplar's heat-map peak [x, y] in its image's pixels, or None where no map was made."""
+    out = {}
+    for side in ("a", "b"):
+        key = item_key(item, side)
+        maps = (heatmaps.get((key, r.content_hash)) for r in getattr(item, f"exemplars_{side}"))
+        out[side] = [list(m.peak) if m is not None else None for m in maps]
+    return out
+
+
+def _finding(finding: Finding, namer: PathNamer, heatmaps: Mapping | None = None) -> dict:
     h = finding.hypothesis
     return {
         "statement": h.statement,
@@ -210,10 +224,20 @@ def _finding(finding: Finding, namer: PathNamer) -> dict:
         "n_heldout": {"a": int(np.size(finding.scores_a)), "b": int(np.size(finding.scores_b))},
         "score_summary": {"a": _quartiles(finding.scores_a), "b": _quartiles(finding.scores_b)},
         "exemplars": {"a": namer.records(finding.exemplars_a), "b": namer.records(finding.exemplars_b)},
+        "exemplar_peaks": _peaks(finding, heatmaps or {}),
+        **_shares(finding),
     }
 
 
-def _direction(direction: Direction, namer: PathNamer) -> dict:
+def _shares(finding: Finding) -> dict:
+    """For a 0/1 claim (Fisher's test; "Manufacturer = GE"), the held-out share of each set that has it."""
+    if finding.hypothesis.test != "fisher":
+        return {}
+    return {"shares": {side: round_float(np.mean(np.asarray(scores) > 0.5)) if np.size(scores) else None
+                       for side, scores in (("a", finding.scores_a), ("b", finding.scores_b))}}
+
+
+def _direction(direction: Direction, namer: PathNamer, heatmaps: Mapping | None = None) -> dict:
     return {
         "space": direction.space,
         "index": int(direction.index),
@@ -221,6 +245,7 @@ def _direction(direction: Direction, namer: PathNamer) -> dict:
         "heldout_auroc": round_float(direction.heldout_auroc),
         "concepts": list(direction.concepts),
         "exemplars": {"a": namer.records(direction.exemplars_a), "b": namer.records(direction.exemplars_b)},
+        "exemplar_peaks": _peaks(direction, heatmaps or {}),
         "typical": {"a": namer.records(direction.typical_a), "b": namer.records(direction.typical_b)},
     }
 
@@ -278,9 +303,9 @@ def to_json_dict(result: Result, *, pseudonymise_paths: bool = False) -> dict:
             }
             for s in result.separability
         ],
-        "directions": [_direction(d, namer) for d in result.directions],
+        "directions": [_direction(d, namer, result.heatmaps) for d in result.directions],
         "clusters": [_cluster(c, namer) for c in result.clusters],
-        "findings": [_finding(f, namer) for f in ordered_findings(result.findings)],
+        "findings": [_finding(f, namer, result.heatmaps) for f in ordered_findings(result.findings)],
         "warnings": [namer.text(w) for w in result.warnings],
         "timings": json_safe(result.timings, namer),
     }

@@ -137,7 +137,8 @@ def test_pil_is_not_told_to_accept_truncated_images():
 
 
 def test_image_suffixes():
-    assert IMAGE_SUFFIXES == {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp", ".gif"}
+    assert IMAGE_SUFFIXES == {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp", ".gif",
+                              ".dcm", ".dicom", ".nii", ".nii.gz", ".npy"}
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,171 @@
+"""One finding up close: its words and numbers, exemplars of each set, score histograms, and a verdict."""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import (QGridLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget)
+
+import engine
+
+from .charts import ScoreHistogramView
+from .style import chip
+from .thumbnails import ThumbnailGrid, ThumbnailLoader
+
+#: A heat-map hook: (finding, image record) -> an overlay to draw over that exemplar, or None.
+#: The engine provides no heat maps yet; when it does, a provider built on it goes here.
+OverlayProvider = Callable[[object, object], "QImage | None"]
+
+
+def describe(finding) -> str:
+    """The finding as a sentence; a measurement re-proposed from the library reads like a measurement."""
+    if finding.hypothesis.space == "measurements" and finding.source == "library":
+        return f"Images in set {finding.more_in.upper()} are {finding.statement}"
+    return engine.describe(finding)
+
+
+def fmt_q(q: float) -> str:
+    if not math.isfinite(q):
+        return "—"
+    return "< 0.001" if q < 0.001 else f"{q:.3f}" if q < 0.01 else f"{q:.2f}"
+
+
+def library_badge(entry) -> tuple[str, str]:
+    """(text, object name) of the mark a finding gets from its library verdict."""
+    if entry is None:
+        return "", ""
+    when = (entry.created or "")[:10]
+    note = f": {entry.note}" if entry.note else ""
+    if entry.rejected:
+        return f"⚠ Known false positive: rejected {when}{note}", "badge_rejected"
+    return f"✓ In the feature library: confirmed {when}{note}", "badge_confirmed"
+
+
+class FindingView(QWidget):
+    """Shows one :class:`engine.Finding`; ``judged(finding, verdict, note)`` on Confirm or Reject.
+
+    overlay_provider : the heat-map hook (:data:`OverlayProvider`); None draws plain exemplars
+    """
+
+    judged = Signal(object, str, str)
+    opened = Signal(str)
+
+    def __init__(self, loader: ThumbnailLoader, finding=None, parent=None):
+        super().__init__(parent)
+        self.finding = None
+        self.overlay_provider: OverlayProvider | None = None
+        self.title = QLabel()
+        self.title.setObjectName("title")
+        self.title.setWordWrap(True)
+        self.stats = QLabel()
+        self.stats.setWordWrap(True)
+        self.evidence = QLabel()
+        self.evidence.setObjectName("muted")
+        self.evidence.setWordWrap(True)
+        self.badge = QLabel()
+        self.badge.setWordWrap(True)
+
+        self.strips = {}
+        strips = QGridLayout()
+        for row, label in enumerate("ab"):
+            strip = ThumbnailGrid(loader, cell=72, strip=True)
+            strip.setObjectName(f"exemplars_{label}")
+            strip.opened.connect(self.opened)
+            strip.thumbnails.overlay = self.overlay_for
+            self.strips[label] = strip
+            caption = QLabel()
+            caption.setTextFormat(Qt.TextFormat.RichText)
+            caption.setFixedWidth(150)
+            caption.setWordWrap(True)
+            strips.addWidget(caption, row, 0)
+            strips.addWidget(strip, row, 1)
+        self.captions = {label: strips.itemAtPosition(row, 0).widget() for row, label in enumerate("ab")}
+        self.histogram = ScoreHistogramView()
+
+        self.note = QLineEdit()
+        self.note.setObjectName("note")
+        self.note.setPlaceholderText("Note (why you confirm or reject it)…")
+        self.confirm = QPushButton("✓ Confirm")
+        self.confirm.setObjectName("confirm")
+        self.reject = QPushButton("✗ Reject")
+        self.reject.setObjectName("reject")
+        self.confirm.setToolTip("A real difference: keep it in the feature library and check for it in later "
+                                "comparisons")
+        self.reject.setToolTip("Not a real difference (an artefact): mark it as a known false positive when it recurs")
+        self.confirm.clicked.connect(self._on_confirm_clicked)
+        self.reject.clicked.connect(self._on_reject_clicked)
+        judge = QHBoxLayout()
+        judge.addWidget(self.note, 1)
+        judge.addWidget(self.confirm)
+        judge.addWidget(self.reject)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(self.title)
+        layout.addWidget(self.stats)
+        layout.addWidget(self.evidence)
+        layout.addWidget(self.badge)
+        layout.addLayout(strips)
+        layout.addWidget(self.histogram, 1)
+        layout.addLayout(judge)
+        self.set_finding(finding)
+
+    def set_finding(self, finding, library_entry=None) -> None:
+        """Show ``finding`` (None for nothing) and the library's latest verdict on it."""
+        self.finding = finding
+        for w in (self.note, self.confirm, self.reject):
+            w.setEnabled(finding is not None)
+        self.histogram.set_finding(finding)
+        if finding is None:
+            self.title.setText("Select a finding")
+            self.stats.setText("")
+            self.evidence.setText("")
+            self.show_library_entry(None)
+            for label in "ab":
+                self.strips[label].set_records(())
+                self.strips[label].hide()
+                self.captions[label].setText("")
+            return
+        self.title.setText(describe(finding))
+        support = ('<b style="color:#1a7f37">supported</b>' if finding.supported
+                   else '<b style="color:#57606a">not supported</b>')
+        self.stats.setText(
+            f"{support} · held-out AUROC <b>{finding.heldout_auroc:.2f}</b> · q <b>{fmt_q(finding.q_value)}</b> · "
+            f"{len(finding.scores_a)} + {len(finding.scores_b)} held-out images")
+        where = finding.source if finding.source == finding.hypothesis.space else (
+            f"{finding.source}, in {finding.hypothesis.space}")
+        self.evidence.setText(f"Found by {where}" + (f": {finding.hypothesis.evidence}"
+                                                     if finding.hypothesis.evidence else ""))
+        more = finding.more_in
+        for label in "ab":
+            self.strips[label].set_records(finding.exemplars_a if label == "a" else finding.exemplars_b)
+            self.strips[label].show()
+            side = "show it most" if label == more else "show it least"
+            self.captions[label].setText(f"{chip(label)} held-out images of set {label.upper()} that {side}")
+        self.note.clear()
+        self.show_library_entry(library_entry)
+
+    def show_library_entry(self, entry) -> None:
+        text, name = library_badge(entry)
+        self.badge.setText(text)
+        self.badge.setObjectName(name)
+        self.badge.style().unpolish(self.badge)
+        self.badge.style().polish(self.badge)
+        self.badge.setVisible(bool(text))
+
+    def overlay_for(self, record) -> QImage | None:
+        """The heat map to draw over ``record`` for the current finding (None: none available)."""
+        if self.overlay_provider is None or self.finding is None:
+            return None
+        return self.overlay_provider(self.finding, record)
+
+    def _on_confirm_clicked(self) -> None:
+        if self.finding is not None:
+            self.judged.emit(self.finding, "confirmed", self.note.text().strip())
+
+    def _on_reject_clicked(self) -> None:
+        if self.finding is not None:
+            self.judged.emit(self.finding, "rejected", self.note.text().strip())

@@ -1,0 +1,49 @@
+"""What the window asks of the engine, and what it remembers between sessions."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import QSettings
+
+import engine
+
+log = logging.getLogger(__name__)
+
+
+def comparison(request, host):
+    """The engine's comparison, then the map of its images: one generator for one worker."""
+    result = yield from engine.compare(request, host=host)
+    yield engine.Progress("map", 0, 1, "placing every image on the map")
+    emap = engine.embedding_map(result)
+    yield engine.Progress("map", 1, 1, "done")
+    return result, emap
+
+
+def export(result, folder: Path):
+    """The engine's report.json and report.html of ``result``, written to ``folder``."""
+    yield engine.Progress("export", 0, 1, f"writing report.json and report.html to {folder}")
+    engine.write_reports(result, folder)
+    yield engine.Progress("export", 1, 1, "report written")
+    return folder
+
+
+def preload() -> None:
+    """Load now the native libraries the engine loads on first use.
+
+    Loading a big extension module holds the GIL (the GUI would stall for it mid-run), and the
+    BLAS / OpenMP thread caps of a run (:func:`desktop.jobs.spare_one_core`) reach only libraries
+    already loaded.
+    """
+    for name in ("faiss", "threadpoolctl"):
+        try:
+            importlib.import_module(name)
+        except ImportError as e:  # the engine will say what is missing when it needs it
+            log.debug("cannot preload %s: %s", name, e)
+
+
+def settings_store() -> QSettings:
+    """The app's remembered state, beside the feature library in the user data folder."""
+    return QSettings(str(engine.data_dir() / "desktop.ini"), QSettings.Format.IniFormat)

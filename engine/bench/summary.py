@@ -1,0 +1,171 @@
+"""Summaries of a benchmark run: metrics per suite, level and method; the targets; the Markdown tables.
+
+Metrics (``k`` counts a method's claims in its own rank order; for spotdiff only supported findings are claims):
+
+* Acc@1, Acc@5 — fraction of pairs where a claim that matches a planted difference is among the top k;
+* recall@10 — multi-difference pairs: fraction of all planted differences matched among the top 10 claims;
+* false-finding rate — null pairs: fraction of pairs where the method asserts at least one finding;
+* s/pair — the method's own seconds per pair; embedding (shared by all methods) and drawing the images are
+  reported beside it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Iterable
+
+import numpy as np
+
+from .baselines import METHOD_TITLES, METHODS
+
+SUITE_TITLES = {"single": "single semantic difference", "lowlevel": "low-level edit", "prevalence": "prevalence sweep",
+                "null": "null pairs (no difference)", "multi": "multi-difference", "sizes": "set size"}
+MAIN_METRIC = {"single": "acc1", "lowlevel": "acc1", "prevalence": "acc1", "sizes": "acc1", "multi": "recall",
+               "null": "false_finding_rate"}
+LOWER_IS_BETTER = {"false_finding_rate"}
+
+
+def _mean(values: Iterable) -> float | None:
+    values = list(values)
+    return round(float(np.mean(values)), 4) if values else None
+
+
+def _metrics(records: list[dict], method: str) -> dict:
+    answers = [r["methods"][method] for r in records]
+    out = {"n_pairs": len(records), "seconds": _mean(a["seconds"] for a in answers)}
+    if not all(a["available"] for a in answers):
+        return out | {"available": False}
+    planted = [(r, a) for r, a in zip(records, answers) if r["planted"]]
+    if planted:
+        out["acc1"] = _mean(a["rank"] is not None and a["rank"] <= 1 for _, a in planted)
+        out["acc5"] = _mean(a["rank"] is not None and a["rank"] <= 5 for _, a in planted)
+        found = [f for _, a in planted for f in a["found"]]
+        out["recall"] = _mean(found)
+    null = [a for r, a in zip(records, answers) if not r["planted"]]
+    if null:
+        out["false_finding_rate"] = _mean(a["n_asserted"] > 0 for a in null)
+    return out | {"available": True}
+
+
+def summarise(records: list[dict]) -> dict:
+    """{"summary": {suite: {level: {method: metrics}}}, "breakdown": ..., "targets": [...], "timing": ...}."""
+    by_level: dict = defaultdict(lambda: defaultdict(list))
+    by_group: dict = defaultdict(lambda: defaultdict(list))
+    for r in records:
+        by_level[r["suite"]][r["level"]].append(r)
+        by_group[r["suite"]][r["group"]].append(r)
+    summary = {}
+    for suite, levels in by_level.items():
+        summary[suite] = {level: {m: _metrics(rs, m) for m in METHODS} for level, rs in levels.items()}
+        if len(levels) > 1:
+            pooled = [r for rs in levels.values() for r in rs]
+            summary[suite]["all"] = {m: _metrics(pooled, m) for m in METHODS}
+    breakdown = {suite: {group: {m: _metrics(rs, m) for m in METHODS} for group, rs in groups.items()}
+                 for suite, groups in by_group.items() if suite in ("single", "lowlevel")}
+    timing = {"synth_s_per_pair": _mean(r["synth_s"] for r in records),
+              "embed_s_per_pair": _mean(r["embed_s"] for r in records),
+              "method_s_per_pair": {m: _mean(r["methods"][m]["seconds"] for r in records) for m in METHODS}}
+    return {"summary": summary, "breakdown": breakdown, "targets": targets(summary), "timing": timing}
+
+
+def _get(summary: dict, suite: str, level: str, method: str, metric: str):
+    return summary.get(suite, {}).get(level, {}).get(method, {}).get(metric)
+
+
+def _suite_level(summary: dict, suite: str) -> str | None:
+    levels = summary.get(suite, {})
+    return "all" if "all" in levels else next(iter(levels), None)
+
+
+def targets(summary: dict) -> list[dict]:
+    """The issue's targets, each with the value reached and whether it is met (None: suite not run)."""
+    wanted = [
+        ("Acc@1 at 100 % prevalence (single semantic)", "single", "100 %", "acc1", ">=", 0.90),
+        ("Acc@5 at 100 % prevalence (single semantic)", "single", "100 %", "acc5", ">=", 0.98),
+        ("Acc@1 at 100 % prevalence (prevalence sweep)", "prevalence", "100 %", "acc1", ">=", 0.90),
+        ("Acc@5 at 100 % prevalence (prevalence sweep)", "prevalence", "100 %", "acc5", ">=", 0.98),
+        ("Acc@1 at 20 % prevalence", "prevalence", "20 %", "acc1", ">=", 0.60),
+        ("false findings on null pairs", "null", "no difference", "false_finding_rate", "<=", 0.05),
+        ("recall on 3-difference pairs", "multi", "3 differences", "recall", ">=", 0.80),
+    ]
+    out = []
+    for name, suite, level, metric, op, bound in wanted:
+        value = _get(summary, suite, level, "spotdiff", metric)
+        met = None if value is None else (value >= bound if op == ">=" else value <= bound)
+        out.append({"target": name, "value": value, "bound": f"{op} {bound:.2f}", "met": met})
+    for suite in SUITE_TITLES:
+        level = _suite_level(summary, suite)
+        if level is None:
+            continue
+        metric = MAIN_METRIC[suite]
+        ours = _get(summary, suite, level, "spotdiff", metric)
+        theirs = {m: _get(summary, suite, level, m, metric) for m in METHODS[1:]}
+        theirs = {m: v for m, v in theirs.items() if v is not None}
+        better = (lambda a, b: a < b) if metric in LOWER_IS_BETTER else (lambda a, b: a > b)
+        behind = [f"{METHOD_TITLES[m]} {v:.2f}" for m, v in theirs.items() if ours is None or not better(ours, v)]
+        out.append({"target": f"spotdiff ahead of every baseline: {SUITE_TITLES[suite]} ({metric})",
+                    "value": ours, "bound": "not ahead of: " + ", ".join(behind) if behind else "ahead of all",
+                    "met": not behind})
+    return out
+
+
+def _fmt(value) -> str:
+    return "–" if value is None else f"{value:.2f}"
+
+
+def _cell(metrics: dict, suite: str) -> str:
+    if not metrics.get("available", True):
+        return "n/a"
+    if suite == "null":
+        return _fmt(metrics.get("false_finding_rate"))
+    if suite == "multi":
+        return f"{_fmt(metrics.get('recall'))} ({_fmt(metrics.get('acc1'))})"
+    return f"{_fmt(metrics.get('acc1'))} / {_fmt(metrics.get('acc5'))}"
+
+
+_METRIC_TEXT = {"null": "false-finding rate (lower is better)", "multi": "recall@10 (Acc@1)"}
+
+
+def write_markdown(document: dict) -> str:
+    summary, methods = document["summary"], document["methods"]
+    head = "| suite | level | pairs | metric | " + " | ".join(METHOD_TITLES[m] for m in methods) + " |"
+    lines = [
+        "## Planted-difference benchmark", "",
+        f"`{document['command']}` — {document['started']}, {len(document['pairs'])} pairs, "
+        f"{document['runtime_s']:.0f} s on {document['environment']['machine']} "
+        f"(Python {document['environment']['python']}); spaces: {', '.join(document['spaces'])}; "
+        f"scenes of {document['image_size']} px.", "",
+        head, "|" + "---|" * (4 + len(methods)),
+    ]
+    for suite in SUITE_TITLES:
+        for level, by_method in summary.get(suite, {}).items():
+            if level == "all":
+                continue
+            metric = _METRIC_TEXT.get(suite, "Acc@1 / Acc@5")
+            n = by_method[methods[0]]["n_pairs"]
+            lines.append(f"| {SUITE_TITLES[suite]} | {level} | {n} | {metric} | "
+                         + " | ".join(_cell(by_method[m], suite) for m in methods) + " |")
+    timing = document["timing"]
+    lines.append("| all pairs | | " + str(len(document["pairs"])) + " | seconds per pair (method only) | "
+                 + " | ".join(_fmt(timing["method_s_per_pair"][m]) for m in methods) + " |")
+    lines += ["", f"Every method reads the same embeddings of the same files: embedding took "
+              f"{_fmt(timing['embed_s_per_pair'])} s per pair (shared), drawing the images "
+              f"{_fmt(timing['synth_s_per_pair'])} s. n/a: the method needs a text encoder and the model has none.",
+              "", "### Targets", "", "| target | spotdiff | bound | met |", "|---|---|---|---|"]
+    for t in document["targets"]:
+        met = "–" if t["met"] is None else ("yes" if t["met"] else "**no**")
+        lines.append(f"| {t['target']} | {_fmt(t['value'])} | {t['bound']} | {met} |")
+    for suite, title in (("single", "attribute kind"), ("lowlevel", "edit")):
+        groups = document["breakdown"].get(suite)
+        if not groups:
+            continue
+        lines += ["", f"### {SUITE_TITLES[suite]}: Acc@1 by {title}", "",
+                  f"| {title} | pairs | " + " | ".join(METHOD_TITLES[m] for m in methods) + " |",
+                  "|" + "---|" * (2 + len(methods))]
+        for group, by_method in groups.items():
+            lines.append(f"| {group} | {by_method[methods[0]]['n_pairs']} | "
+                         + " | ".join("n/a" if not by_method[m].get("available", True)
+                                      else _fmt(by_method[m].get("acc1")) for m in methods) + " |")
+    lines += ["", "Judge: engine/bench/judge.py (a claim names the planted value, for the set that got it; "
+              "supported findings only for spotdiff). Methods: engine/bench/baselines.py.", ""]
+    return "\n".join(lines)

@@ -1,0 +1,104 @@
+"""The thumbnail grid at 10,000 images, the model picker, and what the window remembers."""
+
+import os
+import time
+
+import pytest
+from PySide6.QtWidgets import QApplication
+
+import engine
+from desktop.main_window import MainWindow
+from desktop.thumbnails import ThumbnailGrid, ThumbnailLoader
+
+N_LARGE = 10_000
+
+
+@pytest.fixture
+def ten_thousand(small_pair, tmp_path):
+    """10,000 image records over real files (hard links of 20 small PNGs, no copying)."""
+    folder = tmp_path / "many"
+    folder.mkdir()
+    sources = sorted((small_pair / "set_a").glob("*.png"))
+    records = []
+    for i in range(N_LARGE):
+        path = folder / f"{i:05d}.png"
+        os.link(sources[i % len(sources)], path)
+        records.append(engine.ImageRecord(path, f"{i:064x}", 64, 64, "PNG"))
+    return engine.ImageSet("a", (folder,), tuple(records), ())
+
+
+def test_grid_of_10000_images_is_lazy_and_scrolls_smoothly(qtbot, ten_thousand):
+    loader = ThumbnailLoader()
+    grid = ThumbnailGrid(loader)
+    grid.resize(600, 500)
+    qtbot.addWidget(grid, before_close_func=lambda _: (loader.clear(), loader.wait()))
+    grid.show()
+    qtbot.waitExposed(grid)
+
+    started = time.perf_counter()
+    grid.set_records(ten_thousand.images)
+    QApplication.processEvents()
+    assert time.perf_counter() - started < 0.5
+    qtbot.waitUntil(lambda: grid.verticalScrollBar().maximum() > 100 * grid.gridSize().height(), timeout=5000)
+
+    bar, worst = grid.verticalScrollBar(), 0.0
+    for step in range(20):  # jump through the whole grid, repainting each time
+        t = time.perf_counter()
+        bar.setValue(bar.maximum() * step // 19)
+        grid.viewport().repaint()
+        QApplication.processEvents()
+        worst = max(worst, time.perf_counter() - t)
+    assert worst < 0.1, f"a scroll step took {worst * 1000:.0f} ms"
+    # only what was on screen was asked for: a few pages, not 10,000
+    visible = (grid.viewport().width() // grid.gridSize().width() + 1) * (
+        grid.viewport().height() // grid.gridSize().height() + 2)
+    assert loader.n_requested <= 20 * visible and loader.n_requested < N_LARGE / 10
+    # and what is on screen now arrives
+    last = grid.model().index(N_LARGE - 1, 0)
+    qtbot.waitUntil(lambda: loader.image(ten_thousand.images[-1].path) is not None, timeout=10000)
+    assert not loader.image(ten_thousand.images[-1].path).isNull()
+    assert grid.visualRect(last).intersects(grid.viewport().rect())
+
+
+def test_model_picker_lists_every_model_and_explains_missing_weights(window):
+    picker = window.picker
+    names = [picker.combo.itemData(i) for i in range(picker.combo.count())]
+    assert names == [spec.name for spec in engine.list_models()]
+    assert picker.current() == engine.default_model() and picker.available()
+    missing = [s for s in engine.list_models() if not engine.availability(s)[0]]
+    assert missing, "the test machine has no weights, so at least one model lacks them"
+    spec = missing[0]
+    picker.set_current(spec.name)
+    assert picker.combo.currentText() == f"{spec.name} — weights missing"
+    assert picker.info.text() == "✗ weights missing" and picker.explain.isVisible()
+    assert "not found" in picker.explain.text() and spec.filename in picker.explain.text()
+    assert not window.run_button.isEnabled()
+    assert "weights are missing" in window.run_button.toolTip()
+    picker.set_current("measurements")
+    assert picker.info.text() == "✓ ready" and not picker.explain.isVisible()
+
+
+def test_folders_model_and_layout_are_remembered(qtbot, small_pair):
+    first = MainWindow(restore=True)
+    qtbot.addWidget(first)
+    first.sets["a"].set_sources([small_pair / "set_a"])
+    first.sets["b"].set_sources([small_pair / "set_b"])
+    first.resize(700, 500)  # the offscreen screen is small: restoreGeometry() clamps to it
+    first.show()
+    qtbot.waitExposed(first)
+    size = first.size()  # no smaller than the layout allows
+    assert size != MainWindow(restore=False).size()
+    first.main_split.setSizes([200, 500])
+    first.close()
+
+    second = MainWindow(restore=True)
+    qtbot.addWidget(second)
+    second.show()
+    qtbot.waitExposed(second)
+    assert second.sets["a"].sources == [small_pair / "set_a"] and second.sets["b"].sources == [small_pair / "set_b"]
+    assert second.picker.current() == "measurements"
+    assert second.size() == size
+    assert second.main_split.sizes() == first.main_split.sizes()
+    for view in second.sets.values():
+        qtbot.waitUntil(lambda v=view: v.image_set is not None, timeout=10000)
+    second.close()

@@ -1,0 +1,238 @@
+"""The planted-difference benchmark: its judge, its suites, its baselines, and a short run end to end."""
+
+import json
+
+import numpy as np
+import pytest
+
+from engine.bench.baselines import METHODS, PairData, PhraseBank, gsclip, negate, no_heldout, spotdiff, \
+    visdiff_embedding
+from engine.bench.judge import Claim, best_rank, first_match, matches, measurement_statements, unmatched_vocabulary
+from engine.bench.run import BenchConfig, run_benchmark, write_results
+from engine.bench.suites import KINDS, PREVALENCES, SET_SIZES, Planted, build_suites
+from engine.cli import main
+from engine.edits import EDITS
+from engine.progress import run
+from engine.proposers.concept_bank import load_concepts
+
+pytestmark = pytest.mark.filterwarnings("error")
+
+
+def world(attribute, value):
+    return Planted("world", attribute, value, f"{value} ({attribute})")
+
+
+def edit(name):
+    return Planted("edit", "edit", name, EDITS[name].description)
+
+
+@pytest.mark.parametrize("statement, more_in, planted", [
+    ("a star shape", "b", world("shape", "star")),
+    ("star shapes", "b", world("shape", "star")),
+    ("a red object", "b", world("colour", "red")),
+    ("a large object", "a", world("size", "small")),          # the complement, said of the other set
+    ("many objects", "a", world("count", "fewer")),
+    ("an object on the right", "b", world("position", "right")),
+    ("stripes", "b", world("background", "stripes")),
+    ("a checkerboard pattern", "b", world("background", "checker")),
+    ("a slate grey background", "b", world("background_colour", "slate")),
+    ("polka dots", "b", world("texture", "dotted")),
+    ("small rectangles", "b", edit("rectangles")),
+    ("blurrier", "b", edit("blur")),
+    ("sharper", "a", edit("blur")),
+    ("not blurry", "a", edit("blur")),                         # negation: "blurry, more in b"
+    ("less noisy", "a", edit("noise")),
+    ("more JPEG-blocky", "b", edit("jpeg")),
+    ("warmer (more red than blue)", "b", edit("warm")),
+    ("cooler (more blue than red)", "a", edit("warm")),
+    ("darker", "a", edit("brighter")),
+    ("smaller (fewer megapixels)", "b", edit("downscale")),
+    ("blurrier", "b", edit("lowres")),                         # its description: "soft, detail lost"
+    ("a watermark", "b", edit("text-watermark")),
+    ("a rotated image", "b", edit("rotate")),
+])
+def test_judge_accepts_claims_that_name_the_planted_value_for_the_right_set(statement, more_in, planted):
+    assert matches(statement, more_in, planted)
+
+
+@pytest.mark.parametrize("statement, more_in, planted", [
+    ("a star shape", "a", world("shape", "star")),             # wrong set
+    ("a starburst", "b", world("shape", "star")),              # a longer word is not the word
+    ("a red background", "b", world("colour", "red")),         # objects are red, not the background
+    ("redder", "b", world("colour", "red")),                   # a whole-image measurement, not an object
+    ("a red tint", "b", world("colour", "red")),
+    ("small rectangles", "b", world("size", "small")),         # no rectangles in the world
+    ("small dots", "b", world("size", "small")),               # texture, not size
+    ("a small object", "a", world("size", "small")),
+    ("a large object", "a", world("colour", "red")),
+    ("small squares", "b", edit("rectangles")),
+    ("sharper", "b", edit("blur")),
+    ("soft lighting", "b", edit("blur")),
+    ("less noisy", "b", edit("noise")),
+    ("cooler (more blue than red)", "b", edit("warm")),
+    ("a bright image", "b", world("position", "right")),
+    ("a right angle", "b", world("position", "right")),
+    ("an off-center object", "b", world("position", "center")),
+    ("stripes", "b", world("background", "gradient")),
+    ("a striped background", "b", world("texture", "striped")),
+    ("striped objects", "b", world("background", "stripes")),
+    ("a single colour", "b", world("count", "fewer")),
+    ("noisier", "b", world("background", "noise")),            # measurement: image noise, not a noisy background
+    ("darker", "b", edit("vignette")),
+])
+def test_judge_rejects_claims_that_do_not(statement, more_in, planted):
+    assert not matches(statement, more_in, planted)
+
+
+def test_every_world_value_and_edit_has_words_and_the_concept_bank_can_say_each_planted_value():
+    assert unmatched_vocabulary() == []
+    vocabulary = [p for _, p in load_concepts()] + sorted(measurement_statements())
+    planted = {p for pair in build_suites() for p in pair.planted}
+    unsayable = [p for p in planted if not any(matches(s, p.more_in, p) for s in vocabulary)]
+    assert not unsayable, [(p.attribute, p.value) for p in unsayable]
+
+
+def test_ranks_count_from_one_and_take_the_best_planted_difference():
+    claims = [Claim("brighter", "b"), Claim("stars", "b"), Claim("blurrier", "b")]
+    assert first_match(claims, world("shape", "star")) == 2
+    assert first_match(claims, edit("blur")) == 3
+    assert first_match(claims, edit("noise")) is None
+    assert best_rank(claims, [edit("blur"), world("shape", "star")]) == 2
+    assert best_rank(claims, []) is None
+
+
+def test_suites_reach_the_issue_minimums_and_cover_every_kind():
+    pairs = build_suites()
+    by_suite = {}
+    for p in pairs:
+        by_suite.setdefault(p.suite, []).append(p)
+    assert len({p.id for p in pairs}) == len(pairs)
+    single = by_suite["single"]
+    assert len(single) >= 40 and {p.planted[0].attribute for p in single} == set(KINDS)
+    assert {p.planted[0].value for p in by_suite["lowlevel"]} == set(EDITS)
+    assert len(by_suite["null"]) >= 40 and all(not p.planted and p.world_pair is None and not p.plants
+                                               for p in by_suite["null"])
+    assert {p.prevalence for p in by_suite["prevalence"]} == set(PREVALENCES)
+    assert {len(p.planted) for p in by_suite["multi"]} == {2, 3}
+    assert {p.n_per_set for p in by_suite["sizes"]} == set(SET_SIZES)
+    for p in by_suite["prevalence"]:
+        assert p.world_pair.truth["prevalence"] == p.prevalence
+
+
+def test_a_pair_is_drawn_with_what_it_says_was_planted(tmp_path):
+    pair = next(p for p in build_suites(["multi"], quick=True) if len(p.planted) == 3)
+    run(pair.write(tmp_path / "pair", image_size=32))
+    truth = json.loads((tmp_path / "pair" / "truth.json").read_text())
+    assert truth["n_per_set"] == pair.n_per_set and truth["complete"]
+    assert [p["edit"] for p in truth["plants"]] == [p.value for p in pair.planted if p.kind == "edit"]
+    assert truth["world_pair"]["differences"] == [p.description for p in pair.planted if p.kind == "world"]
+
+
+@pytest.fixture
+def clip_pair(tmp_path, tiny_clip):
+    """A small pair embedded in the tiny CLIP and the measurement space, as the benchmark embeds it."""
+    from engine.bench.run import _TextMemo
+    from engine.embedding import embed_images
+    from engine.host import ModelHost
+    from engine.images import scan_image_set
+    from engine.pipeline import Space
+
+    pair = build_suites(["single"], quick=True)[0]
+    run(pair.write(tmp_path / "pair", image_size=48))
+    set_a, set_b = (run(scan_image_set(tmp_path / "pair" / f"set_{s}", s)) for s in "ab")
+    with ModelHost() as host:
+        spaces = []
+        for name in (tiny_clip, "measurements"):
+            embedder = host.embedder(name)
+            X = run(embed_images(embedder, set_a.images + set_b.images, None))
+            text = _TextMemo(embedder) if hasattr(embedder, "embed_text") else None
+            spaces.append(Space(name, X, embedder.feature_names, text))
+        yield PairData(tuple(spaces), set_a.images, set_b.images)
+
+
+def test_baselines_rank_phrases_on_the_same_embeddings(clip_pair):
+    bank = PhraseBank()
+    for answer, key in ((visdiff_embedding(clip_pair, bank), abs), (gsclip(clip_pair, bank), abs)):
+        assert answer.available and len(answer.claims) == 25
+        scores = [key(c.score) for c in answer.claims]
+        assert scores == sorted(scores, reverse=True)
+        assert {c.more_in for c in answer.claims} <= {"a", "b"}
+        assert set(c.statement for c in answer.claims) <= set(bank.phrases)
+        assert 0 <= answer.n_asserted <= len(answer.claims)
+    assert visdiff_embedding(clip_pair, bank).n_asserted == 25  # no test: it asserts all it ranks
+    assert negate("a star shape") == "no star shape" and negate("stripes") == "no stripes"
+    for answer in (spotdiff(clip_pair, seed=0), no_heldout(clip_pair, seed=0)):
+        assert answer.n_asserted == len(answer.claims)  # only supported findings are claims
+
+
+def test_baselines_that_read_text_say_so_when_there_is_no_text_encoder(clip_pair):
+    measurement_only = PairData(clip_pair.spaces[1:], clip_pair.images_a, clip_pair.images_b)
+    assert not visdiff_embedding(measurement_only, PhraseBank()).available
+    assert not gsclip(measurement_only, PhraseBank()).available
+
+
+def check_document(document, suites):
+    assert document["schema"] == "spotdiff-bench/1" and document["methods"] == list(METHODS)
+    assert {r["suite"] for r in document["pairs"]} == set(suites)
+    for record in document["pairs"]:
+        assert set(record["methods"]) == set(METHODS)
+        for answer in record["methods"].values():
+            assert len(answer["found"]) == len(record["planted"])
+            assert answer["rank"] is None or answer["rank"] >= 1
+    for suite in suites:
+        for by_method in document["summary"][suite].values():
+            metrics = by_method["spotdiff"]
+            key = "false_finding_rate" if suite == "null" else "acc1"
+            assert 0.0 <= metrics[key] <= 1.0
+    assert {t["target"] for t in document["targets"]} >= {"false findings on null pairs",
+                                                          "recall on 3-difference pairs"}
+
+
+@pytest.mark.slow
+def test_quick_run_with_the_measurement_model(tmp_path):
+    suites = ("single", "lowlevel", "prevalence", "null", "multi", "sizes")
+    document = run(run_benchmark(BenchConfig(model="measurements", quick=True, command="test")))
+    check_document(document, suites)
+    # a planted blur is what measurements see best: found at rank 1, and no null pair gives a finding
+    blur = next(r for r in document["pairs"] if r["group"] == "blur")
+    assert blur["methods"]["spotdiff"]["rank"] == 1
+    assert document["summary"]["null"]["no difference"]["spotdiff"]["false_finding_rate"] == 0.0
+    json_path, md_path = write_results(document, tmp_path / "results")
+    assert json.loads(json_path.read_text())["pairs"]
+    table = md_path.read_text()
+    assert "| suite | level | pairs | metric | spotdiff | VisDiff embedding-only" in table and "n/a" in table
+
+
+@pytest.mark.slow
+def test_quick_run_through_the_cli_with_a_clip_model(tmp_path, tiny_clip, capsys):
+    out = tmp_path / "bench"
+    assert main(["bench", "--quick", "--model", tiny_clip, "--suites", "single,null", "--out", str(out),
+                 "--workers", "2", "--image-size", "48", "-q"]) == 0
+    document = json.loads((out / "planted.json").read_text())
+    check_document(document, ("single", "null"))
+    assert document["spaces"] == [tiny_clip, "measurements"]
+    assert document["command"].startswith(f"spotdiff bench --model {tiny_clip}")
+    for record in document["pairs"]:
+        assert len(record["methods"]["gsclip"]["top"]) == 10  # the text baselines ran in the CLIP space
+    assert "Targets" in capsys.readouterr().out
+
+
+def test_unknown_suite_is_an_input_error(capsys):
+    assert main(["bench", "--quick", "--suites", "single,nonsense", "-q", "--model", "measurements"]) == 2
+    assert "nonsense" in capsys.readouterr().err
+
+
+def toy_shapes_available():
+    from engine.errors import SpotdiffError
+    from engine.models import availability, get_model_spec
+
+    try:
+        return availability(get_model_spec("toy-shapes"))[0]
+    except SpotdiffError:
+        return False
+
+
+@pytest.mark.skipif(not toy_shapes_available(), reason="the toy-shapes CLIP is not in this checkout")
+def test_quick_run_with_toy_shapes(tmp_path):
+    document = run(run_benchmark(BenchConfig(model="toy-shapes", quick=True, suites=("single", "null"))))
+    check_document(document, ("single", "null"))
