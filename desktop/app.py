@@ -17,6 +17,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("set_b", nargs="?", help="folder or image file of set B")
     parser.add_argument("--model", help="embedding model to select (see 'spotdiff models')")
     parser.add_argument("--run", action="store_true", help="start comparing at once (needs both sets)")
+    parser.add_argument("--selftest", action="store_true",
+                        help="open the main window, draw it once and close it; exit 0 if it drew (spotdiff selftest)")
     return parser
 
 
@@ -33,6 +35,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setStyle("Fusion")
     setup_logging()
     log.info("spotdiff-gui starting; log at %s", log_path())
+    if args.selftest:
+        from .selftest import run_selftest
+
+        return run_selftest(app)
     window = MainWindow(restore=not (args.set_a or args.set_b))
     install_crash_handler(lambda: window)
     if args.model:

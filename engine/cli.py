@@ -1,7 +1,7 @@
 """The spotdiff command line: a thin shell over the engine.
 
-Exit codes: 0 success, 2 bad input or missing model (one line, no traceback),
-130 cancelled (Ctrl-C).
+Exit codes: 0 success, 1 a check of ``spotdiff selftest`` failed, 2 bad input or missing model
+(one line, no traceback), 130 cancelled (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -115,6 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_bench_arguments(p, Path("spotdiff-bench"))
 
+    p = sub.add_parser("selftest", help="load every component (CLIP, faiss, scikit-learn, llama.cpp, the desktop "
+                                        "window) and run a tiny comparison; exit 0 if all work")
+    p.add_argument("--model", default=None, help="embedding model to check (default: the toy model that ships inside)")
+    p.add_argument("--no-desktop", action="store_true", help="do not open the desktop app's window")
+
     p = sub.add_parser("models", help="list models and whether they are available here; pull one")
     msub = p.add_subparsers(dest="models_command")
     pull = msub.add_parser("pull", help="download a model's weights from the Hugging Face hub")
@@ -217,7 +222,28 @@ def cmd_bench(args) -> int:
     return run_from_args(args)
 
 
-COMMANDS = {"compare": cmd_compare, "demo": cmd_demo, "synth": cmd_synth, "models": cmd_models, "bench": cmd_bench}
+def cmd_selftest(args) -> int:
+    from .selftest import TOY_MODEL, selftest, where_am_i
+
+    print(where_am_i(), flush=True)
+
+    def show(r) -> None:
+        print(f"  {'ok  ' if r.ok else 'FAIL'}  {r.name:<13} {r.detail}  ({r.seconds:.1f} s)", flush=True)
+        if r.trace:
+            print(r.trace, file=sys.stderr, flush=True)
+
+    results = selftest(args.model or TOY_MODEL, desktop=not args.no_desktop, on_result=show)
+    failed = [r.name for r in results if not r.ok]
+    seconds = sum(r.seconds for r in results)
+    if failed:
+        print(f"selftest FAILED: {', '.join(failed)} ({len(results) - len(failed)} of {len(results)} checks passed)")
+        return 1
+    print(f"selftest passed: {len(results)} of {len(results)} checks in {seconds:.1f} s")
+    return 0
+
+
+COMMANDS = {"compare": cmd_compare, "demo": cmd_demo, "synth": cmd_synth, "models": cmd_models, "bench": cmd_bench,
+            "selftest": cmd_selftest}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

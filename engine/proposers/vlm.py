@@ -53,9 +53,9 @@ class VLMProposer:
 
     name = "vlm"
 
-    def __init__(self, vlm: VisionLanguageModel, *, max_directions: int = 2, per_direction: int = prompts.MAX_STATEMENTS,
-                 image_size: int | None = None, multi_image: bool | None = None, time_budget_s: float | None = None,
-                 n_hint_phrases: int = 3):
+    def __init__(self, vlm: VisionLanguageModel, *, max_directions: int = 2,
+                 per_direction: int = prompts.MAX_STATEMENTS, image_size: int | None = None,
+                 multi_image: bool | None = None, time_budget_s: float | None = None, n_hint_phrases: int = 3):
         self.vlm = vlm
         self.max_directions = max_directions
         self.per_direction = min(per_direction, prompts.MAX_STATEMENTS)
@@ -100,6 +100,8 @@ class VLMProposer:
                 self.warnings_.append(str(e))
                 continue
             statements, dropped = prompts.read_statements(answer)
+            statements, extra = statements[: self.per_direction], statements[self.per_direction:]
+            dropped += [f"{s.text!r}: more than the {self.per_direction} statements asked for" for s in extra]
             self.rounds_.append(Round(d.space, d.index, self.vlm.last_timing_, tuple(statements), tuple(dropped)))
             found.extend((s, d) for s in statements)
         return self._hypotheses(found, evidence, text_spaces)

@@ -109,15 +109,15 @@ def locate(spec, weights: Path | None = None) -> tuple[Path, Path | None]:
 
 
 def open_vlm(spec, *, weights: Path | None = None, verify: bool = True, **overrides) -> VisionLanguageModel:
-    """Locate, verify (sha256 when the entry has one) and load a registered vision-language model."""
+    """Locate, verify (sha256, when the entry gives one) and load a registered vision-language model."""
     from ..models import verify_sha256
 
     cfg = config(spec)
     model_path, mmproj_path = locate(spec, weights)
-    if verify:
+    if verify and spec.sha256:  # without an expected value, hashing gigabytes would check nothing
         verify_sha256(spec, model_path)
-        if mmproj_path is not None:
-            verify_sha256(mmproj_spec(spec), mmproj_path)
+    if verify and mmproj_path is not None and cfg.mmproj_sha256:
+        verify_sha256(mmproj_spec(spec), mmproj_path)
     kwargs = dict(name=spec.name, chat_handler=cfg.chat_handler, n_ctx=cfg.context(),
                   time_budget_s=cfg.time_budget_s)
     kwargs.update(overrides)

@@ -395,3 +395,15 @@ def test_cancelling_a_proposal_mid_answer_stops_the_model_and_frees_it(vlm, clip
     assert vlm.last_timing_.stopped == "cancelled" and vlm.last_timing_.n_tokens == 3
     assert not vlm._lock.locked()
     assert proposer.propose(clip_evidence)  # the same model answers the next question whole
+
+
+def test_a_projector_that_differs_from_the_registrys_sha256_is_refused(zoo, tmp_path, monkeypatch):
+    shutil.copytree(zoo / "tiny-vlm", tmp_path / "tiny-vlm")
+    shutil.copy(zoo / "tiny-vlm.json", tmp_path / "tiny-vlm.json")
+    with open(tmp_path / "tiny-vlm" / tiny.MMPROJ_FILE, "r+b") as fp:  # one weight changed, still a valid GGUF
+        fp.seek(-4, 2)
+        fp.write(b"\x00\x00\x80\x3f")
+    monkeypatch.setenv("SPOTDIFF_REGISTRY", str(tmp_path))
+    monkeypatch.setenv("SPOTDIFF_MODELS", str(tmp_path))
+    with pytest.raises(errors.WeightsIntegrityError, match="tiny-vlm-mmproj.gguf"):
+        ModelHost().vlm("tiny-vlm")
