@@ -58,6 +58,9 @@ def drive(work: Work, quiet: bool = False):
 def _add_compare_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=None, help="embedding model (see 'spotdiff models'); default: the embedded default")
     p.add_argument("--weights", type=Path, help="weights file or folder for --model, overriding the usual search")
+    p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto",
+                   help="number format of the CLIP model: auto = bf16 where this CPU runs it natively and it "
+                        "agrees with fp32 (cosine >= 0.999), else fp32 (default auto)")
     p.add_argument("--vlm", default=None, metavar="NAME",
                    help="also let this local vision-language model (kind vlm, see 'spotdiff models') propose "
                         "differences in words; they are checked on held-out images like every claim")
@@ -143,7 +146,7 @@ def cmd_compare(args) -> int:
 
     read_options = ReadOptions(frames=args.frames, volume=args.volume, n_slices=args.slices, axis=args.axis)
     request = CompareRequest(
-        set_a=(args.set_a,), set_b=(args.set_b,), model=args.model or default_model(), weights=args.weights,
+        set_a=(args.set_a,), set_b=(args.set_b,), model=args.model or default_model(), weights=args.weights, precision=args.precision,
         measurements=not args.no_measurements, seed=args.seed, alpha=args.alpha, min_effect=args.min_effect,
         n_permutations=args.permutations, use_cache=not args.no_cache, vlm=args.vlm,
         read_options=read_options, acquisition=not args.no_acquisition,

@@ -30,9 +30,10 @@ from ..errors import InvalidParameterError, ModelLoadError
 from ..images import ImageRecord, open_image
 from ..medical.text_tower import local_config
 from ..models import ModelSpec, cache_dir, verify_sha256, weights_file
+from ..precision import DTYPES, MIN_COSINE, PRECISIONS, choose_precision
 from ..progress import Progress, Work
 
-PRECISIONS = ("fp32",)  # the first is what "auto" picks
+PREFETCH = 2  # batches decoded ahead of the one being encoded
 DEFAULT_PROMPT_TEMPLATES = ("a photo of {}.",)  # CLIP's own framing, for entries that name none
 
 
@@ -97,7 +98,9 @@ class OpenClipEmbedder:
     weights : what :func:`engine.models.locate_weights` returned: the weights file, or for layout
         local-dir the folder holding it and open_clip_config.json
     device : torch device for the model ("cpu", "cuda", ...)
-    precision : "fp32" (the only one for now) or "auto" (the best of PRECISIONS); part of ``cache_key``
+    precision : "bf16", "fp32" or "auto": bf16 where this CPU runs it natively and the model's bf16
+        embeddings agree with fp32 to cosine >= 0.999 on probe images, else fp32
+        (see engine.precision; SPOTDIFF_PRECISION=fp32 forces fp32); part of ``cache_key``
     batch_size : images or texts per forward pass
 
     The weights are checked and the model loaded in the constructor (raising WeightsIntegrityError
@@ -116,9 +119,8 @@ class OpenClipEmbedder:
     feature_names = None
 
     def __init__(self, spec: ModelSpec, weights: Path | str, *, device: str = "cpu",
-                 precision: str = "fp32", batch_size: int = 32):
-        if precision not in PRECISIONS + ("auto",):
-            raise InvalidParameterError("precision", precision, f"one of auto, {', '.join(PRECISIONS)}")
+                 precision: str = "auto", batch_size: int = 32):
+        precision_choice = choose_precision(precision, device)  # validates the name
         if not (isinstance(batch_size, int) and batch_size >= 1):
             raise InvalidParameterError("batch_size", batch_size, "a whole number of at least 1")
         self.spec = spec
@@ -126,7 +128,9 @@ class OpenClipEmbedder:
         self.prompt_templates = tuple(spec.prompt_templates) or DEFAULT_PROMPT_TEMPLATES
         self.weights = Path(weights)
         self.device = device
-        self.precision = PRECISIONS[0] if precision == "auto" else precision
+        self.requested_precision = precision
+        self.precision = precision_choice
+        self.bf16_cosine = None
         self.batch_size = batch_size
         self._model = self._transform = self._tokenizer = None
         self._load()
@@ -155,7 +159,7 @@ class OpenClipEmbedder:
             name, pretrained = spec.architecture or _register_inline_config(open_clip, spec), str(file)
         try:
             model, _, transform = open_clip.create_model_and_transforms(
-                name, pretrained=pretrained, device=self.device, precision=self.precision,
+                name, pretrained=pretrained, device=self.device, precision="fp32",
                 weights_only=True, **{k: v for k, v in overrides.items() if v is not None})
             tokenizer = open_clip.get_tokenizer(name)
             config = open_clip.get_model_config(name)
@@ -177,7 +181,35 @@ class OpenClipEmbedder:
         self.dim = int(config["embed_dim"])
         self.preprocess_cfg = cfg
         self._min_side = side
+        if self.precision == "bf16":
+            self._to_bf16(file)
         self.cache_key = f"{self.name}|{self.weights_sha256}|{preprocess_summary(cfg)}|{self.precision}"
+
+    def _to_bf16(self, file: Path) -> None:
+        """Cast the model to bfloat16 if its embeddings stay within MIN_COSINE of fp32 on probe images."""
+        from ..world import SetSpec, render, sample_scene
+
+        rng = np.random.default_rng(0)
+        probes = [render(sample_scene(SetSpec(image_size=self._min_side), rng)) for _ in range(8)]
+        pixels = torch.stack([self._transform(im) for im in probes]).to(self.device)
+        with torch.inference_mode():
+            reference = self._model.encode_image(pixels).float()
+            self._model.to(torch.bfloat16)
+            low = self._model.encode_image(pixels.to(torch.bfloat16)).float()
+        cosine = float(torch.nn.functional.cosine_similarity(reference, low, dim=-1).min())
+        self.bf16_cosine = cosine
+        if cosine < MIN_COSINE and self.requested_precision == "auto":
+            # this model loses too much in bf16: load it again in full precision
+            self.precision = "fp32"
+            self._model = None
+            self._load()
+        elif cosine < MIN_COSINE:
+            raise ModelLoadError(self.name, file, f"its bf16 embeddings agree with fp32 only to cosine "
+                                                  f"{cosine:.4f} (< {MIN_COSINE}); use precision fp32")
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return DTYPES[self.precision]
 
     def _ensure_loaded(self) -> torch.nn.Module:
         if self._model is None:
@@ -208,6 +240,32 @@ class OpenClipEmbedder:
         with open_image(record, max_side=self._min_side) as image:
             return transform(image)
 
+    def _batches(self, images: Sequence[ImageRecord], transform):
+        """Pixel batches in order, decoded on a background thread up to PREFETCH batches ahead.
+
+        Decoding (PIL, which releases the GIL) overlaps encoding (torch); only PREFETCH + 1
+        batches of pixels exist at any time, whatever the number of images.
+        """
+        from concurrent.futures import ThreadPoolExecutor
+
+        starts = list(range(0, len(images), self.batch_size))
+
+        def decode(start: int) -> torch.Tensor:
+            return torch.stack([self._pixels(r, transform) for r in images[start:start + self.batch_size]])
+
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spotdiff-decode")
+        pending = [pool.submit(decode, s) for s in starts[:PREFETCH]]
+        try:
+            for i, start in enumerate(starts):
+                pixels = pending.pop(0).result()
+                if i + PREFETCH < len(starts):
+                    pending.append(pool.submit(decode, starts[i + PREFETCH]))
+                yield start, pixels
+        finally:
+            for future in pending:
+                future.cancel()
+            pool.shutdown(wait=True)
+
     def embed(self, images: Sequence[ImageRecord]) -> Work[np.ndarray]:
         """Yield Progress before the first batch and after each; return ndarray of shape
         (len(images), dim), float32, rows of unit norm."""
@@ -216,13 +274,16 @@ class OpenClipEmbedder:
         total = len(images)
         out = np.empty((total, self.dim), dtype=np.float32)
         yield Progress("embed", 0, total, self.name)
-        for start in range(0, total, self.batch_size):
-            batch = images[start:start + self.batch_size]
-            pixels = torch.stack([self._pixels(record, transform) for record in batch]).to(self.device)
-            with torch.inference_mode():
-                out[start:start + len(batch)] = self._unit_rows(model.encode_image(pixels))
-            done = start + len(batch)
-            yield Progress("embed", done, total, f"{self.name}: {done}/{total} images")
+        batches = self._batches(images, transform)
+        try:
+            for start, pixels in batches:
+                with torch.inference_mode():
+                    features = model.encode_image(pixels.to(self.device, self.dtype))
+                out[start:start + len(pixels)] = self._unit_rows(features)
+                done = start + len(pixels)
+                yield Progress("embed", done, total, f"{self.name}: {done}/{total} images")
+        finally:
+            batches.close()
         return out
 
     def embed_patches(self, images: Sequence[ImageRecord]) -> Work[np.ndarray]:
@@ -242,7 +303,7 @@ class OpenClipEmbedder:
         yield Progress("embed patches", 0, total, self.name)
         for start in range(0, total, self.batch_size):
             batch = images[start:start + self.batch_size]
-            pixels = torch.stack([self._pixels(record, transform) for record in batch]).to(self.device)
+            pixels = torch.stack([self._pixels(record, transform) for record in batch]).to(self.device, self.dtype)
             with torch.inference_mode():
                 tokens = visual.forward_intermediates(pixels, indices=1, normalize_intermediates=True,
                                                       intermediates_only=True)["image_intermediates"][-1]

@@ -139,7 +139,7 @@ def test_batches_report_progress_and_results_repeat(installed, images):
 def test_vectors_match_the_model_run_by_hand(installed, images):
     from torchvision import transforms as T
 
-    embedder = open_embedder("tiny-clip")
+    embedder = open_embedder("tiny-clip", precision="fp32")
     reference = _reference_model(installed)
     transform = T.Compose([T.Resize(32, interpolation=T.InterpolationMode.BICUBIC), T.CenterCrop(32),
                            T.ToTensor(), T.Normalize([0.5] * 3, [0.5] * 3)])
@@ -168,7 +168,7 @@ def test_text_shares_the_image_space(installed, images):
 
 
 def test_cache_key_names_model_weights_preprocessing_and_precision(installed):
-    embedder = open_embedder("tiny-clip")
+    embedder = open_embedder("tiny-clip", precision="fp32")
     digest = hashlib.sha256(installed.read_bytes()).hexdigest()
 
     assert embedder.cache_key == (
@@ -296,10 +296,43 @@ def test_close_frees_the_model_and_next_use_reloads(installed, images):
     assert embedder._model is None
 
 
-def test_precision_auto_picks_fp32_and_unknown_values_are_refused(installed):
+def test_precision_auto_resolves_and_unknown_values_are_refused(installed, monkeypatch):
     spec = get_model_spec("tiny-clip")
+    auto = open_embedder("tiny-clip", precision="auto")
+    assert auto.precision in ("bf16", "fp32") and auto.cache_key.endswith("|" + auto.precision)
+    monkeypatch.setenv("SPOTDIFF_PRECISION", "fp32")
     assert open_embedder("tiny-clip", precision="auto").cache_key.endswith("|fp32")
     with pytest.raises(InvalidParameterError, match="precision"):
         OpenClipEmbedder(spec, installed, precision="int3")
     with pytest.raises(InvalidParameterError, match="batch_size"):
         OpenClipEmbedder(spec, installed, batch_size=0)
+
+
+def test_bf16_embeddings_agree_with_fp32(installed, images):
+    """The bf16 model gives the same directions as fp32: cosine >= 0.999 for images and text."""
+    fp32 = open_embedder("tiny-clip", precision="fp32")
+    bf16 = open_embedder("tiny-clip", precision="bf16")
+    assert bf16.precision == "bf16" and bf16.bf16_cosine >= 0.999
+    cosine = np.sum(run(fp32.embed(images)) * run(bf16.embed(images)), axis=1)
+    assert cosine.min() >= 0.999, cosine
+    texts = ["a red square", "two blue circles on a striped background"]
+    assert np.sum(fp32.embed_text(texts) * bf16.embed_text(texts), axis=1).min() >= 0.999
+
+
+def test_a_cache_written_in_one_precision_is_not_served_for_the_other(installed, images, tmp_path):
+    from engine.cache import EmbeddingCache
+    from engine.embedding import embed_images
+
+    cache = EmbeddingCache(tmp_path / "precision-cache")
+    fp32 = open_embedder("tiny-clip", precision="fp32")
+    bf16 = open_embedder("tiny-clip", precision="bf16")
+    assert fp32.cache_key != bf16.cache_key
+    reports = []
+    run(embed_images(fp32, images, cache), reports.append)
+    assert reports[0].total == len(images)
+    reports.clear()
+    run(embed_images(bf16, images, cache), reports.append)
+    assert reports[0].total == len(images)  # nothing served from the fp32 rows
+    reports.clear()
+    run(embed_images(bf16, images, cache), reports.append)
+    assert reports[0].total == 0
