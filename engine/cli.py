@@ -208,14 +208,19 @@ def cmd_models(args) -> int:
         path = drive(pull(get_model_spec(args.name)))
         print(f"{args.name}: weights ready at {path}")
         return 0
+    from .models import models_dir
+
     rows = []
     for spec in list_models():
         ok, where = availability(spec)
-        rows.append((spec.name, spec.kind, "yes" if ok else "no", where))
-    widths = [max(len(r[i]) for r in rows + [("name", "kind", "available", "")]) for i in range(3)]
-    print(f"{'name':<{widths[0]}}  {'kind':<{widths[1]}}  {'available':<{widths[2]}}  where / how to get it")
-    for r in rows:
-        print(f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]}")
+        if not ok:  # the full search list is in the error a compare would raise; here, the fix
+            where = f"run 'spotdiff models pull {spec.name}' or put {spec.filename} in {models_dir() / spec.name}"
+        size = f"{spec.size_bytes / 1e6:,.0f} MB" if spec.size_bytes else ""
+        rows.append((spec.name, spec.kind, "yes" if ok else "no", size, where))
+    header = ("name", "kind", "here", "size", "where / how to get it")
+    widths = [max(len(r[i]) for r in rows + [header]) for i in range(4)]
+    for r in [header, *rows]:
+        print("  ".join(f"{c:<{w}}" for c, w in zip(r[:4], widths)) + "  " + r[4])
     return 0
 
 

@@ -43,6 +43,9 @@ class ModelSpec:
     bundled : folder shipped inside the engine package that holds the weights (relative to it), or None
     prompt_templates : how the model expects a phrase to be framed, each with one ``{}``; empty: the
         embedder's default
+    vocabulary : name of the phrase list its text tower can read (engine/data/vocabularies/NAME.txt),
+        used by the concept bank instead of the full bank; None: the full concept bank. A model trained
+        on a small world (toy-shapes) reads only its own words; any other phrase lands at random.
     """
 
     name: str
@@ -63,6 +66,7 @@ class ModelSpec:
     vlm: dict | None = field(default=None, hash=False)
     bundled: str | None = None
     prompt_templates: tuple[str, ...] = ()
+    vocabulary: str | None = None
 
     @property
     def needs_weights(self) -> bool:
@@ -108,6 +112,9 @@ def _parse_spec(path: Path) -> ModelSpec:
         (isinstance(templates, list) and all(isinstance(t, str) and t.count("{}") == 1 for t in templates),
          f"'prompt_templates' must be a list of strings with one '{{}}' each, like [\"a photo of {{}}.\"], "
          f"not {templates!r}"),
+        (data.get("vocabulary") is None or isinstance(data["vocabulary"], str)
+         and re.fullmatch(r"[A-Za-z0-9_.-]+", data["vocabulary"]),
+         f"'vocabulary' must be the name of a file in engine/data/vocabularies, not {data.get('vocabulary')!r}"),
         (bundled is None or isinstance(bundled, str) and bundled.strip() and not Path(bundled).is_absolute()
          and ".." not in Path(bundled).parts,
          f"'bundled' must be a folder inside the engine package, like 'model_weights/NAME', not {bundled!r}"),

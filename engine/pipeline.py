@@ -109,6 +109,7 @@ class Space:
     X : ndarray of shape (n_a + n_b, dim), set A's images first
     feature_names : names of the dimensions when each one means something
     text_encoder : places phrases in this space, or None
+    vocabulary : the phrases the text encoder can read, when it cannot read any (a toy model)
     """
 
     name: str
@@ -116,6 +117,7 @@ class Space:
     feature_names: tuple[str, ...] | None = None
     text_encoder: object | None = None
     prompt_templates: tuple[str, ...] = ()
+    vocabulary: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -172,7 +174,8 @@ def _compare(request: CompareRequest, *, host: ModelHost | None, cache: Embeddin
             text = CachedTextEncoder(embedder, embedder.cache_key, embedder.dim, cache) \
                 if hasattr(embedder, "embed_text") else None
             spaces.append(Space(name, X, embedder.feature_names, text,
-                                tuple(getattr(embedder, "prompt_templates", ()) or ())))
+                                tuple(getattr(embedder, "prompt_templates", ()) or ()),
+                                getattr(embedder, "vocabulary", None)))
             cache_keys[name] = embedder.cache_key
         lap("embed")
 
@@ -307,7 +310,7 @@ def _analyse_space(space: Space, y: np.ndarray, heldout: np.ndarray, images: tup
         name=name, X_a=X[disc & ~y], X_b=X[disc & y],
         images_a=tuple(disc_images[i] for i in idx_a), images_b=tuple(disc_images[i] for i in idx_b),
         feature_names=space.feature_names, text_encoder=space.text_encoder,
-        prompt_templates=space.prompt_templates or ("a photo of {}.",),
+        prompt_templates=space.prompt_templates or ("a photo of {}.",), vocabulary=space.vocabulary,
         directions=tuple(directions), clusters=tuple(clusters),
     )
     return evidence, sep

@@ -30,6 +30,7 @@ class SpaceEvidence:
     feature_names: tuple[str, ...] | None = None
     text_encoder: TextEncoder | None = None
     prompt_templates: tuple[str, ...] = ("a photo of {}.",)
+    vocabulary: tuple[str, ...] | None = None  # what the text encoder can read; None = any phrase
     directions: tuple[Direction, ...] = ()
     clusters: tuple[Cluster, ...] = ()
 

@@ -29,6 +29,25 @@ def load_concepts() -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
+@lru_cache(maxsize=None)
+def load_vocabulary(name: str) -> tuple[str, ...]:
+    """A model's own phrase list, engine/data/vocabularies/NAME.txt (one phrase a line, '#' comments)."""
+    from ..errors import InvalidParameterError
+
+    folder = resources.files("engine") / "data" / "vocabularies"
+    path = folder / f"{name}.txt"
+    if not path.is_file():
+        known = sorted(p.name.removesuffix(".txt") for p in folder.iterdir() if p.name.endswith(".txt"))
+        raise InvalidParameterError("vocabulary", name, f"one of {', '.join(known)}")
+    lines = (line.strip() for line in path.read_text(encoding="utf-8").splitlines())
+    return tuple(dict.fromkeys(line for line in lines if line and not line.startswith("#")))
+
+
+def vocabulary_for(space: SpaceEvidence) -> tuple[str, ...]:
+    """The phrases a space's text encoder can read: its model's own list, else the whole concept bank."""
+    return space.vocabulary or tuple(p for _, p in load_concepts())
+
+
 def embed_phrases(space: SpaceEvidence, phrases: Sequence[str]) -> np.ndarray:
     """Unit text vectors of shape (n_phrases, dim), averaged over the model's prompt templates."""
     templates = space.prompt_templates or ("{}",)
@@ -52,7 +71,7 @@ def contrast_vectors(T: np.ndarray) -> np.ndarray:
 class ConceptBankProposer:
     """Propose the vocabulary phrases whose image scores separate the discovery halves.
 
-    phrases : the vocabulary (default: the shipped concept bank)
+    phrases : the vocabulary (default: the model's own phrase list if it has one, else the shipped concept bank)
     max_hypotheses : claims proposed per space, the strongest first
     per_direction : phrases most aligned with each discriminative direction, added if new
     min_effect : discovery |AUROC - 0.5| a phrase needs
@@ -70,8 +89,8 @@ class ConceptBankProposer:
         self.min_effect = min_effect
         self.max_redundancy = max_redundancy
 
-    def vocabulary(self) -> tuple[str, ...]:
-        return self.phrases if self.phrases is not None else tuple(p for _, p in load_concepts())
+    def vocabulary(self, space: SpaceEvidence) -> tuple[str, ...]:
+        return self.phrases if self.phrases is not None else vocabulary_for(space)
 
     def propose(self, evidence: Evidence) -> list[Hypothesis]:
         out: list[Hypothesis] = []
@@ -81,7 +100,7 @@ class ConceptBankProposer:
         return out
 
     def _propose_in(self, space: SpaceEvidence) -> list[Hypothesis]:
-        phrases = self.vocabulary()
+        phrases = self.vocabulary(space)
         V = contrast_vectors(embed_phrases(space, phrases))
         X = np.vstack([space.X_a, space.X_b]).astype(np.float64)
         y = np.r_[np.zeros(len(space.X_a)), np.ones(len(space.X_b))].astype(bool)

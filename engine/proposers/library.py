@@ -10,7 +10,7 @@ from ..library import MEASUREMENTS_SPACE, FeatureLibrary, LibraryEntry
 from ..result import Hypothesis
 from ..stats import auroc_columns
 from .base import Evidence, SpaceEvidence
-from .concept_bank import embed_phrases, load_concepts
+from .concept_bank import embed_phrases, vocabulary_for
 
 
 class LibraryProposer:
@@ -97,7 +97,7 @@ class LibraryProposer:
         return self._hypotheses(space, kept, np.array(rows))
 
     def _worded(self, space: SpaceEvidence, entries: Sequence[LibraryEntry]) -> list[Hypothesis]:
-        reference = self.reference_phrases or tuple(p for _, p in load_concepts())
+        reference = self.reference_phrases or vocabulary_for(space)
         centre = embed_phrases(space, reference).mean(axis=0)
         C = embed_phrases(space, [e.statement for e in entries]) - centre
         V = C / np.maximum(np.linalg.norm(C, axis=1, keepdims=True), 1e-12)
