@@ -174,8 +174,10 @@ def print_summary(result, out: Path) -> None:
         print(f"warning: {warning}")
     supported = result.supported
     print(f"{len(supported)} of {len(result.findings)} hypotheses hold up on held-out images:")
-    for f in supported:
+    for f in (f for f in supported if f.restates is None):
         print(f"  - {describe(f)}  (held-out AUROC {f.heldout_auroc:.2f}, q = {f.q_value:.2g}; {f.source})")
+        for echo in (e for e in supported if e.restates == f.statement):
+            print(f"      ≈ {describe(echo)}  (ranks the images alike: likely the same difference)")
     unsupported = len(result.findings) - len(supported)
     if unsupported:
         print(f"  ({unsupported} more were proposed but not confirmed; see the report)")

@@ -114,6 +114,9 @@ class Finding:
     supported : q_value <= alpha and heldout_auroc >= 0.5 + min_effect
     scores_a, scores_b : ndarray of shape (n_heldout_a,), (n_heldout_b,)
     exemplars_a, exemplars_b : held-out images scoring lowest / highest
+    restates : for a supported finding whose held-out scores track those of a stronger supported
+        finding (within-set rank correlation >= 0.7, both oriented to their claims), that finding's
+        statement: likely the same difference in other words; else None
     """
 
     hypothesis: Hypothesis
@@ -125,6 +128,7 @@ class Finding:
     scores_b: np.ndarray = field(repr=False)
     exemplars_a: tuple[ImageRecord, ...] = ()
     exemplars_b: tuple[ImageRecord, ...] = ()
+    restates: str | None = None  # statement of a stronger supported finding this one tracks image by image
 
     @property
     def statement(self) -> str:

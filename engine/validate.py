@@ -125,7 +125,47 @@ def validate(hypotheses: Sequence[Hypothesis], heldout: HeldOut, *, alpha: float
             exemplars_a=ex_less if h.more_in == "b" else ex_more,
             exemplars_b=ex_more if h.more_in == "b" else ex_less,
         ))
-    return sort_findings(findings)
+    return mark_restatements(sort_findings(findings))
+
+
+RESTATEMENT_CORRELATION = 0.7
+
+
+def _within_set_ranks(scores_a: np.ndarray, scores_b: np.ndarray) -> np.ndarray:
+    """Scores ranked and standardised within each set, so set membership itself adds no correlation."""
+    from scipy.stats import rankdata
+
+    parts = []
+    for s in (scores_a, scores_b):
+        r = rankdata(s)
+        sd = r.std()
+        parts.append((r - r.mean()) / sd if sd > 0 else np.zeros_like(r))
+    return np.concatenate(parts)
+
+
+def mark_restatements(findings: Sequence[Finding], threshold: float = RESTATEMENT_CORRELATION) -> list[Finding]:
+    """Mark supported findings that say again what a stronger supported finding already says.
+
+    Two claims that rank the held-out images of each set alike (within-set Spearman correlation,
+    both oriented towards their claimed set, >= ``threshold``) measure one property of the images:
+    "a small object" after "small rectangles". The later (weaker) one gets ``restates``, naming the
+    first finding of its group (a claim like any member of a group joins it); it stays supported and
+    reported, folded under that first finding. ``findings`` must be in report order.
+    """
+    from dataclasses import replace
+
+    earlier: list[tuple[np.ndarray, str]] = []  # (within-set ranks, statement of the group's first finding)
+    out = []
+    for f in findings:
+        if not f.supported:
+            out.append(f)
+            continue
+        sign = 1.0 if f.more_in == "b" else -1.0
+        z = _within_set_ranks(sign * f.scores_a, sign * f.scores_b)
+        root = next((r for zg, r in earlier if len(zg) == len(z) and float(np.mean(z * zg)) >= threshold), None)
+        earlier.append((z, root or f.statement))
+        out.append(f if root is None else replace(f, restates=root))
+    return out
 
 
 def sort_findings(findings: Sequence[Finding]) -> list[Finding]:

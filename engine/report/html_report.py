@@ -362,7 +362,10 @@ def _findings_row(i: int, f: Finding) -> str:
     mark = '<span class="yes">✓</span>' if f.supported else '<span class="no">✗</span>'
     return (
         f'<tr class="{"supported" if f.supported else "unsupported"}">'
-        f'<td><a href="#finding-{i}">{_e(describe(f))}</a></td><td>{_chip(f.more_in)}</td>'
+        f'<td><a href="#finding-{i}">{_e(describe(f))}</a>'
+        + (f'<br><small class="muted">≈ ranks the images like “{_e(f.restates)}”: likely the same difference'
+           f'</small>' if f.restates else '')
+        + f'</td><td>{_chip(f.more_in)}</td>'
         f'<td>{_source(f.source)}</td><td class="num">{_fmt_2dp(f.heldout_auroc)}</td>'
         f'<td class="num">{_fmt_p(f.p_value)}</td><td class="num">{_fmt_p(f.q_value)}</td>'
         f'<td class="num">{mark}</td></tr>'

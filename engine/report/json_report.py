@@ -221,6 +221,7 @@ def _finding(finding: Finding, namer: PathNamer, heatmaps: Mapping | None = None
         "p_value": round_float(finding.p_value),
         "q_value": round_float(finding.q_value),
         "supported": bool(finding.supported),
+        "restates": finding.restates,
         "n_heldout": {"a": int(np.size(finding.scores_a)), "b": int(np.size(finding.scores_b))},
         "score_summary": {"a": _quartiles(finding.scores_a), "b": _quartiles(finding.scores_b)},
         "exemplars": {"a": namer.records(finding.exemplars_a), "b": namer.records(finding.exemplars_b)},

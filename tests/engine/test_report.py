@@ -116,7 +116,7 @@ def test_json_has_required_keys_and_types(result):
     for finding in doc["findings"]:
         assert set(finding) == {
             "statement", "more_in", "source", "space", "evidence", "heldout_auroc", "p_value", "q_value",
-            "supported", "n_heldout", "score_summary", "exemplars", "exemplar_peaks",
+            "supported", "restates", "n_heldout", "score_summary", "exemplars", "exemplar_peaks",
         }
         assert finding["more_in"] in ("a", "b") and isinstance(finding["supported"], bool)
         assert finding["n_heldout"] == {"a": 30, "b": 30}
