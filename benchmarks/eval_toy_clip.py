@@ -14,6 +14,8 @@ Every image is drawn from seeds >= HELD_OUT_SEED (never used in training) and re
 * set level, as the concept-bank proposer reads a set difference: mean(B) - mean(A) for 50 vs 50 images,
   scored against ~30 phrases with their common part removed; how often "small rectangles" comes first with
   rectangles in 100 / 50 / 20 % of B, and per planted edit (in all of B) how often its own phrase comes first.
+  The same against the whole concept bank (engine/data/concepts.txt, ~1,900 phrases), where "rectangles" or
+  "a rectangle" first counts as right too.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from train_toy_clip import (EDIT_TEXT, HELD_OUT_SEED, PROMPT_TEMPLATES, apply_ed
                             paste_rectangles, render_size)
 
 RECT = "small rectangles"
-RECTANGLE_PHRASES = {"small rectangles", "rectangles", "a rectangle", "tiny rectangles"}
+RECTANGLE_PHRASES = ("small rectangles", "rectangles", "a rectangle")  # right answers in the concept bank
 EDIT_NAMES = tuple(EDIT_TEXT)
 # the canonical phrase of every edit, and plausible answers about the scenes themselves
 PHRASES = tuple(dict.fromkeys([EDIT_TEXT[e][0][0] for e in EDIT_NAMES] + [
@@ -127,8 +129,10 @@ def rectangle_aurocs(enc: Encoder, clean, marked, captions, X=None) -> dict:
             "rect_auroc_text_direction": auroc(X0 @ direction, X1 @ direction)}
 
 
-def set_level(X_clean, X_marked, V, target: int, prevalence: float, draws: int, seed: int, n: int = 50):
-    """Fraction of draws where ``target`` is the top phrase for mean(B) - mean(A), and the mean rank (1 = top)."""
+def set_level(X_clean, X_marked, V, targets, prevalence: float, draws: int, seed: int, n: int = 50):
+    """Fraction of draws where one of ``targets`` (phrase indices) is the top phrase for mean(B) - mean(A),
+    and the mean rank of the best of them (1 = top)."""
+    targets = np.atleast_1d(targets)
     rng = np.random.default_rng([HELD_OUT_SEED + 99, seed, int(prevalence * 100)])
     k = int(round(prevalence * n))
     top, ranks = 0, []
@@ -137,7 +141,7 @@ def set_level(X_clean, X_marked, V, target: int, prevalence: float, draws: int, 
         A, B_clean = X_clean[clean[:n]], X_clean[clean[n:2 * n - k]]
         B = np.vstack([B_clean, X_marked[rng.choice(len(X_marked), k, replace=False)]])
         scores = V @ (B.mean(axis=0) - A.mean(axis=0))
-        rank = int((scores > scores[target]).sum()) + 1
+        rank = int((scores > scores[targets].max()).sum()) + 1
         top += rank == 1
         ranks.append(rank)
     return top / draws, float(np.mean(ranks))
@@ -177,7 +181,8 @@ def evaluate(enc: Encoder, n: int = 400, draws: int = 200) -> dict:
     for p in (1.0, 0.5, 0.2):
         top, rank = set_level(*X, V, PHRASES.index(RECT), p, draws, seed=1)
         out[f"set_top1_rect_{int(p * 100)}pct"], out[f"set_mean_rank_rect_{int(p * 100)}pct"] = top, rank
-        top, rank = set_level(*X, V_bank, bank.index(RECT), p, draws // 4, seed=2)
+        top, rank = set_level(*X, V_bank, [bank.index(r) for r in RECTANGLE_PHRASES if r in bank], p, draws // 4,
+                              seed=2)
         out[f"bank_top1_rect_{int(p * 100)}pct"], out[f"bank_mean_rank_rect_{int(p * 100)}pct"] = top, rank
     out["bank_size"] = len(bank)
     # every edit, in all of B: does its own phrase come first among PHRASES?
@@ -206,8 +211,8 @@ def table(numbers: dict) -> str:
     for p in (100, 50, 20):
         rows += [(f"set level, {p} % of B: top-1 of {len(PHRASES)}", f"set_top1_rect_{p}pct"),
                  (f"set level, {p} % of B: mean rank", f"set_mean_rank_rect_{p}pct"),
-                 (f"set level, {p} % of B: top-1 of bank", f"bank_top1_rect_{p}pct"),
-                 (f"set level, {p} % of B: rank in bank", f"bank_mean_rank_rect_{p}pct")]
+                 (f"set level, {p} % of B: a rectangles phrase top-1 of bank", f"bank_top1_rect_{p}pct"),
+                 (f"set level, {p} % of B: its rank in bank", f"bank_mean_rank_rect_{p}pct")]
     rows += [(f"edit '{name}' (100 %): own phrase top-1", f"edit_top1_{name}") for name in EDIT_NAMES]
     width = max(len(label) for label, _ in rows)
     lines = [f"| {'measure':<{width}} | value  |", f"|{'-' * (width + 2)}|--------|"]

@@ -13,7 +13,12 @@ averaged over the images: what a map pointing at a random patch scores.
 Vectors: the phrase "small rectangles" through the model's text tower (raw, and minus the concept
 bank's mean, which is the vector a concept-bank finding carries); the discriminative direction between
 A and B (ridge probe, cross-fitted: each half of the images is mapped with the direction fitted on the
-other half); and random unit vectors, a check that the chance column is right.
+other half); and random vectors, the bar a map must clear to show it follows its vector: they beat
+chance because a patch holding a rectangle stands out from its neighbours in any direction.
+
+Measured with toy-shapes (2,000 steps) on 2 CPU cores, 200 images, within one patch (on a rectangle):
+phrase 62 % (57 %), phrase - concept-bank mean 62 % (55 %), direction 61 % (56 %), random vectors 37 %
+(26 %), chance 21 % (8 %); with --strength 1.0 (four rectangles): 72 %, 73 %, 70 %, 45 %, chance 27 %.
 """
 
 from __future__ import annotations

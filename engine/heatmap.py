@@ -219,7 +219,7 @@ def overlay(image: Image.Image, scores: np.ndarray, *, box: Box | None = None, o
     canvas.paste(Image.fromarray(np.clip(up, 0, 1), "F"), (round(x0), round(y0)))
     seen.paste(Image.new("F", size, 1.0), (round(x0), round(y0)))
     value = np.asarray(canvas, dtype=np.float32)
-    alpha = (opacity * np.sqrt(value) * np.asarray(seen, dtype=np.float32))[..., None]  # sqrt: the middle shows
+    alpha = (opacity * value * np.asarray(seen, dtype=np.float32))[..., None]
     colour = LUT[np.round(value * 255).astype(np.uint8)].astype(np.float32)
     out = np.asarray(image, dtype=np.float32) * (1 - alpha) + colour * alpha
     result = Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8), "RGB")

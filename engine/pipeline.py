@@ -230,7 +230,10 @@ def _heatmaps(host: ModelHost, request: CompareRequest, analysis: Analysis) -> W
     wanted = heatmap.result_requests(request.model, analysis.findings, analysis.directions)
     try:
         return (yield from relay(heatmap.heatmaps(embedder, wanted))), []
-    except (InvalidParameterError, UnreadableImageError) as e:
+    except InvalidParameterError as e:  # a vision tower without patch tokens
+        return {}, [f"No heat maps of where the differences lie: model {request.model!r} has no per-patch "
+                    f"vectors (that needs {e.expected})."]
+    except UnreadableImageError as e:
         return {}, [f"No heat maps of where the differences lie: {e}"]
 
 

@@ -141,7 +141,8 @@ def check_llama_cpp(scratch: Path) -> str:
     messages = [{"role": "user", "content": [
         {"type": "image_url", "image_url": {"url": to_data_uri(open_image(image))}},
         {"type": "text", "text": "Is this image blurry? Answer in JSON."}]}]
-    with VisionLanguageModel(model_path, mmproj_path, n_ctx=512, time_budget_s=60) as vlm:
+    # one thread: a model this small gains nothing from more, and threads that spin-wait on busy cores lose much
+    with VisionLanguageModel(model_path, mmproj_path, n_ctx=512, n_threads=1, time_budget_s=60) as vlm:
         answer = run(vlm.ask_json(messages, schema, max_tokens=48), None)
         timing = vlm.last_timing_
     if not isinstance(answer, dict) or not isinstance(answer.get("differ"), bool):

@@ -129,8 +129,30 @@ if [ "$DEB" = 1 ]; then
   install -m 644 packaging/linux/spotdiff.desktop "$ROOTFS/usr/share/applications/"
   install -m 644 packaging/icons/spotdiff.png "$ROOTFS/usr/share/icons/hicolor/256x256/apps/"
   install -m 644 packaging/README.md "$ROOTFS/usr/share/doc/spotdiff/README.md"
+  # Depends, as dpkg-shlibdeps would say: the packages of the libraries that the app's binaries
+  # link but the app does not carry, with the C library at least as new as the newest symbol
+  # version used; torchvision's CUDA ops are never loaded beside the CPU torch (engine/_torchvision_compat.py)
+  find "$APP" -type f \( -name '*.so*' -o -perm -u+x \) -print0 | xargs -0 readelf -d 2>/dev/null |
+    sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | sort -u > "$BUILD/needed.txt"
+  find "$APP" \( -type f -o -type l \) -printf '%f\n' | sort -u > "$BUILD/carried.txt"
+  ldconfig -p > "$BUILD/ldconfig.txt"
+  : > "$BUILD/depends.txt"
+  for lib in $(comm -23 "$BUILD/needed.txt" "$BUILD/carried.txt"); do
+    case "$lib" in libc10_cuda.so|libtorch_cuda.so) continue ;; esac
+    path=$(awk -v n="$lib" '$1 == n && /x86-64/ {print $NF; exit}' "$BUILD/ldconfig.txt")
+    [ -n "$path" ] || fail "the app links $lib, which this machine lacks, so its package is unknown"
+    owner=$(dpkg -S "$path" 2>/dev/null || dpkg -S "$(realpath "$path")" 2>/dev/null) ||
+      fail "$path, which the app links, belongs to no Debian package"
+    echo "${owner%%:*}" >> "$BUILD/depends.txt"
+  done
+  { find "$APP" -type f \( -name '*.so*' -o -perm -u+x \) -exec objdump -T {} + 2>/dev/null || true; } |
+    grep -o 'GLIBC_2\.[0-9]*' | sort -uV > "$BUILD/glibc-versions.txt"
+  GLIBC=$(tail -1 "$BUILD/glibc-versions.txt" | cut -d_ -f2)
+  [ -n "$GLIBC" ] || fail "found no GLIBC symbol versions in $APP (is objdump, from binutils, installed?)"
+  DEPENDS="libc6 (>= $GLIBC)"
+  for pkg in $(sort -u "$BUILD/depends.txt"); do [ "$pkg" = libc6 ] || DEPENDS="$DEPENDS, $pkg"; done
   sed -e "s/@VERSION@/$VERSION-1/" -e "s/@INSTALLED_SIZE@/$(du -sk --exclude=DEBIAN "$ROOTFS" | cut -f1)/" \
-    packaging/linux/control.in > "$ROOTFS/DEBIAN/control"
+    -e "s/@DEPENDS@/$DEPENDS/" packaging/linux/control.in > "$ROOTFS/DEBIAN/control"
   chmod -R u+rwX,go+rX,go-w "$ROOTFS"
   # xz compresses ~3.5x; SPOTDIFF_DEB_COMPRESSION=gzip or zstd is faster to build
   dpkg-deb --root-owner-group -Z"${SPOTDIFF_DEB_COMPRESSION:-xz}" --build "$ROOTFS" "$OUT/spotdiff_${VERSION}-1_amd64.deb"

@@ -7,8 +7,8 @@ Each method takes a :class:`PairData` (the embeddings of both sets in every spac
   every hypothesis is scored on the held-out half, BH-FDR. Claims are its **supported** findings only, in
   Result order (q, then held-out AUROC): an unsupported hypothesis is not a claim.
 * ``visdiff-embedding`` — VisDiff's embedding-only proposer: mean(B) − mean(A) of the CLIP image embeddings,
-  decoded to the concept-bank phrases nearest in cosine (phrases pointing the other way claim set A), ranked by
-  |cosine|, no validation. It asserts every phrase it ranks (it has no test), so on a pair with no difference it
+  decoded to the phrases nearest in cosine (phrases pointing the other way claim set A), ranked by |cosine|,
+  no validation. It asserts every phrase it ranks (it has no test), so on a pair with no difference it
   always makes findings.
 * ``gsclip`` — GSCLIP's ranking: each phrase's direction is (phrase − negated phrase) in CLIP text space
   ("no stars" negates "stars"); images are projected on it and a Welch t-test compares B with A; ranked by |t|.
@@ -16,8 +16,10 @@ Each method takes a :class:`PairData` (the embeddings of both sets in every spac
 * ``no-heldout`` — spotdiff without held-out validation: the same proposers see all images, and the same
   validation scores them on those same images (in-sample), BH-FDR and effect threshold unchanged.
 
-The two published baselines read text, so they work in the CLIP space only (as in their papers); spotdiff and
-its ablation also use the measurement space.
+Every method chooses among the same phrases: those spotdiff's concept-bank proposer reads in the CLIP space (the
+model's own vocabulary when its registry entry names one, else the ~1,900-phrase concept bank). The two published
+baselines read text, so they work in the CLIP space only (as in their papers); spotdiff and its ablation also use
+the measurement space.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from ..images import ImageRecord
 from ..pipeline import CompareRequest, Space, analyse
 from ..progress import run
 from ..proposers import ConceptBankProposer, MeasurementProposer, SpaceEvidence
-from ..proposers.concept_bank import embed_phrases, load_concepts
+from ..proposers.concept_bank import embed_phrases, vocabulary_for
 from ..validate import HeldOut, Split, validate
 from .judge import Claim
 
@@ -116,24 +118,27 @@ def no_heldout(data: PairData, seed: int) -> MethodAnswer:
 
 
 class PhraseBank:
-    """The concept-bank phrases embedded once per text space, with and without negation.
+    """Each text space's phrases, embedded once, with and without negation.
 
-    T : ndarray of shape (n_phrases, dim), unit phrase vectors averaged over the model's prompt templates
-    T_neg : the same for the negated phrases
+    The phrases are the ones spotdiff's concept-bank proposer reads in that space (the model's own vocabulary
+    when its registry entry names one, else the shipped concept bank), so every method chooses among the same
+    words. ``vectors(space)`` returns (phrases, T, T_neg): T of shape (n_phrases, dim), unit phrase vectors
+    averaged over the model's prompt templates; T_neg the same for the negated phrases.
     """
 
     def __init__(self, phrases: Sequence[str] | None = None):
-        self.phrases = tuple(phrases) if phrases is not None else tuple(p for _, p in load_concepts())
-        self._by_space: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self.phrases = tuple(phrases) if phrases is not None else None
+        self._by_space: dict[str, tuple[tuple[str, ...], np.ndarray, np.ndarray]] = {}
 
-    def vectors(self, space: Space) -> tuple[np.ndarray, np.ndarray]:
+    def vectors(self, space: Space) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
         if space.name not in self._by_space:
             evidence = SpaceEvidence(name=space.name, X_a=space.X[:0], X_b=space.X[:0], images_a=(), images_b=(),
-                                     text_encoder=space.text_encoder,
+                                     text_encoder=space.text_encoder, vocabulary=space.vocabulary,
                                      prompt_templates=space.prompt_templates or ("a photo of {}.",))
-            T = embed_phrases(evidence, self.phrases)
-            T_neg = embed_phrases(evidence, [negate(p) for p in self.phrases])
-            self._by_space[space.name] = (T, T_neg)
+            phrases = self.phrases or vocabulary_for(evidence)
+            T = embed_phrases(evidence, phrases)
+            T_neg = embed_phrases(evidence, [negate(p) for p in phrases])
+            self._by_space[space.name] = (phrases, T, T_neg)
         return self._by_space[space.name]
 
 
@@ -155,12 +160,12 @@ def visdiff_embedding(data: PairData, bank: PhraseBank) -> MethodAnswer:
     if space is None:
         return _unavailable()
     start = time.perf_counter()
-    T, _ = bank.vectors(space)
+    phrases, T, _ = bank.vectors(space)
     X, y = np.asarray(space.X, dtype=np.float64), data.y
     diff = X[y].mean(axis=0) - X[~y].mean(axis=0)
     cosine = T @ (diff / max(np.linalg.norm(diff), 1e-12))
     order = np.argsort(-np.abs(cosine), kind="stable")[:MAX_CLAIMS]
-    claims = tuple(Claim(bank.phrases[i], "b" if cosine[i] > 0 else "a", float(cosine[i])) for i in order)
+    claims = tuple(Claim(phrases[i], "b" if cosine[i] > 0 else "a", float(cosine[i])) for i in order)
     return MethodAnswer(claims, len(claims), time.perf_counter() - start)
 
 
@@ -169,7 +174,7 @@ def gsclip(data: PairData, bank: PhraseBank) -> MethodAnswer:
     if space is None:
         return _unavailable()
     start = time.perf_counter()
-    T, T_neg = bank.vectors(space)
+    phrases, T, T_neg = bank.vectors(space)
     V = T - T_neg
     V /= np.maximum(np.linalg.norm(V, axis=1, keepdims=True), 1e-12)
     X, y = np.asarray(space.X, dtype=np.float64), data.y
@@ -178,8 +183,9 @@ def gsclip(data: PairData, bank: PhraseBank) -> MethodAnswer:
         t, p = stats.ttest_ind(P[y], P[~y], axis=0, equal_var=False)
     t, p = np.nan_to_num(t, nan=0.0), np.nan_to_num(p, nan=1.0)
     order = np.argsort(-np.abs(t), kind="stable")[:MAX_CLAIMS]
-    claims = tuple(Claim(bank.phrases[i], "b" if t[i] > 0 else "a", float(t[i])) for i in order)
-    n_asserted = int(sum(p[i] < GSCLIP_P for i in order))  # p falls as |t| grows: the asserted ones lead
+    claims = tuple(Claim(phrases[i], "b" if t[i] > 0 else "a", float(t[i])) for i in order)
+    # the asserted ones: the leading claims with p < 0.05 (p falls as |t| grows, up to Welch's degrees of freedom)
+    n_asserted = next((k for k, i in enumerate(order) if p[i] >= GSCLIP_P), len(order))
     return MethodAnswer(claims, n_asserted, time.perf_counter() - start)
 
 

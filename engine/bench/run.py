@@ -23,7 +23,8 @@ from typing import Sequence
 
 import numpy as np
 
-from ..embedding import embed_images
+from ..cache import EmbeddingCache
+from ..embedding import CachedTextEncoder, embed_images
 from ..errors import InvalidParameterError
 from ..host import ModelHost
 from ..images import scan_image_set
@@ -66,7 +67,8 @@ class BenchConfig:
 
 
 class _TextMemo:
-    """Keeps every phrase vector the run computes: the concept bank is embedded once, not once per pair."""
+    """Keeps every phrase vector the run computes: the concept bank is embedded once, not once per pair
+    (and, through the on-disk embedding cache, once per model rather than once per run)."""
 
     def __init__(self, encoder):
         self.encoder = encoder
@@ -84,14 +86,15 @@ def run_benchmark(config: BenchConfig) -> Work[dict]:
     pairs = build_suites(config.suites, seed=config.seed, quick=config.quick)
     names = [config.model] + ([MEASUREMENTS] if config.model != MEASUREMENTS else [])
     started, clock = time.strftime("%Y-%m-%d %H:%M:%S"), time.perf_counter()
-    host = ModelHost()
+    host, cache = ModelHost(), EmbeddingCache()  # the cache holds phrase vectors only, never benchmark images
     temporary = None if config.keep else tempfile.TemporaryDirectory(prefix="spotdiff-bench-")
     root = Path(config.keep) if config.keep else Path(temporary.name)
     pool = ThreadPoolExecutor(max_workers=config.workers - 1) if config.workers > 1 else None
     try:
         yield Progress("bench", 0, len(pairs), f"loading {', '.join(names)}")
         embedders = {n: host.embedder(n) for n in names}
-        texts = {n: _TextMemo(e) for n, e in embedders.items() if hasattr(e, "embed_text")}
+        texts = {n: _TextMemo(CachedTextEncoder(e, e.cache_key, e.dim, cache))
+                 for n, e in embedders.items() if hasattr(e, "embed_text")}
         bank = PhraseBank()
         records = []
         writes = _Writer(pairs, root, config.image_size, pool)
@@ -118,6 +121,7 @@ def run_benchmark(config: BenchConfig) -> Work[dict]:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
         host.close()
+        cache.close()
         if temporary is not None:
             temporary.cleanup()
 
@@ -153,7 +157,8 @@ def _run_pair(pair: BenchPair, folder: Path, embedders: dict, texts: dict, bank:
     for name, embedder in embedders.items():
         X = run(embed_images(embedder, set_a.images + set_b.images, None))
         spaces.append(Space(name, X, embedder.feature_names, texts.get(name),
-                            tuple(getattr(embedder, "prompt_templates", ()) or ())))
+                            tuple(getattr(embedder, "prompt_templates", ()) or ()),
+                            getattr(embedder, "vocabulary", None)))
     embed_seconds = time.perf_counter() - start
     answers = run_methods(PairData(tuple(spaces), set_a.images, set_b.images), bank, seed)
     out = pair.to_json() | {"synth_s": round(synth_seconds, 3), "embed_s": round(embed_seconds, 3), "methods": {}}

@@ -300,8 +300,9 @@ class OpenClipEmbedder:
         A patch's vector is the value path of the last block (MaskCLIP, Zhou et al. 2022): the patch's
         own token entering that block, through its value and output projections, the final norm and
         the image projection. The block's full output is no good here: its attention mixes every
-        patch with the whole image, and on the toy world maps made from it peak on planted rectangles
-        no more often than chance, against about 9 times in 10 for the value path (within one patch).
+        patch with the whole image: on the toy world, maps made from it peak within one patch of
+        planted rectangles about as often as chance (24 % against 21 %), the value path's in 62 %
+        (benchmarks/heatmap_hit_rate.py).
         Vision transformers of open_clip's standard blocks only (InvalidParameterError otherwise).
         """
         model = self._ensure_loaded()

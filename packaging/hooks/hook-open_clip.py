@@ -1,6 +1,10 @@
-"""open_clip: its model configs (JSON) and the BPE vocabulary are data files read at run time."""
+"""open_clip: its model configs (JSON) and the BPE vocabulary are data files read at run time.
 
-from PyInstaller.utils.hooks import collect_data_files, collect_submodules
+Its modules import each other statically, so analysis finds them; collect_submodules would import
+open_clip, which fails at build time beside the CPU torch (torchvision::nms; engine/_torchvision_compat.py
+fixes that at run time only).
+"""
+
+from PyInstaller.utils.hooks import collect_data_files
 
 datas = collect_data_files("open_clip")
-hiddenimports = collect_submodules("open_clip", filter=lambda name: not name.startswith("open_clip_train"))

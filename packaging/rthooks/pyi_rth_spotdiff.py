@@ -42,8 +42,15 @@ def _llama_backends() -> None:
         return  # a build with the CPU backend linked in: nothing to load
     try:
         handle = ctypes.CDLL(str(ggml), mode=getattr(ctypes, "RTLD_GLOBAL", 0))
+        log_callback = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p)
+        quiet = log_callback(lambda level, text, user_data: None)  # not "loaded CPU backend ..." at every start
+        handle.ggml_log_set.argtypes = [log_callback, ctypes.c_void_p]
         handle.ggml_backend_load_all_from_path.argtypes = [ctypes.c_char_p]
-        handle.ggml_backend_load_all_from_path(os.fsencode(lib))
+        handle.ggml_log_set(quiet, None)
+        try:
+            handle.ggml_backend_load_all_from_path(os.fsencode(lib))
+        finally:
+            handle.ggml_log_set(log_callback(), None)  # ggml's own logger again; llama_cpp installs its own
     except (OSError, AttributeError) as e:  # spotdiff runs without a VLM; llama_cpp says why if one is asked for
         print(f"spotdiff: cannot load llama.cpp's CPU backends from {lib}: {e}", file=sys.stderr)
 

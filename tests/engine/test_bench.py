@@ -146,7 +146,7 @@ def clip_pair(tmp_path, tiny_clip):
             embedder = host.embedder(name)
             X = run(embed_images(embedder, set_a.images + set_b.images, None))
             text = _TextMemo(embedder) if hasattr(embedder, "embed_text") else None
-            spaces.append(Space(name, X, embedder.feature_names, text))
+            spaces.append(Space(name, X, embedder.feature_names, text, (), getattr(embedder, "vocabulary", None)))
         yield PairData(tuple(spaces), set_a.images, set_b.images)
 
 
@@ -157,7 +157,7 @@ def test_baselines_rank_phrases_on_the_same_embeddings(clip_pair):
         scores = [key(c.score) for c in answer.claims]
         assert scores == sorted(scores, reverse=True)
         assert {c.more_in for c in answer.claims} <= {"a", "b"}
-        assert set(c.statement for c in answer.claims) <= set(bank.phrases)
+        assert set(c.statement for c in answer.claims) <= set(bank.vectors(clip_pair.spaces[0])[0])
         assert 0 <= answer.n_asserted <= len(answer.claims)
     assert visdiff_embedding(clip_pair, bank).n_asserted == 25  # no test: it asserts all it ranks
     assert negate("a star shape") == "no star shape" and negate("stripes") == "no stripes"

@@ -4,6 +4,7 @@ Mechanics on the tiny random CLIP (32 px input, 4 x 4 patches); the real questio
 points at a planted change, on the toy CLIP trained on the procedural world, when it is present.
 """
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -36,7 +37,7 @@ def noise_image(width: int, height: int, seed: int = 0) -> Image.Image:
 
 @pytest.fixture
 def tiny(tiny_clip):
-    with open_embedder(tiny_clip) as embedder:
+    with open_embedder(tiny_clip, precision="fp32") as embedder:  # fp32: no bf16 probe at load
         yield embedder
 
 
@@ -131,14 +132,16 @@ def test_overlay_is_image_sized_and_leaves_the_unseen_border_alone():
 
 def test_compare_maps_direction_exemplars_into_both_reports(tiny_clip, tmp_path):
     from engine.pipeline import CompareRequest, compare
+    from engine.proposers import ConceptBankProposer
     from engine.report import write_html, write_json
     from engine.synth import synth
 
     run(synth(tmp_path / "pair", plants=[("rectangles", 1.0)], n_per_set=12, seed=1, image_size=48))
     request = CompareRequest(set_a=(tmp_path / "pair" / "set_a",), set_b=(tmp_path / "pair" / "set_b",),
                              model=tiny_clip, measurements=False, n_permutations=19, n_exemplars=3,
-                             use_cache=False)
-    result = run(compare(request))
+                             use_cache=False, precision="fp32")
+    phrases = ["small rectangles", "a circle", "stripes", "a red square"]
+    result = run(compare(request, proposers=[ConceptBankProposer(phrases, min_effect=0.0)]))
     assert result.directions and result.heatmaps
     d = result.directions[0]
     for side, exemplars in (("a", d.exemplars_a), ("b", d.exemplars_b)):
@@ -155,6 +158,44 @@ def test_compare_maps_direction_exemplars_into_both_reports(tiny_clip, tmp_path)
     assert all(p is None for f in doc["findings"] if not f["supported"] for p in f["exemplar_peaks"]["b"])
     html = write_html(result, tmp_path / "report.html").read_text(encoding="utf-8")
     assert html.count('class="heatmap"') >= len(d.exemplars_b) and "ring marks the peak" in html
+
+    # a supported finding is mapped on the set it claims has more, and both reports carry it
+    claim = dataclasses.replace(result.findings[0], supported=True)
+    with open_embedder(tiny_clip, precision="fp32") as embedder:
+        maps = run(heatmap.heatmaps(embedder, heatmap.result_requests(tiny_clip, [claim], [])))
+    more, less = claim.more_in, "a" if claim.more_in == "b" else "b"
+    assert len(maps) == len({r.content_hash for r in getattr(claim, f"exemplars_{more}")})
+    doc = json.loads(write_json(dataclasses.replace(result, findings=(claim,), directions=(), heatmaps=maps),
+                                tmp_path / "claim.json").read_text(encoding="utf-8"))
+    peaks = doc["findings"][0]["exemplar_peaks"]
+    assert all(p is not None for p in peaks[more]) and all(p is None for p in peaks[less])
+    html = write_html(dataclasses.replace(result, findings=(claim,), directions=(), heatmaps=maps),
+                      tmp_path / "claim.html").read_text(encoding="utf-8")
+    assert html.count('class="heatmap"') == len(peaks[more]) and "where in it the claim scores highest" in html
+
+
+def test_a_convolutional_tower_has_no_patch_vectors(tmp_path, monkeypatch):
+    import torch
+    from safetensors.torch import save_file
+
+    from engine._torchvision_compat import import_open_clip
+    from engine.errors import InvalidParameterError
+
+    cfg = {"embed_dim": 32, "vision_cfg": {"image_size": 32, "layers": [1, 1, 1, 1], "width": 8, "head_width": 32},
+           "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}}
+    torch.manual_seed(0)
+    model = import_open_clip().model.CLIP(**cfg)
+    (tmp_path / "models" / "tiny-rn").mkdir(parents=True)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp_path / "models/tiny-rn/rn.safetensors"))
+    (tmp_path / "registry").mkdir()
+    (tmp_path / "registry" / "tiny-rn.json").write_text(json.dumps({
+        "name": "tiny-rn", "kind": "open_clip", "model_cfg": cfg, "filename": "rn.safetensors", "layout": "weights-file",
+        "preprocess": {"image_size": 32, "mean": [0.5] * 3, "std": [0.5] * 3}}))
+    monkeypatch.setenv("SPOTDIFF_REGISTRY", str(tmp_path / "registry"))
+    monkeypatch.setenv("SPOTDIFF_MODELS", str(tmp_path / "models"))
+    recs = records(tmp_path / "imgs", {"one.png": noise_image(40, 40)})
+    with open_embedder("tiny-rn", precision="fp32") as rn, pytest.raises(InvalidParameterError, match="per-patch vectors"):
+        run(rn.embed_patches(recs))
 
 
 def test_a_model_without_patch_tokens_gives_no_maps_and_no_error(tmp_path):
@@ -182,40 +223,50 @@ def toy_shapes_available() -> bool:
 
 
 TOY_TEMPLATES = ("{}", "an image with {}")  # toy-shapes' training templates, if its entry names none
-MIN_HIT_RATE = {"phrase": 0.0, "direction": 0.0}  # set from the measured rates, with a margin
+# measured on 200 images (benchmarks/heatmap_hit_rate.py): ~62 % within one patch for either vector, chance
+# 21 %, random vectors 37 %; the bars leave room for a retrained model and for this smaller sample
+MIN_HIT_RATE = 0.40
 
 
 @pytest.mark.skipif(not toy_shapes_available(),
                     reason="the toy-shapes CLIP (engine/model_configs/toy-shapes.json + its weights) is not here")
 def test_toy_shapes_maps_peak_on_the_planted_rectangles(tmp_path):
     from engine import contrast
+    from engine.heatmap import scores_from_tokens
     from engine.synth import synth
 
-    n = 60
+    n = 80
     root = run(synth(tmp_path / "pair", plants=[("rectangles", 0.5)], prevalence=1.0, n_per_set=n, seed=7,
                      image_size=128))
     truth = json.loads((root / "truth.json").read_text(encoding="utf-8"))
     set_a = run(scan_image_set(root / "set_a", "a")).images
     set_b = sorted(run(scan_image_set(root / "set_b", "b")).images, key=lambda r: r.path.name)
     boxes = [truth["edited"][f"set_b/{r.path.name}"][0]["info"]["boxes"] for r in set_b]
-    with open_embedder("toy-shapes") as toy:
+    with open_embedder("toy-shapes", precision="fp32") as toy:
         templates = getattr(toy, "prompt_templates", None) or TOY_TEMPLATES
         phrase = toy.embed_text([t.format("small rectangles") for t in templates]).mean(axis=0)
-        # the direction from images the maps are not made of: A and B halves fitted, the other B half mapped
+        # the direction comes from the first halves of A and B; the maps are made of B's second half
         X_a, X_b = run(toy.embed(set_a[: n // 2])), run(toy.embed(set_b[: n // 2]))
         X, y = np.vstack([X_a, X_b]), np.r_[np.zeros(len(X_a)), np.ones(len(X_b))].astype(bool)
         std = contrast.Standardizer.fit(X, scale=False)
         [(w, _)] = contrast.find_directions(std.transform(X), y, n_directions=1)
-        mapped, mapped_boxes = set_b[n // 2:], boxes[n // 2:]
-        maps = {"phrase": patch_scores(toy, mapped, phrase), "direction": patch_scores(toy, mapped, std.to_raw(w))}
-        box = [view_box((r.width, r.height), toy.preprocess_cfg["size"]) for r in mapped]
-    grid = maps["phrase"][0].shape
-    one_patch = (box[0][2] - box[0][0]) / grid[1]
-    level = np.mean([chance((r.width, r.height), b, one_patch, grid=grid, box=v)
-                     for r, b, v in zip(mapped, mapped_boxes, box)])
-    for name, vector_maps in maps.items():
-        peaks = [peak(m, (r.width, r.height), box=v) for m, r, v in zip(vector_maps, mapped, box)]
-        rate = hits(peaks, mapped_boxes, one_patch).mean()
-        print(f"toy-shapes, {name}: peak within one patch of a rectangle in {rate:.0%} of {len(mapped)} "
-              f"images (chance {level:.0%})")
-        assert rate >= MIN_HIT_RATE[name] and rate > level + 0.2, (name, rate, level)
+        mapped, boxes = set_b[n // 2:], boxes[n // 2:]
+        tokens = run(toy.embed_patches(mapped))
+        view = [view_box((r.width, r.height), toy.preprocess_cfg["size"]) for r in mapped]
+    random = np.random.default_rng(0).normal(size=(10, tokens.shape[-1]))
+    one_patch = (view[0][2] - view[0][0]) / tokens.shape[2]
+
+    def hit_rate(vector) -> float:
+        maps = scores_from_tokens(tokens, vector)
+        peaks = [peak(m, (r.width, r.height), box=v) for m, r, v in zip(maps, mapped, view)]
+        return float(hits(peaks, boxes, one_patch).mean())
+
+    level = np.mean([chance((r.width, r.height), b, one_patch, grid=tokens.shape[1:3], box=v)
+                     for r, b, v in zip(mapped, boxes, view)])
+    unspecific = np.mean([hit_rate(r) for r in random])
+    rates = {"phrase": hit_rate(phrase), "direction": hit_rate(std.to_raw(w))}
+    print(f"toy-shapes: peak within one patch of a planted rectangle in {len(mapped)} images: "
+          + ", ".join(f"{k} {v:.0%}" for k, v in rates.items())
+          + f"; chance {level:.0%}, random vectors {unspecific:.0%}")
+    for name, rate in rates.items():
+        assert rate >= MIN_HIT_RATE and rate >= level + 0.15 and rate > unspecific, (name, rates, level, unspecific)

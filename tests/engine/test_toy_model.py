@@ -18,7 +18,7 @@ from PIL import Image, ImageDraw
 from engine.embedders.open_clip import OpenClipEmbedder
 from engine.errors import WeightsIntegrityError
 from engine.images import ImageRecord
-from engine.models import bundled_dir, get_model_spec, locate_weights, open_embedder
+from engine.models import bundled_dir, get_model_spec, locate_weights, models_dir, open_embedder
 from engine.progress import run
 from engine.proposers.concept_bank import contrast_vectors, embed_phrases
 from engine.proposers.base import SpaceEvidence
@@ -75,7 +75,7 @@ def with_rectangles(image: Image.Image, rng: np.random.Generator) -> Image.Image
     return out
 
 
-def test_toy_shapes_ships_in_the_package_and_is_checked(toy, tmp_path):
+def test_toy_shapes_ships_in_the_package_and_is_checked(toy):
     embedder, memo = toy
     spec = get_model_spec("toy-shapes")
     folder = bundled_dir() / spec.bundled
@@ -87,14 +87,14 @@ def test_toy_shapes_ships_in_the_package_and_is_checked(toy, tmp_path):
     assert spec.size_bytes == weights.stat().st_size
     assert embedder.dim == 128 and embedder.prompt_templates == ("{}", "an image with {}")
     # the shipped copy comes before one in the user's models folder
-    shutil.copytree(folder, tmp_path / "models" / "toy-shapes")
+    shutil.copytree(folder, models_dir() / "toy-shapes")
     assert locate_weights(spec) == folder
 
 
 @pytest.mark.parametrize("where", ["models folder", "explicit path"])
 def test_a_tampered_copy_is_refused(tmp_path, monkeypatch, where):
     spec = get_model_spec("toy-shapes")
-    copy = tmp_path / "models" / "toy-shapes"
+    copy = models_dir() / "toy-shapes"
     shutil.copytree(bundled_dir() / spec.bundled, copy)
     data = bytearray((copy / spec.filename).read_bytes())
     data[-100] ^= 0x01  # one bit of one weight
