@@ -15,7 +15,8 @@ Every image is drawn from seeds >= HELD_OUT_SEED (never used in training) and re
   scored against ~30 phrases with their common part removed; how often "small rectangles" comes first with
   rectangles in 100 / 50 / 20 % of B, and per planted edit (in all of B) how often its own phrase comes first.
   The same against the whole concept bank (engine/data/concepts.txt, ~1,900 phrases), where "rectangles" or
-  "a rectangle" first counts as right too.
+  "a rectangle" first counts as right too; and against the model's own vocabulary
+  (engine/data/vocabularies/toy-shapes.txt), which the concept bank reads with this model.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.proposers.concept_bank import contrast_vectors, load_concepts
+from engine.proposers.concept_bank import contrast_vectors, load_concepts, load_vocabulary
 from engine.stats import auroc
 from engine.world import BACKGROUND_PHRASES, BACKGROUNDS, COLOURS, SHAPES, SetSpec, caption, render, sample_scene
 from train_toy_clip import (EDIT_TEXT, HELD_OUT_SEED, PROMPT_TEMPLATES, apply_edit, import_open_clip,
@@ -178,13 +179,17 @@ def evaluate(enc: Encoder, n: int = 400, draws: int = 200) -> dict:
     V = contrast_vectors(enc.texts(PHRASES, PROMPT_TEMPLATES))
     bank = [p for _, p in load_concepts()]
     V_bank = contrast_vectors(enc.texts(bank, PROMPT_TEMPLATES))
+    vocab = list(load_vocabulary("toy-shapes"))  # what the concept bank reads with this model
+    V_vocab = contrast_vectors(enc.texts(vocab, PROMPT_TEMPLATES))
     for p in (1.0, 0.5, 0.2):
         top, rank = set_level(*X, V, PHRASES.index(RECT), p, draws, seed=1)
         out[f"set_top1_rect_{int(p * 100)}pct"], out[f"set_mean_rank_rect_{int(p * 100)}pct"] = top, rank
         top, rank = set_level(*X, V_bank, [bank.index(r) for r in RECTANGLE_PHRASES if r in bank], p, draws // 4,
                               seed=2)
         out[f"bank_top1_rect_{int(p * 100)}pct"], out[f"bank_mean_rank_rect_{int(p * 100)}pct"] = top, rank
-    out["bank_size"] = len(bank)
+        top, rank = set_level(*X, V_vocab, vocab.index(RECT), p, draws, seed=4)
+        out[f"vocab_top1_rect_{int(p * 100)}pct"], out[f"vocab_mean_rank_rect_{int(p * 100)}pct"] = top, rank
+    out["bank_size"], out["vocabulary_size"] = len(bank), len(vocab)
     # every edit, in all of B: does its own phrase come first among PHRASES?
     m = n // 2
     X_plain = enc.images([render(sample_scene(SetSpec(), held_out(30, i)), render_size(held_out(31, i)))
@@ -212,7 +217,9 @@ def table(numbers: dict) -> str:
         rows += [(f"set level, {p} % of B: top-1 of {len(PHRASES)}", f"set_top1_rect_{p}pct"),
                  (f"set level, {p} % of B: mean rank", f"set_mean_rank_rect_{p}pct"),
                  (f"set level, {p} % of B: a rectangles phrase top-1 of bank", f"bank_top1_rect_{p}pct"),
-                 (f"set level, {p} % of B: its rank in bank", f"bank_mean_rank_rect_{p}pct")]
+                 (f"set level, {p} % of B: its rank in bank", f"bank_mean_rank_rect_{p}pct"),
+                 (f"set level, {p} % of B: top-1 of the model's vocabulary", f"vocab_top1_rect_{p}pct"),
+                 (f"set level, {p} % of B: rank in the vocabulary", f"vocab_mean_rank_rect_{p}pct")]
     rows += [(f"edit '{name}' (100 %): own phrase top-1", f"edit_top1_{name}") for name in EDIT_NAMES]
     width = max(len(label) for label, _ in rows)
     lines = [f"| {'measure':<{width}} | value  |", f"|{'-' * (width + 2)}|--------|"]

@@ -46,7 +46,23 @@ command -v "$PYTHON" >/dev/null || fail "$PYTHON not found; the pins in packagin
   fail "$PYTHON has no shared libpython, which PyInstaller needs (build Python with --enable-shared)"
 ls engine/model_weights/toy-shapes/* >/dev/null 2>&1 && [ -f engine/model_configs/toy-shapes.json ] ||
   fail "the toy model is missing (engine/model_configs/toy-shapes.json, engine/model_weights/toy-shapes/); every build ships it"
-if [ "$DEB" = 1 ]; then command -v dpkg-deb >/dev/null || fail "dpkg-deb not found (apt-get install dpkg), or pass --no-deb"; fi
+# Tools, and the system libraries the app links but does not carry (Qt's X11, xcb, Wayland, EGL and
+# font stack, D-Bus, OpenMP for llama.cpp): present at build time, so that every build machine
+# gives the same app and packaging/linux/depends.py can name their packages for the .deb.
+TOOLS="binutils cmake g++ dpkg"
+RUNTIME="libbrotli1 libdbus-1-3 libdrm2 libegl1 libfontconfig1 libfreetype6 libgcc-s1 libgl1 libglib2.0-0 libgomp1
+  libgssapi-krb5-2 libstdc++6 libwayland-client0 libwayland-cursor0 libwayland-egl1 libx11-6 libx11-xcb1 libxcb1
+  libxcb-cursor0 libxcb-glx0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0 libxcb-render0
+  libxcb-render-util0 libxcb-shape0 libxcb-shm0 libxcb-sync1 libxcb-util1 libxcb-xfixes0 libxcb-xkb1 libxkbcommon0
+  libxkbcommon-x11-0 libzstd1"
+missing=""
+for pkg in $TOOLS $RUNTIME; do dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"; done
+if [ -n "$missing" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "installing:$missing"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
+elif [ -n "$missing" ]; then
+  fail "missing system packages; install them first: sudo apt-get install$missing"
+fi
 VERSION=$("$PYTHON" -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["version"])')
 echo "spotdiff $VERSION; build folder $BUILD; artefacts to $OUT"
 
@@ -129,28 +145,7 @@ if [ "$DEB" = 1 ]; then
   install -m 644 packaging/linux/spotdiff.desktop "$ROOTFS/usr/share/applications/"
   install -m 644 packaging/icons/spotdiff.png "$ROOTFS/usr/share/icons/hicolor/256x256/apps/"
   install -m 644 packaging/README.md "$ROOTFS/usr/share/doc/spotdiff/README.md"
-  # Depends, as dpkg-shlibdeps would say: the packages of the libraries that the app's binaries
-  # link but the app does not carry, with the C library at least as new as the newest symbol
-  # version used; torchvision's CUDA ops are never loaded beside the CPU torch (engine/_torchvision_compat.py)
-  find "$APP" -type f \( -name '*.so*' -o -perm -u+x \) -print0 | xargs -0 readelf -d 2>/dev/null |
-    sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | sort -u > "$BUILD/needed.txt"
-  find "$APP" \( -type f -o -type l \) -printf '%f\n' | sort -u > "$BUILD/carried.txt"
-  ldconfig -p > "$BUILD/ldconfig.txt"
-  : > "$BUILD/depends.txt"
-  for lib in $(comm -23 "$BUILD/needed.txt" "$BUILD/carried.txt"); do
-    case "$lib" in libc10_cuda.so|libtorch_cuda.so) continue ;; esac
-    path=$(awk -v n="$lib" '$1 == n && /x86-64/ {print $NF; exit}' "$BUILD/ldconfig.txt")
-    [ -n "$path" ] || fail "the app links $lib, which this machine lacks, so its package is unknown"
-    owner=$(dpkg -S "$path" 2>/dev/null || dpkg -S "$(realpath "$path")" 2>/dev/null) ||
-      fail "$path, which the app links, belongs to no Debian package"
-    echo "${owner%%:*}" >> "$BUILD/depends.txt"
-  done
-  { find "$APP" -type f \( -name '*.so*' -o -perm -u+x \) -exec objdump -T {} + 2>/dev/null || true; } |
-    grep -o 'GLIBC_2\.[0-9]*' | sort -uV > "$BUILD/glibc-versions.txt"
-  GLIBC=$(tail -1 "$BUILD/glibc-versions.txt" | cut -d_ -f2)
-  [ -n "$GLIBC" ] || fail "found no GLIBC symbol versions in $APP (is objdump, from binutils, installed?)"
-  DEPENDS="libc6 (>= $GLIBC)"
-  for pkg in $(sort -u "$BUILD/depends.txt"); do [ "$pkg" = libc6 ] || DEPENDS="$DEPENDS, $pkg"; done
+  DEPENDS=$("$VPY" packaging/linux/depends.py "$APP")  # as dpkg-shlibdeps would say; see the script
   sed -e "s/@VERSION@/$VERSION-1/" -e "s/@INSTALLED_SIZE@/$(du -sk --exclude=DEBIAN "$ROOTFS" | cut -f1)/" \
     -e "s/@DEPENDS@/$DEPENDS/" packaging/linux/control.in > "$ROOTFS/DEBIAN/control"
   chmod -R u+rwX,go+rX,go-w "$ROOTFS"

@@ -45,6 +45,18 @@ for path in ./usr/bin/spotdiff ./usr/bin/spotdiff-gui ./usr/share/applications/s
 done
 if command -v desktop-file-validate >/dev/null; then desktop-file-validate packaging/linux/spotdiff.desktop; fi
 
+step "what apt-get would install with it: its Depends"
+dpkg-deb --field "$DEB" Depends
+missing=""
+for pkg in $(dpkg-deb --field "$DEB" Depends | sed 's/([^)]*)//g; s/,/ /g'); do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"
+done
+if [ -n "$missing" ] && [ "$(id -u)" = 0 ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
+elif [ -n "$missing" ]; then
+  fail "this machine lacks packages the .deb depends on: sudo apt-get install$missing"
+fi
+
 step "dpkg -x into a scratch root"
 dpkg -x "$DEB" "$WORK/root"
 echo "unpacked: $(du -sm "$WORK/root" | cut -f1) MB in $WORK/root"
@@ -73,3 +85,4 @@ grep -q "frozen app in $WORK/root/opt/spotdiff" "$WORK/selftest.txt" || fail "se
 step "passed"
 printf '.deb %s MB; unpacked %s MB; selftest %s s; smoke test %s s\n' "$(du -m "$DEB" | cut -f1)" \
   "$(du -sm "$WORK/root" | cut -f1)" "$SELFTEST_S" "$((SECONDS - START))"
+echo "smoke: 1 passed, 0 failed"

@@ -199,11 +199,14 @@ class OpenClipEmbedder:
         rng = np.random.default_rng(0)
         probes = [render(sample_scene(SetSpec(image_size=self._min_side), rng)) for _ in range(8)]
         pixels = torch.stack([self._transform(im) for im in probes]).to(self.device)
+        tokens = self._tokenizer(["a photo", "small rectangles", "a red object on a striped background"])
+        tokens = tokens.to(self.device)
         with torch.inference_mode():
-            reference = self._model.encode_image(pixels).float()
+            reference = [self._model.encode_image(pixels).float(), self._model.encode_text(tokens).float()]
             self._model.to(torch.bfloat16)
-            low = self._model.encode_image(pixels.to(torch.bfloat16)).float()
-        cosine = float(torch.nn.functional.cosine_similarity(reference, low, dim=-1).min())
+            low = [self._model.encode_image(pixels.to(torch.bfloat16)).float(),
+                   self._model.encode_text(tokens).float()]
+        cosine = min(float(torch.nn.functional.cosine_similarity(r, x, dim=-1).min()) for r, x in zip(reference, low))
         self.bf16_cosine = cosine
         if cosine < MIN_COSINE and self.requested_precision == "auto":
             # this model loses too much in bf16: load it again in full precision

@@ -14,6 +14,7 @@ GLIBC_ symbol version any file requires.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import subprocess
@@ -62,6 +63,7 @@ def system_cache() -> dict[str, str]:
     return cache
 
 
+@functools.lru_cache(maxsize=None)
 def owner(path: str) -> str:
     for candidate in (path, os.path.realpath(path)):
         done = subprocess.run(["dpkg", "-S", candidate], capture_output=True, text=True, check=False)

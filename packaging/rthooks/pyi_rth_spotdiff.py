@@ -51,8 +51,13 @@ def _llama_backends() -> None:
             handle.ggml_backend_load_all_from_path(os.fsencode(lib))
         finally:
             handle.ggml_log_set(log_callback(), None)  # ggml's own logger again; llama_cpp installs its own
+        handle.ggml_backend_reg_count.restype = ctypes.c_size_t
+        if handle.ggml_backend_reg_count() == 0:  # ggml skips a backend it cannot load without a word: find why
+            ctypes.CDLL(str(min(lib.glob("*ggml-cpu-*"))))
+            raise OSError("no CPU backend fits this processor")
     except (OSError, AttributeError) as e:  # spotdiff runs without a VLM; llama_cpp says why if one is asked for
-        print(f"spotdiff: cannot load llama.cpp's CPU backends from {lib}: {e}", file=sys.stderr)
+        print(f"spotdiff: llama.cpp's CPU backends in {lib} cannot be loaded ({e}); local vision-language "
+              "models will not run", file=sys.stderr)
 
 
 _offline()

@@ -68,6 +68,8 @@ def window(qtbot):
     from desktop.main_window import MainWindow
 
     w = MainWindow(restore=False)
+    # the measurements model: no weights, fast, and findings whose words the tests know in advance
+    assert w.picker.set_current("measurements")
     w.resize(1300, 850)
     qtbot.addWidget(w, before_close_func=settle)
     w.show()

@@ -36,7 +36,7 @@ def test_confirm_a_finding_and_see_it_proposed_again_in_the_next_comparison(ui, 
     with engine.FeatureLibrary() as library:
         confirmed, rejected = library.confirmed(), library.rejected()
     assert [(e.statement, e.more_in, e.space, e.model, e.note) for e in confirmed] == [
-        ("blurrier", "b", "measurements", "measurements", "B came from the older scanner")]
+        ("blurrier", "b", "measurements", window.picker.current(), "B came from the older scanner")]
     assert confirmed[0].evidence["heldout_auroc"] > 0.6 and confirmed[0].evidence["set_b"].endswith("set_b")
     assert [e.statement for e in rejected] == ["plainer (fewer edges)"]
     assert library_cell(window, "blurrier") == "confirmed"

@@ -60,11 +60,15 @@ def test_grid_of_10000_images_is_lazy_and_scrolls_smoothly(qtbot, ten_thousand):
     assert grid.visualRect(last).intersects(grid.viewport().rect())
 
 
-def test_model_picker_lists_every_model_and_explains_missing_weights(window):
-    picker = window.picker
+def test_model_picker_lists_every_model_and_explains_missing_weights(qtbot):
+    fresh = MainWindow(restore=False)  # as a new user sees it: the default model picked
+    qtbot.addWidget(fresh)
+    fresh.show()
+    qtbot.waitExposed(fresh)
+    assert fresh.picker.current() == engine.default_model() and fresh.picker.available()
+    picker = fresh.picker
     names = [picker.combo.itemData(i) for i in range(picker.combo.count())]
     assert names == [spec.name for spec in engine.list_models()]
-    assert picker.current() == engine.default_model() and picker.available()
     missing = [s for s in engine.list_models() if not engine.availability(s)[0]]
     assert missing, "the test machine has no weights, so at least one model lacks them"
     spec = missing[0]
@@ -72,8 +76,8 @@ def test_model_picker_lists_every_model_and_explains_missing_weights(window):
     assert picker.combo.currentText() == f"{spec.name} — weights missing"
     assert picker.info.text() == "✗ weights missing" and picker.explain.isVisible()
     assert "not found" in picker.explain.text() and spec.filename in picker.explain.text()
-    assert not window.run_button.isEnabled()
-    assert "weights are missing" in window.run_button.toolTip()
+    assert not fresh.run_button.isEnabled()
+    assert "weights are missing" in fresh.run_button.toolTip()
     picker.set_current("measurements")
     assert picker.info.text() == "✓ ready" and not picker.explain.isVisible()
 
@@ -89,6 +93,8 @@ def test_folders_model_and_layout_are_remembered(qtbot, small_pair):
     size = first.size()  # no smaller than the layout allows
     assert size != MainWindow(restore=False).size()
     first.main_split.setSizes([200, 500])
+    chosen = next(m for m in ("measurements", "toy-shapes") if m != first.picker.current())
+    assert first.picker.set_current(chosen)
     first.close()
 
     second = MainWindow(restore=True)
@@ -96,7 +102,7 @@ def test_folders_model_and_layout_are_remembered(qtbot, small_pair):
     second.show()
     qtbot.waitExposed(second)
     assert second.sets["a"].sources == [small_pair / "set_a"] and second.sets["b"].sources == [small_pair / "set_b"]
-    assert second.picker.current() == "measurements"
+    assert second.picker.current() == chosen
     assert second.size() == size
     assert second.main_split.sizes() == first.main_split.sizes()
     for view in second.sets.values():

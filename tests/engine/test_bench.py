@@ -13,7 +13,7 @@ from engine.bench.suites import KINDS, PREVALENCES, SET_SIZES, Planted, build_su
 from engine.cli import main
 from engine.edits import EDITS
 from engine.progress import run
-from engine.proposers.concept_bank import load_concepts
+from engine.proposers.concept_bank import load_concepts, load_vocabulary
 
 pytestmark = pytest.mark.filterwarnings("error")
 
@@ -232,7 +232,13 @@ def toy_shapes_available():
         return False
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not toy_shapes_available(), reason="the toy-shapes CLIP is not in this checkout")
-def test_quick_run_with_toy_shapes(tmp_path):
+def test_quick_run_with_toy_shapes():
     document = run(run_benchmark(BenchConfig(model="toy-shapes", quick=True, suites=("single", "null"))))
     check_document(document, ("single", "null"))
+    assert document["spaces"] == ["toy-shapes", "measurements"]
+    red = next(r for r in document["pairs"] if r["group"] == "colour")
+    assert red["methods"]["spotdiff"]["rank"] == 1  # toy-shapes reads colours: "red objects" comes first
+    for record in document["pairs"]:  # the baselines chose among the model's own words
+        assert all(claim[0] in load_vocabulary("toy-shapes") for claim in record["methods"]["gsclip"]["top"])

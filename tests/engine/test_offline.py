@@ -254,7 +254,7 @@ def test_a_bert_text_tower_model_loads_offline_from_the_hf_cache(tiny_biomedclip
 
     from engine.images import scan_image_set
 
-    embedder = open_embedder("tiny-biomedclip")
+    embedder = open_embedder("tiny-biomedclip", precision="fp32")  # compared with the fp32 reference below
     records = run(scan_image_set(dicom_sets / "a", "a")).images[:3]
     images = run(embedder.embed(records))
     texts = embedder.embed_text(["an mri scan of the lesion", "a photo"])
