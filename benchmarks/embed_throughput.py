@@ -30,8 +30,14 @@ from engine.progress import run  # noqa: E402
 def image_gflop(model, size: int) -> float:
     from torch.utils.flop_counter import FlopCounterMode
 
-    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
-        model.encode_image(torch.zeros(1, 3, size, size, dtype=next(model.parameters()).dtype))
+    # in eval mode under inference_mode, attention takes a fused fast path the counter cannot see
+    was_training = model.training
+    model.train()
+    try:
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            model.encode_image(torch.zeros(1, 3, size, size, dtype=next(model.parameters()).dtype))
+    finally:
+        model.train(was_training)
     return counter.get_total_flops() / 1e9
 
 

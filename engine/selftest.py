@@ -129,9 +129,9 @@ def check_sklearn(scratch: Path) -> str:
 def check_llama_cpp(scratch: Path) -> str:
     import llama_cpp
 
+    from .images import open_image
     from .progress import run
     from .vlm import VisionLanguageModel
-    from .images import open_image
     from .vlm.grids import to_data_uri
     from .vlm.tiny import write_pair
 

@@ -12,7 +12,8 @@
 # project's .venv is not touched), the portable llama-cpp-python wheel (built once, then reused),
 # PyInstaller's work folder and the app folder. Every package is pinned by packaging/constraints.txt.
 # The app folder must stay within the size budget (1.5 GB unpacked, models from --with-models not
-# counted). Needs python3.11 with its shared library, and dpkg-deb for the .deb; packaging/README.md.
+# counted). Needs Python 3.11 with its shared library ($PYTHON, default python3), a C++ compiler and
+# CMake, and dpkg-deb; as root it installs the system packages it needs. packaging/README.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -30,7 +31,7 @@ while [ $# -gt 0 ]; do
 done
 
 BUILD=${SPOTDIFF_BUILD_DIR:-$ROOT/build/packaging}
-PYTHON=${PYTHON:-python3.11}
+PYTHON=${PYTHON:-python3}
 BUDGET_BYTES=1500000000                  # 1.5 GB unpacked, the CPU build without extra models
 LLAMA_VERSION=0.3.36
 # portable: no -march=native; one CPU backend per instruction set, the best picked at run time,
@@ -41,7 +42,8 @@ step() { printf '\n== [%4ss] %s\n' "$((SECONDS - START))" "$*"; }
 fail() { echo "build.sh: $*" >&2; exit 1; }
 
 step "checks"
-command -v "$PYTHON" >/dev/null || fail "$PYTHON not found; the pins in packaging/constraints.txt are for CPython 3.11"
+"$PYTHON" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null ||
+  fail "$PYTHON is not CPython 3.11, for which packaging/constraints.txt pins the packages (set PYTHON=...)"
 [ "$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_config_var("Py_ENABLE_SHARED"))')" = 1 ] ||
   fail "$PYTHON has no shared libpython, which PyInstaller needs (build Python with --enable-shared)"
 ls engine/model_weights/toy-shapes/* >/dev/null 2>&1 && [ -f engine/model_configs/toy-shapes.json ] ||
@@ -113,6 +115,7 @@ APP=$BUILD/dist/spotdiff
 mkdir -p "$APP/share"
 install -m 644 packaging/linux/spotdiff.desktop packaging/icons/spotdiff.png "$APP/share/"
 install -m 755 packaging/linux/install-menu-entry.sh "$APP/"
+"$VPY" packaging/notices.py "$APP/THIRD-PARTY-NOTICES.txt"
 
 step "size budget"
 SIZE=$(du -sb "$APP" | cut -f1)
@@ -140,11 +143,15 @@ if [ "$DEB" = 1 ]; then
   mkdir -p "$ROOTFS/DEBIAN" "$ROOTFS/opt" "$ROOTFS/usr/bin" "$ROOTFS/usr/share/applications" \
     "$ROOTFS/usr/share/icons/hicolor/256x256/apps" "$ROOTFS/usr/share/doc/spotdiff"
   cp -a "$APP" "$ROOTFS/opt/spotdiff"
+  rm -r "$ROOTFS/opt/spotdiff/share" "$ROOTFS/opt/spotdiff/install-menu-entry.sh"  # the .tar.gz's menu entry
   ln -s ../../opt/spotdiff/spotdiff "$ROOTFS/usr/bin/spotdiff"  # relative: right inside a dpkg -x root too
   ln -s ../../opt/spotdiff/spotdiff-gui "$ROOTFS/usr/bin/spotdiff-gui"
   install -m 644 packaging/linux/spotdiff.desktop "$ROOTFS/usr/share/applications/"
   install -m 644 packaging/icons/spotdiff.png "$ROOTFS/usr/share/icons/hicolor/256x256/apps/"
   install -m 644 packaging/README.md "$ROOTFS/usr/share/doc/spotdiff/README.md"
+  printf '%s\n' "spotdiff $VERSION: Apache License 2.0 (/usr/share/common-licenses/Apache-2.0)." \
+    "/opt/spotdiff carries third-party packages under their own licences: /opt/spotdiff/THIRD-PARTY-NOTICES.txt" \
+    > "$ROOTFS/usr/share/doc/spotdiff/copyright"
   DEPENDS=$("$VPY" packaging/linux/depends.py "$APP")  # as dpkg-shlibdeps would say; see the script
   sed -e "s/@VERSION@/$VERSION-1/" -e "s/@INSTALLED_SIZE@/$(du -sk --exclude=DEBIAN "$ROOTFS" | cut -f1)/" \
     -e "s/@DEPENDS@/$DEPENDS/" packaging/linux/control.in > "$ROOTFS/DEBIAN/control"

@@ -180,7 +180,10 @@ def write_results(document: dict, out: Path) -> tuple[Path, Path]:
 
     out.mkdir(parents=True, exist_ok=True)
     json_path, md_path = out / "planted.json", out / "planted.md"
-    json_path.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+    head = json.dumps({k: v for k, v in document.items() if k != "pairs"}, indent=1)
+    pairs = ",\n".join("  " + json.dumps(r, separators=(",", ":")) for r in document.get("pairs", []))
+    # one line per pair: the file stays small and a re-run's diff reads pair by pair
+    json_path.write_text(f'{head[:-2]},\n "pairs": [\n{pairs}\n ]\n}}\n', encoding="utf-8")
     md_path.write_text(write_markdown(document), encoding="utf-8")
     return json_path, md_path
 

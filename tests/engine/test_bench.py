@@ -2,11 +2,10 @@
 
 import json
 
-import numpy as np
 import pytest
 
-from engine.bench.baselines import METHODS, PairData, PhraseBank, gsclip, negate, no_heldout, spotdiff, \
-    visdiff_embedding
+from engine.bench.baselines import (METHODS, PairData, PhraseBank, gsclip, negate, no_heldout, spotdiff,
+                                    visdiff_embedding)
 from engine.bench.judge import Claim, best_rank, first_match, matches, measurement_statements, unmatched_vocabulary
 from engine.bench.run import BenchConfig, run_benchmark, write_results
 from engine.bench.suites import KINDS, PREVALENCES, SET_SIZES, Planted, build_suites
