@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Smoke test of the Linux installer, as CI runs it:
+# Smoke test of the Linux installer:
 #   1. build the .deb and .tar.gz with packaging/build.sh, shipping a tiny model with --with-models;
 #   2. unpack the .deb into a scratch root (dpkg -x: nothing is installed on this machine);
 #   3. run the installed `spotdiff selftest` (Qt offscreen, an empty HOME, no network where the machine
