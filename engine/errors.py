@@ -22,6 +22,7 @@ expected, and what to do.
     │       ├── VLMRuntimeError         llama-cpp-python missing, too old, or failing mid-answer
     │       ├── VLMTimeoutError         an answer ran past its time budget
     │       └── VLMAnswerError          an answer that is not the JSON asked for
+    ├── LibraryError                    the feature library cannot be opened or written
     ├── CacheError                      the embedding cache cannot be used at all
     └── Cancelled                       the user stopped a run
 """
@@ -178,6 +179,18 @@ class VLMAnswerError(VLMError):
         super().__init__(
             f"Vision-language model {model!r} gave an answer that is not the JSON asked for ({reason}): "
             f"{shown!r}. The answer is ignored; if this repeats, raise max_tokens or use another model."
+        )
+
+
+class LibraryError(SpotdiffError):
+    """The feature library file cannot be opened or written."""
+
+    def __init__(self, path: Path | str, reason: str):
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(
+            f"Feature library '{self.path}' cannot be used: {reason}. "
+            "Set SPOTDIFF_DATA to a writable folder, or move the file aside to start a new library."
         )
 
 

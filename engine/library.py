@@ -26,7 +26,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import InvalidParameterError, SpotdiffError
+from .errors import InvalidParameterError, LibraryError
 from .result import Finding
 
 VERDICTS = ("confirmed", "rejected")
@@ -48,18 +48,6 @@ CREATE TABLE IF NOT EXISTS verdicts (
 CREATE INDEX IF NOT EXISTS verdicts_by_statement ON verdicts (lower(trim(statement)));
 """
 _COLUMNS = "id, statement, more_in, source, space, model, evidence, verdict, note, created"
-
-
-class LibraryError(SpotdiffError):
-    """The feature library file cannot be opened or written."""
-
-    def __init__(self, path: Path | str, reason: str):
-        self.path = Path(path)
-        self.reason = reason
-        super().__init__(
-            f"Feature library '{self.path}' cannot be used: {reason}. "
-            "Set SPOTDIFF_DATA to a writable folder, or move the file aside to start a new library."
-        )
 
 
 def data_dir() -> Path:
