@@ -34,6 +34,7 @@ from ..precision import DTYPES, MIN_COSINE, PRECISIONS, choose_precision
 from ..progress import Progress, Work
 
 PREFETCH = 2  # batches decoded ahead of the one being encoded
+TEXT_BATCH = 256  # texts per forward pass: trimmed phrases are short, so larger batches pay off
 DEFAULT_PROMPT_TEMPLATES = ("a photo of {}.",)  # CLIP's own framing, for entries that name none
 
 
@@ -333,14 +334,50 @@ class OpenClipEmbedder:
         return np.concatenate(parts) if parts else np.zeros((0, 0, 0, self.dim), dtype=np.float32)
 
     def embed_text(self, texts: Sequence[str]) -> np.ndarray:
-        """Return ndarray of shape (len(texts), dim), float32, rows of unit norm."""
+        """Return ndarray of shape (len(texts), dim), float32, rows of unit norm.
+
+        Texts are encoded shortest first, each batch cut to its longest text (see :func:`encode_text_trimmed`):
+        a concept phrase is ~8 of the 77 token positions, so the text tower does ~10x less work.
+        """
         if isinstance(texts, str):
             raise InvalidParameterError("texts", texts, "a sequence of strings, not one string")
         model = self._ensure_loaded()
         texts = list(texts)
         out = np.empty((len(texts), self.dim), dtype=np.float32)
-        for start in range(0, len(texts), self.batch_size):
-            tokens = self._tokenizer(texts[start:start + self.batch_size]).to(self.device)
+        if not texts:
+            return out
+        tokens = self._tokenizer(texts)
+        order = torch.argsort((tokens != 0).sum(dim=1), stable=True)
+        for start in range(0, len(texts), TEXT_BATCH):
+            rows = order[start:start + TEXT_BATCH]
             with torch.inference_mode():
-                out[start:start + len(tokens)] = self._unit_rows(model.encode_text(tokens))
+                features = encode_text_trimmed(model, tokens[rows].to(self.device))
+            out[rows.numpy()] = self._unit_rows(features)
         return out
+
+
+def encode_text_trimmed(model, tokens: torch.Tensor) -> torch.Tensor:
+    """``model.encode_text(tokens)``, computed over only the positions up to each row's pooled token.
+
+    Exact for open_clip's CLIP class with a causal text mask and end-of-text pooling: no position
+    attends to a later one, so the padding after the pooled token cannot change it. Any other text
+    tower (BERT, SigLIP's last-token pooling, CoCa) runs untouched.
+    """
+    open_clip = import_open_clip()
+    CLIP, text_global_pool = open_clip.model.CLIP, open_clip.transformer.text_global_pool
+    pool = getattr(model, "text_pool_type", None)
+    eos = getattr(model, "text_eos_id", None)
+    if type(model) is not CLIP or getattr(model, "attn_mask", None) is None or pool not in ("argmax", "eos") \
+            or (pool == "eos" and eos is None):
+        return model.encode_text(tokens)
+    ends = tokens.argmax(dim=-1) if pool == "argmax" else (tokens == eos).int().argmax(dim=-1)
+    length = int(ends.max()) + 1
+    tokens = tokens[:, :length]
+    cast = model.transformer.get_cast_dtype()
+    x = model.token_embedding(tokens).to(cast) + model.positional_embedding[:length].to(cast)
+    x = model.transformer(x, attn_mask=model.attn_mask[:length, :length])
+    x = text_global_pool(model.ln_final(x), tokens, pool, eos_token_id=eos)
+    projection = model.text_projection
+    if projection is None:
+        return x
+    return projection(x) if isinstance(projection, torch.nn.Linear) else x @ projection

@@ -167,6 +167,19 @@ def test_text_shares_the_image_space(installed, images):
         embedder.embed_text("one string")
 
 
+def test_trimmed_text_encoding_equals_the_full_context(installed):
+    """Phrases are encoded over their own tokens only; the causal mask makes that exact."""
+    embedder = open_embedder("tiny-clip", weights=installed, precision="fp32")
+    texts = ["a", "a much longer phrase about a red striped object on a checkered floor", "noise", "two cats"] * 3
+    tokens = embedder._tokenizer(texts)
+    with torch.inference_mode():
+        full = torch.nn.functional.normalize(embedder._model.encode_text(tokens), dim=-1).numpy()
+
+    trimmed = embedder.embed_text(texts)  # shortest first, in batches, back in the given order
+
+    assert np.allclose(trimmed, full, atol=1e-5)
+
+
 def test_cache_key_names_model_weights_preprocessing_and_precision(installed):
     embedder = open_embedder("tiny-clip", precision="fp32")
     digest = hashlib.sha256(installed.read_bytes()).hexdigest()
