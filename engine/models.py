@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 import re
 from dataclasses import dataclass, field, fields
@@ -310,30 +309,23 @@ def weights_file(spec: ModelSpec, located: Path) -> Path:
     return Path(located) / spec.filename if Path(located).is_dir() else Path(located)
 
 
+SHA256_MEMO = "weights-sha256.json"
+
+
 def file_sha256(path: Path) -> str:
     """sha256 of ``path``, remembered per (path, size, mtime) so big files are hashed once."""
+    from .memo import read_memo, remember
+
     real = Path(path).resolve()  # HF cache entries are symlinks to blobs
     stat = real.stat()
-    memo_path = cache_dir() / "weights-sha256.json"
-    try:
-        memo = dict(json.loads(memo_path.read_text(encoding="utf-8")))
-    except (OSError, ValueError, TypeError):
-        memo = {}
-    known = memo.get(str(real))
+    known = read_memo(SHA256_MEMO).get(str(real))
     if isinstance(known, list) and known[:2] == [stat.st_size, stat.st_mtime_ns]:
         return known[2]
     digest = hashlib.sha256()
     with open(real, "rb") as fp:
         for chunk in iter(lambda: fp.read(1 << 20), b""):  # 1 MiB at a time
             digest.update(chunk)
-    memo[str(real)] = [stat.st_size, stat.st_mtime_ns, digest.hexdigest()]
-    try:
-        memo_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = memo_path.with_name(f"{memo_path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(memo), encoding="utf-8")
-        os.replace(tmp, memo_path)  # atomic: another process never reads half a file
-    except OSError as e:  # the memo only saves time; without it we hash again next run
-        logging.getLogger(__name__).debug("cannot remember the sha256 of %s in %s: %s", real, memo_path, e)
+    remember(SHA256_MEMO, str(real), [stat.st_size, stat.st_mtime_ns, digest.hexdigest()])
     return digest.hexdigest()
 
 

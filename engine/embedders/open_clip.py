@@ -28,12 +28,14 @@ import torch
 from .._torchvision_compat import import_open_clip
 from ..errors import InvalidParameterError, ModelLoadError
 from ..images import ImageRecord, open_image
+from ..memo import read_memo, remember
 from ..medical.text_tower import local_config
 from ..models import ModelSpec, cache_dir, verify_sha256, weights_file
 from ..precision import DTYPES, MIN_COSINE, PRECISIONS, choose_precision
 from ..progress import Progress, Work
 
 PREFETCH = 2  # batches decoded ahead of the one being encoded
+BF16_MEMO = "bf16-cosine.json"  # measured bf16-vs-fp32 agreement, per weights, preprocessing, torch, device
 TEXT_BATCH = 256  # texts per forward pass: trimmed phrases are short, so larger batches pay off
 DEFAULT_PROMPT_TEMPLATES = ("a photo of {}.",)  # CLIP's own framing, for entries that name none
 
@@ -194,20 +196,18 @@ class OpenClipEmbedder:
         self.cache_key = f"{self.name}|{self.weights_sha256}|{preprocess_summary(cfg)}|{self.precision}"
 
     def _to_bf16(self, file: Path) -> None:
-        """Cast the model to bfloat16 if its embeddings stay within MIN_COSINE of fp32 on probe images."""
-        from ..world import SetSpec, render, sample_scene
+        """Cast the model to bfloat16 if its embeddings stay within MIN_COSINE of fp32 on probe images.
 
-        rng = np.random.default_rng(0)
-        probes = [render(sample_scene(SetSpec(image_size=self._min_side), rng)) for _ in range(8)]
-        pixels = torch.stack([self._transform(im) for im in probes]).to(self.device)
-        tokens = self._tokenizer(["a photo", "small rectangles", "a red object on a striped background"])
-        tokens = tokens.to(self.device)
-        with torch.inference_mode():
-            reference = [self._model.encode_image(pixels).float(), self._model.encode_text(tokens).float()]
+        The agreement is measured once per weights, preprocessing, torch version and device, and
+        remembered in the cache folder (BF16_MEMO).
+        """
+        key = f"{self.weights_sha256}|{preprocess_summary(self.preprocess_cfg)}|torch {torch.__version__}|{self.device}"
+        cosine = read_memo(BF16_MEMO).get(key)
+        if isinstance(cosine, float):
             self._model.to(torch.bfloat16)
-            low = [self._model.encode_image(pixels.to(torch.bfloat16)).float(),
-                   self._model.encode_text(tokens).float()]
-        cosine = min(float(torch.nn.functional.cosine_similarity(r, x, dim=-1).min()) for r, x in zip(reference, low))
+        else:
+            cosine = self._measure_bf16_cosine()
+            remember(BF16_MEMO, key, cosine)
         self.bf16_cosine = cosine
         if cosine < MIN_COSINE and self.requested_precision == "auto":
             # this model loses too much in bf16: load it again in full precision
@@ -217,6 +217,22 @@ class OpenClipEmbedder:
         elif cosine < MIN_COSINE:
             raise ModelLoadError(self.name, file, f"its bf16 embeddings agree with fp32 only to cosine "
                                                   f"{cosine:.4f} (< {MIN_COSINE}); use precision fp32")
+
+    def _measure_bf16_cosine(self) -> float:
+        """Embed probe scenes and phrases in fp32, cast the model to bf16, embed again; the worst cosine."""
+        from ..world import SetSpec, render, sample_scene
+
+        rng = np.random.default_rng(0)
+        probes = [render(sample_scene(SetSpec(image_size=self._min_side), rng)) for _ in range(8)]
+        pixels = torch.stack([self._transform(im) for im in probes]).to(self.device)
+        tokens = self._tokenizer(["a photo", "small rectangles", "a red object on a striped background"])
+        tokens = tokens.to(self.device)
+        with torch.inference_mode():
+            reference = [self._model.encode_image(pixels).float(), encode_text_trimmed(self._model, tokens).float()]
+            self._model.to(torch.bfloat16)
+            low = [self._model.encode_image(pixels.to(torch.bfloat16)).float(),
+                   encode_text_trimmed(self._model, tokens).float()]
+        return min(float(torch.nn.functional.cosine_similarity(r, x, dim=-1).min()) for r, x in zip(reference, low))
 
     @property
     def dtype(self) -> torch.dtype:
