@@ -9,11 +9,13 @@
 #   --out DIR           where the artefacts go (default: dist/)
 #
 # Everything else lives under build/packaging/ (override: SPOTDIFF_BUILD_DIR): its own venv (the
-# project's .venv is not touched), the portable llama-cpp-python wheel (built once, then reused),
-# PyInstaller's work folder and the app folder. Every package is pinned by packaging/constraints.txt.
-# The app folder must stay within the size budget (1.5 GB unpacked, models from --with-models not
-# counted). Needs Python 3.11 with its shared library ($PYTHON, default python3), a C++ compiler and
-# CMake, and dpkg-deb; as root it installs the system packages it needs. packaging/README.md.
+# project's .venv is not touched), PyInstaller's work folder and the app folder. The portable
+# llama-cpp-python wheel is compiled once per machine and kept in ~/.cache/spotdiff-build/wheels
+# (override: SPOTDIFF_WHEEL_CACHE), so that fresh clones reuse it. Every package is pinned by
+# packaging/constraints.txt. The app folder must stay within the size budget (1.5 GB unpacked, models
+# from --with-models not counted). Needs Python 3.11 with its shared library ($PYTHON, default
+# python3), a C++ compiler and CMake, and dpkg-deb; as root it installs the system packages it needs.
+# packaging/README.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -25,7 +27,7 @@ while [ $# -gt 0 ]; do
     --no-deb) DEB=0; shift ;;
     --no-tar) TAR=0; shift ;;
     --out) mkdir -p "${2:?--out needs a folder}"; OUT=$(cd "$2" && pwd); shift 2 ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "build.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -77,11 +79,11 @@ step "llama-cpp-python $LLAMA_VERSION, portable build"
 # pip's wheel cache ignores CMAKE_ARGS (a cached -march=native wheel would be reused), hence our own
 # folder, keyed by version and flags, and --no-cache-dir.
 KEY=$(printf '%s %s' "$LLAMA_VERSION" "$LLAMA_CMAKE_ARGS" | sha256sum | cut -c1-12)
-WHEELS=$BUILD/wheels/llama-$KEY
+WHEELS=${SPOTDIFF_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/spotdiff-build/wheels}/llama-$KEY
 shopt -s nullglob
 found=("$WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl)
 if [ ${#found[@]} = 0 ]; then
-  echo "compiling llama.cpp with $LLAMA_CMAKE_ARGS (about 10 min on 2 cores; once per build folder)"
+  echo "compiling llama.cpp with $LLAMA_CMAKE_ARGS (about 20 min on 2 cores; once per machine)"
   mkdir -p "$WHEELS"
   CMAKE_ARGS="$LLAMA_CMAKE_ARGS" CMAKE_BUILD_PARALLEL_LEVEL=$(nproc) "$VPY" -m pip wheel -q --no-deps \
     --no-cache-dir --no-binary llama-cpp-python -w "$WHEELS" "llama-cpp-python==$LLAMA_VERSION"

@@ -1,6 +1,6 @@
 """The installer's model shipping (packaging/stage_models.py) and runtime hook, without building an installer.
 
-The build itself, the .deb and the selftest inside it are checked by packaging/smoke.sh (run by hand for now; packaging/README.md).
+The build itself, the .deb and the selftest inside it are checked by packaging/smoke.sh (run by .ci/run after this suite; packaging/README.md).
 """
 
 from __future__ import annotations
