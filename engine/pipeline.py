@@ -268,8 +268,14 @@ def analyse(spaces: Sequence[Space], images_a: tuple[ImageRecord, ...], images_b
         embeddings_a={s.name: s.X[:n_a][split.heldout_a] for s in spaces},
         embeddings_b={s.name: s.X[n_a:][split.heldout_b] for s in spaces},
     )
+    discovery = HeldOut(
+        images_a=tuple(im for im, h in zip(images_a, split.heldout_a) if not h),
+        images_b=tuple(im for im, h in zip(images_b, split.heldout_b) if not h),
+        embeddings_a={s.name: s.X[:n_a][~split.heldout_a] for s in spaces},
+        embeddings_b={s.name: s.X[n_a:][~split.heldout_b] for s in spaces},
+    )
     findings = validate(hypotheses, held, alpha=request.alpha, min_effect=request.min_effect,
-                        n_exemplars=request.n_exemplars)
+                        n_exemplars=request.n_exemplars, discovery=discovery)
     return Analysis(tuple(separability), tuple(directions), tuple(clusters), tuple(findings),
                     tuple(proposer_warnings))
 

@@ -110,7 +110,7 @@ class Finding:
                     one file (frames, slices) count as one, by their mean score
     p_value : one-sided p-value in the claimed direction (Mann–Whitney, or Fisher's exact test
               for a hypothesis whose ``test`` is "fisher")
-    q_value : Benjamini–Hochberg adjusted p over every hypothesis of the run
+    q_value : Benjamini–Hochberg adjusted p over every hypothesis of the run, weighted by ``weight``
     supported : q_value <= alpha and heldout_auroc >= 0.5 + min_effect
     scores_a, scores_b : ndarray of shape (n_heldout_a,), (n_heldout_b,)
     exemplars_a, exemplars_b : held-out images scoring lowest / highest
@@ -129,6 +129,7 @@ class Finding:
     exemplars_a: tuple[ImageRecord, ...] = ()
     exemplars_b: tuple[ImageRecord, ...] = ()
     restates: str | None = None  # statement of a stronger supported finding this one tracks image by image
+    weight: float = 1.0  # its share of the error budget in weighted BH (mean 1; from the discovery half)
 
     @property
     def statement(self) -> str:

@@ -50,6 +50,23 @@ def fisher_greater(scores_neg: np.ndarray, scores_pos: np.ndarray) -> float:
     return float(stats.fisher_exact(table, alternative="greater").pvalue)
 
 
+def weighted_benjamini_hochberg(p_values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Weighted Benjamini–Hochberg (Genovese, Roeder & Wasserman 2006): BH applied to p / w.
+
+    ``weights`` are positive with mean 1 over the finite p-values (renormalised here) and must not depend
+    on the data the p-values come from; the false discovery rate stays at the chosen level. NaN stays NaN.
+    """
+    p = np.asarray(p_values, dtype=np.float64)
+    w = np.asarray(weights, dtype=np.float64)
+    if w.shape != p.shape or not np.all(w[~np.isnan(p)] > 0):
+        raise ValueError("weights must be positive, one per p-value")
+    ok = ~np.isnan(p)
+    scaled = np.full_like(p, np.nan)
+    if ok.any():
+        scaled[ok] = np.minimum(p[ok] * w[ok].mean() / w[ok], 1.0)
+    return benjamini_hochberg(scaled)
+
+
 def benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:
     """Benjamini–Hochberg adjusted p-values (q-values); NaN stays NaN."""
     p = np.asarray(p_values, dtype=np.float64)

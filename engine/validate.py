@@ -4,8 +4,10 @@ Each set is split (seeded, stratified) into a discovery half, which proposers
 see, and a held-out half, which only this module sees. A hypothesis's per-image
 score on the held-out half gives its held-out AUROC and a one-sided
 Mann–Whitney p-value in the direction it claims (Fisher's exact test for a 0/1
-claim such as "Manufacturer = GE"); Benjamini–Hochberg q-values control the
-false discovery rate over every hypothesis of the run. A finding is
+claim such as "Manufacturer = GE"); weighted Benjamini–Hochberg q-values control the
+false discovery rate over every hypothesis of the run, each hypothesis weighted by how
+strongly the discovery half backs it (weights independent of the held-out half, mean 1:
+the error budget goes where the evidence already points). A finding is
 *supported* only if q <= alpha AND its held-out AUROC reaches 0.5 + min_effect.
 
 Several items of one file (frames of a multi-frame DICOM, slices of a volume)
@@ -22,7 +24,7 @@ import numpy as np
 
 from .images import ImageRecord
 from .result import Finding, Hypothesis
-from .stats import auroc, benjamini_hochberg, fisher_greater, mann_whitney_greater
+from .stats import auroc, benjamini_hochberg, fisher_greater, mann_whitney_greater, weighted_benjamini_hochberg
 
 DEFAULT_ALPHA = 0.05
 DEFAULT_MIN_EFFECT = 0.1  # supported findings reach held-out AUROC >= 0.60
@@ -96,21 +98,57 @@ def per_file(scores: np.ndarray, images: Sequence[ImageRecord]) -> np.ndarray:
     return np.array([np.mean(g) for g in groups.values()], dtype=np.float64)
 
 
+DISCOVERY_FLOOR = 0.02  # the least discovery effect (|AUROC - 0.5|) a weight is computed from
+
+
+def _half_scores(h: Hypothesis, half: HeldOut) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Scores of ``half``'s images (a, b), and per file, oriented as (less, more) for the claim."""
+    s_a = np.asarray(half.embeddings_a[h.space], dtype=np.float64) @ h.vector
+    s_b = np.asarray(half.embeddings_b[h.space], dtype=np.float64) @ h.vector
+    f_a, f_b = per_file(s_a, half.images_a), per_file(s_b, half.images_b)
+    less, more = (f_a, f_b) if h.more_in == "b" else (f_b, f_a)
+    return s_a, s_b, less, more
+
+
+def discovery_weights(hypotheses: Sequence[Hypothesis], discovery: HeldOut) -> np.ndarray:
+    """A weight per hypothesis, mean 1, proportional to its squared effect on the discovery half.
+
+    The effect is max(AUROC - 0.5, DISCOVERY_FLOOR) in the claimed direction; squared, as a test's
+    power grows with the square of the effect it looks for (its non-centrality), so a claim the
+    discovery images back strongly gets more of the error budget than one they barely back.
+    The weights come from the discovery half only, independent of the held-out images, which
+    keeps the weighted Benjamini–Hochberg procedure's false discovery rate at alpha.
+    """
+    effects = np.array([auroc(*_half_scores(h, discovery)[2:]) - 0.5 for h in hypotheses], dtype=np.float64)
+    effects = np.maximum(np.nan_to_num(effects, nan=0.0), DISCOVERY_FLOOR)
+    weights = effects**2
+    return weights / weights.mean() if len(weights) else weights
+
+
 def validate(hypotheses: Sequence[Hypothesis], heldout: HeldOut, *, alpha: float = DEFAULT_ALPHA,
-             min_effect: float = DEFAULT_MIN_EFFECT, n_exemplars: int = 6) -> list[Finding]:
-    """Score each hypothesis on the held-out half; return findings, supported first."""
+             min_effect: float = DEFAULT_MIN_EFFECT, n_exemplars: int = 6,
+             discovery: HeldOut | None = None) -> list[Finding]:
+    """Score each hypothesis on the held-out half; return findings, supported first.
+
+    discovery : the discovery half (images and embeddings the proposers saw). When given, the
+        q-values are those of weighted Benjamini–Hochberg, each claim weighted by its discovery
+        effect (:func:`discovery_weights`); else of plain Benjamini–Hochberg.
+    """
     hypotheses = unique_hypotheses(hypotheses)
     scored = []
     for h in hypotheses:
-        s_a = np.asarray(heldout.embeddings_a[h.space], dtype=np.float64) @ h.vector
-        s_b = np.asarray(heldout.embeddings_b[h.space], dtype=np.float64) @ h.vector
-        f_a, f_b = per_file(s_a, heldout.images_a), per_file(s_b, heldout.images_b)
-        more, less = (f_b, f_a) if h.more_in == "b" else (f_a, f_b)
+        s_a, s_b, less, more = _half_scores(h, heldout)
         test = fisher_greater if h.test == "fisher" else mann_whitney_greater
         scored.append((h, s_a, s_b, auroc(less, more), test(less, more)))
-    q_values = benjamini_hochberg(np.array([p for *_, p in scored]))
+    p_values = np.array([p for *_, p in scored])
+    if discovery is not None and scored:
+        weights = discovery_weights(hypotheses, discovery)
+        q_values = weighted_benjamini_hochberg(p_values, weights)
+    else:
+        weights = np.ones(len(scored))
+        q_values = benjamini_hochberg(p_values)
     findings = []
-    for (h, s_a, s_b, heldout_auroc, p), q in zip(scored, q_values):
+    for (h, s_a, s_b, heldout_auroc, p), q, weight in zip(scored, q_values, weights):
         supported = bool(q <= alpha and heldout_auroc >= 0.5 + min_effect)
         # exemplars: the held-out images that show the claim most / least
         top = np.argsort(-(s_b if h.more_in == "b" else s_a), kind="stable")[:n_exemplars]
@@ -122,6 +160,7 @@ def validate(hypotheses: Sequence[Hypothesis], heldout: HeldOut, *, alpha: float
         findings.append(Finding(
             hypothesis=h, heldout_auroc=float(heldout_auroc), p_value=float(p), q_value=float(q),
             supported=supported, scores_a=s_a.astype(np.float32), scores_b=s_b.astype(np.float32),
+            weight=float(weight),
             exemplars_a=ex_less if h.more_in == "b" else ex_more,
             exemplars_b=ex_more if h.more_in == "b" else ex_less,
         ))

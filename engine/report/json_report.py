@@ -28,7 +28,7 @@ from ..heatmap import item_key
 from ..images import ImageRecord
 from ..result import Cluster, Direction, Finding, Result
 
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 TOOL_NAME = "spotdiff"
 N_CLUSTER_MEMBERS = 12
 """Cluster members listed in report.json; the counts n_a, n_b cover them all."""
@@ -220,6 +220,7 @@ def _finding(finding: Finding, namer: PathNamer, heatmaps: Mapping | None = None
         "heldout_auroc": round_float(finding.heldout_auroc),
         "p_value": round_float(finding.p_value),
         "q_value": round_float(finding.q_value),
+        "weight": round_float(finding.weight),
         "supported": bool(finding.supported),
         "restates": finding.restates,
         "n_heldout": {"a": int(np.size(finding.scores_a)), "b": int(np.size(finding.scores_b))},

@@ -98,7 +98,7 @@ def test_json_has_required_keys_and_types(result):
         "schema_version", "tool", "model", "seed", "settings", "sets", "skipped", "leaks",
         "separability", "directions", "clusters", "findings", "warnings", "timings",
     }
-    assert doc["schema_version"] == SCHEMA_VERSION == "1.1"
+    assert doc["schema_version"] == SCHEMA_VERSION == "1.2"
     assert doc["tool"]["name"] == "spotdiff" and isinstance(doc["tool"]["version"], str)
     assert doc["model"] == "measurements" and doc["seed"] == 7
     assert doc["sets"]["a"] == {"sources": [str(result.set_a.sources[0])], "n_images": 7, "n_skipped": 1}
@@ -115,7 +115,7 @@ def test_json_has_required_keys_and_types(result):
     assert doc["clusters"][0]["more_in"] == "b" and len(doc["clusters"][0]["members"]) == 6
     for finding in doc["findings"]:
         assert set(finding) == {
-            "statement", "more_in", "source", "space", "evidence", "heldout_auroc", "p_value", "q_value",
+            "statement", "more_in", "source", "space", "evidence", "heldout_auroc", "p_value", "q_value", "weight",
             "supported", "restates", "n_heldout", "score_summary", "exemplars", "exemplar_peaks",
         }
         assert finding["more_in"] in ("a", "b") and isinstance(finding["supported"], bool)

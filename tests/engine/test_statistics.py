@@ -8,8 +8,8 @@ from engine.embedders.measurements import MEASUREMENTS
 from engine.images import ImageRecord
 from engine.pipeline import CompareRequest, Space, analyse
 from engine.progress import run
-from engine.stats import auroc, auroc_columns, benjamini_hochberg
-from engine.validate import Split
+from engine.stats import auroc, auroc_columns, benjamini_hochberg, weighted_benjamini_hochberg
+from engine.validate import HeldOut, Split, discovery_weights, validate
 
 NAMES = tuple(m.name for m in MEASUREMENTS)
 
@@ -145,3 +145,43 @@ def test_a_claim_that_ranks_images_like_a_stronger_one_is_marked_as_restating_it
     marked = {f.statement: f.restates for f in mark_restatements(findings)}
     assert marked == {"strong": None, "same, other words": "strong", "same, stated for A": "strong",
                       "independent": None, "unsupported copy": None}
+
+
+def test_weighted_bh_equals_bh_for_equal_weights_and_favours_heavy_claims():
+    p = np.array([0.004, 0.01, 0.03, 0.2, np.nan, 0.6])
+    np.testing.assert_allclose(weighted_benjamini_hochberg(p, np.full(6, 3.0)), benjamini_hochberg(p))
+    heavy_first = weighted_benjamini_hochberg(p, np.array([4.0, 1, 1, 1, 1, 0.25]))
+    heavy_last = weighted_benjamini_hochberg(p, np.array([0.25, 1, 1, 1, 1, 4.0]))
+    assert heavy_first[0] < benjamini_hochberg(p)[0] < heavy_last[0]
+    assert np.isnan(heavy_first[4])
+    with pytest.raises(ValueError):
+        weighted_benjamini_hochberg(p, np.array([1.0, 0, 1, 1, 1, 1]))
+
+
+def test_weighted_bh_keeps_the_error_rate_when_weights_come_from_independent_data():
+    """Global null, 20 claims, weights from a 'discovery' draw: runs with any q <= 0.05 stay near 5 %."""
+    rng = np.random.default_rng(11)
+    n_runs, hits = 4000, 0
+    for _ in range(n_runs):
+        weights = rng.chisquare(1, size=20) + 0.01  # uneven, as from noisy discovery effects
+        hits += bool((weighted_benjamini_hochberg(rng.uniform(size=20), weights) <= 0.05).any())
+    assert hits / n_runs <= 0.06, hits / n_runs
+
+
+def test_discovery_weights_follow_the_discovery_effect_and_average_one():
+    from engine.result import Hypothesis
+
+    rng = np.random.default_rng(2)
+    Xa, Xb = rng.normal(size=(30, 2)), rng.normal(size=(30, 2))
+    Xb[:, 0] += 1.5  # the discovery half backs dimension 0 strongly, dimension 1 not at all
+    half = HeldOut(records("a", 30), records("b", 30), {"s": Xa}, {"s": Xb})
+    claims = [Hypothesis("dim 0", "b", "test", "s", np.array([1.0, 0.0])),
+              Hypothesis("dim 1", "b", "test", "s", np.array([0.0, 1.0])),
+              Hypothesis("dim 0, wrong set", "a", "test", "s", np.array([1.0, 0.0]))]
+
+    weights = discovery_weights(claims, half)
+
+    assert weights.mean() == pytest.approx(1.0)
+    assert weights[0] > 10 * weights[1] and weights[0] > 10 * weights[2]
+    findings = {f.statement: f for f in validate(claims, half, discovery=half)}
+    assert findings["dim 0"].weight == pytest.approx(weights[0])

@@ -30,7 +30,7 @@ from engine.progress import run
 from engine.proposers.base import Evidence, SpaceEvidence
 from engine.proposers.vlm import VLMProposer
 from engine.result import Direction
-from engine.stats import benjamini_hochberg
+from engine.stats import weighted_benjamini_hochberg
 from engine.vlm import ANSWER_SCHEMA, ANSWER_TOKENS, Hints, grids, prompts, tiny
 from engine.vlm.registry import config, open_vlm, present_vlm
 from engine.vlm.runtime import VisionLanguageModel, default_threads
@@ -312,9 +312,9 @@ def test_compare_with_the_tiny_vlm_end_to_end(registered, image_sets, tmp_path, 
         assert f["space"] == "tiny-clip" and 0 <= f["heldout_auroc"] <= 1 and f["q_value"] is not None
         assert f["n_heldout"] == {"a": N_PER_SET // 2, "b": N_PER_SET // 2}
         assert "vision-language model tiny-vlm" in f["evidence"]
-    # one Benjamini-Hochberg correction over every hypothesis, whoever proposed it
-    p = np.array([f["p_value"] for f in findings])
-    np.testing.assert_allclose([f["q_value"] for f in findings], benjamini_hochberg(p), rtol=1e-4)
+    # one (weighted) Benjamini-Hochberg correction over every hypothesis, whoever proposed it
+    p, w = np.array([f["p_value"] for f in findings]), np.array([f["weight"] for f in findings])
+    np.testing.assert_allclose([f["q_value"] for f in findings], weighted_benjamini_hochberg(p, w), rtol=2e-3)
     assert not [w for w in report["warnings"] if "vision-language" in w]
     assert 'class="badge vlm"' in (out / "report.html").read_text()
     assert f"{len(vlm_findings)} of the hypotheses came from the vision-language model tiny-vlm" in \
