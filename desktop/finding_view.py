@@ -20,11 +20,7 @@ from .thumbnails import ThumbnailGrid, ThumbnailLoader
 OverlayProvider = Callable[[object, object], "QImage | None"]
 
 
-def describe(finding) -> str:
-    """The finding as a sentence; a measurement re-proposed from the library reads like a measurement."""
-    if finding.hypothesis.space == "measurements" and finding.source == "library":
-        return f"Images in set {finding.more_in.upper()} are {finding.statement}"
-    return engine.describe(finding)
+describe = engine.describe  # the finding as a sentence, as the reports word it
 
 
 def fmt_q(q: float) -> str:

@@ -30,7 +30,8 @@ def _png(path: Path, seed: int) -> ImageRecord:
 
 def _finding(statement, more_in, source, supported, q, auroc, n, exemplars_a, exemplars_b, evidence=""):
     rng = np.random.default_rng(len(statement))
-    hypothesis = Hypothesis(statement, more_in, source, "measurements", np.ones(3, np.float32), evidence)
+    space = "measurements" if source == "measurements" else "clip"
+    hypothesis = Hypothesis(statement, more_in, source, space, np.ones(3, np.float32), evidence)
     return Finding(
         hypothesis, auroc, q / 2, q, supported,
         scores_a=rng.normal(0, 1, n).astype(np.float32),
@@ -254,6 +255,14 @@ def test_describe_does_not_repeat_a_full_sentence(result):
     full = Finding(sentence, 0.9, 0.01, 0.01, True, np.zeros(3), np.ones(3))
     assert describe(result.findings[1]) == "Images in set B are blurrier"
     assert describe(full) == "Images in set B are blurrier"
+
+
+def test_describe_words_a_measurement_from_the_library_as_a_measurement():
+    confirmed = Hypothesis("blurrier", "b", "library", "measurements", np.ones(1))
+    concept = Hypothesis("a dog", "a", "library", "clip", np.ones(1))
+    assert describe(Finding(confirmed, 0.9, 0.01, 0.01, True, np.zeros(3), np.ones(3))) == \
+        "Images in set B are blurrier"
+    assert describe(Finding(concept, 0.9, 0.01, 0.01, True, np.zeros(3), np.ones(3))) == "More in set A: a dog"
 
 
 def test_chart_survives_constant_and_missing_scores(result):
