@@ -11,7 +11,6 @@ held-out half with every other hypothesis: the model's word alone is never repor
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -22,7 +21,7 @@ from ..stats import auroc_columns
 from ..vlm import grids, prompts
 from ..vlm.runtime import Timing, VisionLanguageModel
 from .base import Evidence, SpaceEvidence
-from .concept_bank import contrast_vectors, embed_phrases, load_concepts
+from .concept_bank import contrast_vectors, embed_phrases, vocabulary_for
 
 
 @dataclass(frozen=True)
@@ -82,13 +81,14 @@ class VLMProposer:
             self.warnings_.append(f"The vision-language model {self.vlm.name!r} proposed nothing: no discriminative "
                                   "direction was found to show it.")
             return []
-        vocabulary = tuple(p for _, p in load_concepts())
-        # the vocabulary's phrase vectors per CLIP space, embedded once: hints and statement scoring share them
-        self._vocabulary_vectors = {s.name: embed_phrases(s, vocabulary) for s in text_spaces}
+        # each CLIP space's own vocabulary (the concept bank unless its model names one), embedded once:
+        # hints and statement scoring share them
+        self._vocabularies = {s.name: vocabulary_for(s) for s in text_spaces}
+        self._vocabulary_vectors = {s.name: embed_phrases(s, self._vocabularies[s.name]) for s in text_spaces}
         found: list[tuple[prompts.Statement, Direction]] = []
         for i, d in enumerate(directions):
             yield Progress("vlm", i, len(directions), f"{self.vlm.name}: direction {d.index + 1} of {d.space}")
-            hints = self._hints(d, evidence, vocabulary)
+            hints = self._hints(d, evidence)
             images = self._images(d) if self.vlm.sees_images else []
             question = prompts.messages(hints, images, n=self.per_direction)
             try:
@@ -124,10 +124,11 @@ class VLMProposer:
             return [grids.to_data_uri(grid_a), grids.to_data_uri(grid_b)]
         return [grids.to_data_uri(grids.side_by_side(grid_a, grid_b, size))]
 
-    def _hints(self, d: Direction, evidence: Evidence, vocabulary: Sequence[str]) -> prompts.Hints:
+    def _hints(self, d: Direction, evidence: Evidence) -> prompts.Hints:
         phrases_a: tuple[str, ...] = ()
         phrases_b: tuple[str, ...] = ()
         if d.space in self._vocabulary_vectors and self.n_hint_phrases > 0:
+            vocabulary = self._vocabularies[d.space]
             alignment = contrast_vectors(self._vocabulary_vectors[d.space]) @ np.asarray(d.vector, np.float64)
             order = np.argsort(-alignment, kind="stable")
             phrases_b = tuple(vocabulary[i] for i in order[: self.n_hint_phrases])
