@@ -31,7 +31,8 @@ import torch
 
 from engine.proposers.concept_bank import contrast_vectors, load_concepts, load_vocabulary
 from engine.stats import auroc
-from engine.world import BACKGROUND_PHRASES, BACKGROUNDS, COLOURS, SHAPES, SetSpec, caption, render, sample_scene
+from engine.world import (BACKGROUND_COLOURS, BACKGROUND_PHRASES, BACKGROUNDS, COLOURS, POSITION_PHRASES, SHAPES,
+                          SetSpec, caption, render, sample_scene)
 from train_toy_clip import (EDIT_TEXT, HELD_OUT_SEED, PROMPT_TEMPLATES, apply_edit, import_open_clip,
                             paste_rectangles, render_size)
 
@@ -51,6 +52,13 @@ TASKS = {  # name -> (scene spec, label of a scene, class prompts)
     "shape": (SINGLE, lambda s: SHAPES.index(s.objects[0].shape), [f"a {s}" for s in SHAPES]),
     "size": (SINGLE, lambda s: ("small", "large").index(s.objects[0].size), ["a small object", "a large object"]),
     "count": (SetSpec(), lambda s: len(s.objects) - 1, ["one object", "two objects", "three objects", "four objects"]),
+    # added after the first shipped model (which was blind to them); new tasks go last, keeping earlier seeds
+    "texture": (SetSpec(counts=(1,), textures=("striped", "dotted")),
+                lambda s: ("striped", "dotted").index(s.objects[0].texture), ["striped objects", "dotted objects"]),
+    "position": (SINGLE, lambda s: list(POSITION_PHRASES).index(s.objects[0].position),
+                 [f"an object {p}" for p in POSITION_PHRASES.values()]),
+    "background_colour": (SetSpec(), lambda s: list(BACKGROUND_COLOURS).index(s.background_colour),
+                          [f"a {c} background" for c in BACKGROUND_COLOURS]),
 }
 
 
@@ -208,7 +216,8 @@ def evaluate(enc: Encoder, n: int = 400, draws: int = 200) -> dict:
 def table(numbers: dict) -> str:
     rows = [("background, 5-way", "background"), ("colour, 8-way (1 object)", "colour"),
             ("shape, 6-way (1 object)", "shape"), ("size, 2-way (1 object)", "size"), ("count, 4-way", "count"),
-            ("rectangles AUROC, prompt", "rect_auroc_prompt"),
+            ("texture, 2-way (1 object, striped or dotted)", "texture"), ("position, 5-way (1 object)", "position"),
+            ("background colour, 5-way", "background_colour"), ("rectangles AUROC, prompt", "rect_auroc_prompt"),
             ("rectangles AUROC, text direction", "rect_auroc_text_direction")]
     for size in (64, 224):
         rows += [(f"engine edit at {size} px: AUROC prompt", f"engine_edit_{size}px_rect_auroc_prompt"),
