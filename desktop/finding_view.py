@@ -16,8 +16,28 @@ from .style import chip
 from .thumbnails import ThumbnailGrid, ThumbnailLoader
 
 #: A heat-map hook: (finding, image record) -> an overlay to draw over that exemplar, or None.
-#: The engine provides no heat maps yet; when it does, a provider built on it goes here.
+#: :func:`heatmap_overlays` makes one from a comparison's result (engine.heatmap_layer).
 OverlayProvider = Callable[[object, object], "QImage | None"]
+
+OVERLAY_SIDE = 96  # pixels on the longer side of an overlay; the strip scales it onto its thumbnail
+
+
+def heatmap_overlays(result) -> OverlayProvider:
+    """The provider that draws ``result``'s heat maps: where each supported finding lies in its exemplars
+    (the images of the set it claims has more; the engine maps those of CLIP-like models only)."""
+    made: dict = {}
+
+    def provider(finding, record) -> QImage | None:
+        key = (id(finding), record.content_hash)
+        if key not in made:
+            scale = OVERLAY_SIDE / max(record.width, record.height, 1)
+            size = (max(1, round(record.width * scale)), max(1, round(record.height * scale)))
+            rgba = engine.heatmap_layer(result, finding, record, size)
+            made[key] = None if rgba is None else QImage(rgba.tobytes(), size[0], size[1], 4 * size[0],
+                                                         QImage.Format.Format_RGBA8888).copy()
+        return made[key]
+
+    return provider
 
 
 describe = engine.describe  # the finding as a sentence, as the reports word it

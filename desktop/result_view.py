@@ -12,7 +12,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QSplitter
 import engine
 
 from .charts import EmbeddingMapView
-from .finding_view import FindingView, describe, fmt_q
+from .finding_view import FindingView, describe, fmt_q, heatmap_overlays
 from .style import MUTED, SET_COLOURS, SET_SOFT
 from .thumbnails import ThumbnailLoader
 
@@ -199,6 +199,7 @@ class ResultView(QWidget):
             self.warnings.setVisible(bool(result.warnings))
         self.verdict.style().unpolish(self.verdict)
         self.verdict.style().polish(self.verdict)
+        self.finding_view.overlay_provider = heatmap_overlays(result) if result is not None else None
         self.finding_view.set_finding(None)
         self.map_view.set_map(None)
         # the rest on later turns of the event loop, so no single step holds the GUI thread long

@@ -198,6 +198,42 @@ def peak(scores: np.ndarray, image_size: tuple[int, int], *, box: Box | None = N
     return int(np.clip(np.floor(x), 0, w - 1)), int(np.clip(np.floor(y), 0, h - 1))
 
 
+def _spread(scores: np.ndarray, size: tuple[int, int], box: Box) -> tuple[np.ndarray, np.ndarray]:
+    """The map as values 0..1 over an image of ``size`` (w, h), bicubic-upsampled into ``box``, and a
+    0/1 mask of the part the model saw: two float32 arrays of shape (h, w)."""
+    w, h = size
+    x0, y0, x1, y1 = box
+    s = np.asarray(scores, dtype=np.float32)
+    span = float(s.max() - s.min())
+    v = (s - s.min()) / span if span > 0 else np.zeros_like(s)
+    inner = (max(1, round(x1 - x0)), max(1, round(y1 - y0)))
+    up = np.asarray(Image.fromarray(v, "F").resize(inner, Image.Resampling.BICUBIC), dtype=np.float32)
+    canvas, seen = Image.new("F", (w, h), 0.0), Image.new("F", (w, h), 0.0)
+    canvas.paste(Image.fromarray(np.clip(up, 0, 1), "F"), (round(x0), round(y0)))
+    seen.paste(Image.new("F", inner, 1.0), (round(x0), round(y0)))
+    return np.asarray(canvas, dtype=np.float32), np.asarray(seen, dtype=np.float32)
+
+
+def layer(heatmap: Heatmap, size: tuple[int, int], opacity: float = 0.75) -> np.ndarray:
+    """The map alone, to draw over its image shown at ``size`` (w, h): RGBA uint8 of shape (h, w, 4),
+    coloured by :data:`LUT`, transparent where the map is lowest and outside what the model saw."""
+    w, h = size
+    sx, sy = w / heatmap.image_size[0], h / heatmap.image_size[1]
+    x0, y0, x1, y1 = heatmap.box
+    value, seen = _spread(heatmap.scores, (w, h), (x0 * sx, y0 * sy, x1 * sx, y1 * sy))
+    rgba = np.empty((h, w, 4), dtype=np.uint8)
+    rgba[..., :3] = LUT[np.round(value * 255).astype(np.uint8)]
+    rgba[..., 3] = np.round(255 * opacity * value * seen).astype(np.uint8)
+    return rgba
+
+
+def finding_layer(result, finding, record: ImageRecord, size: tuple[int, int]) -> np.ndarray | None:
+    """:func:`layer` of ``finding``'s map on ``record`` (one of its exemplars) from ``result.heatmaps``,
+    or None where the comparison made none (unsupported findings, measurements, the other set)."""
+    heatmap = result.heatmaps.get((item_key(finding, finding.more_in), record.content_hash))
+    return None if heatmap is None else layer(heatmap, size)
+
+
 def overlay(image: Image.Image, scores: np.ndarray, *, box: Box | None = None, opacity: float = 0.75,
             mark_peak: bool = True) -> Image.Image:
     """``image`` with the map laid over it: bicubic-upsampled, coloured by :data:`LUT`, more opaque
@@ -208,23 +244,15 @@ def overlay(image: Image.Image, scores: np.ndarray, *, box: Box | None = None, o
     """
     image = image.convert("RGB")
     w, h = image.size
-    x0, y0, x1, y1 = box if box is not None else view_box((w, h), 1)
-    s = np.asarray(scores, dtype=np.float32)
-    span = float(s.max() - s.min())
-    v = (s - s.min()) / span if span > 0 else np.zeros_like(s)
-    size = (max(1, round(x1 - x0)), max(1, round(y1 - y0)))
-    up = np.asarray(Image.fromarray(v, "F").resize(size, Image.Resampling.BICUBIC), dtype=np.float32)
-    canvas = Image.new("F", (w, h), 0.0)
-    seen = Image.new("F", (w, h), 0.0)
-    canvas.paste(Image.fromarray(np.clip(up, 0, 1), "F"), (round(x0), round(y0)))
-    seen.paste(Image.new("F", size, 1.0), (round(x0), round(y0)))
-    value = np.asarray(canvas, dtype=np.float32)
-    alpha = (opacity * value * np.asarray(seen, dtype=np.float32))[..., None]
+    box = box if box is not None else view_box((w, h), 1)
+    value, seen = _spread(scores, (w, h), box)
+    alpha = (opacity * value * seen)[..., None]
     colour = LUT[np.round(value * 255).astype(np.uint8)].astype(np.float32)
     out = np.asarray(image, dtype=np.float32) * (1 - alpha) + colour * alpha
     result = Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8), "RGB")
-    if mark_peak and span > 0:
-        x, y = peak(s, (w, h), box=(x0, y0, x1, y1))
+    s = np.asarray(scores, dtype=np.float32)
+    if mark_peak and float(s.max() - s.min()) > 0:
+        x, y = peak(s, (w, h), box=box)
         r = max(3, round(min(w, h) / 16))
         draw = ImageDraw.Draw(result)
         draw.ellipse((x - r, y - r, x + r, y + r), outline=(0, 0, 0), width=3)

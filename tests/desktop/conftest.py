@@ -38,6 +38,12 @@ def other_pair(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def rectangles_pair(tmp_path_factory):
+    """40 + 40 images; tiny rectangles pasted into every image of set B (what toy-shapes sees best)."""
+    return make_pair(tmp_path_factory.mktemp("rects"), 40, seed=3, plants=(("rectangles", 1.0),))
+
+
+@pytest.fixture(scope="session")
 def large_pair(tmp_path_factory):
     """100 + 100 images: a run that lasts long enough to cancel mid-way and to time the GUI thread."""
     return make_pair(tmp_path_factory.mktemp("large"), 100, seed=2)

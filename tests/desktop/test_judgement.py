@@ -70,7 +70,7 @@ def test_judging_needs_a_selected_finding(ui, window, small_pair):
 
 
 def test_heat_map_hook_draws_over_the_exemplars(ui, window, qtbot, small_pair):
-    """The engine has no heat maps yet; a provider plugged into the hook is drawn over each exemplar."""
+    """Whatever provider is plugged into the hook is drawn over each exemplar."""
     from PySide6.QtGui import QColor, QImage
 
     ui.load_sets(small_pair / "set_a", small_pair / "set_b")
@@ -88,3 +88,29 @@ def test_heat_map_hook_draws_over_the_exemplars(ui, window, qtbot, small_pair):
     assert asked == [(view.finding, record)]
     centre = (tinted.width() // 2, tinted.height() // 2)
     assert QColor(tinted.pixel(*centre)).red() > QColor(plain.pixel(*centre)).red() + 40
+
+
+def test_heat_maps_of_a_clip_model_are_drawn_over_the_exemplars(ui, window, qtbot, rectangles_pair):
+    """With toy-shapes, the supported "small rectangles" finding shows where they are in set B's exemplars."""
+    from PySide6.QtGui import QColor
+
+    pair = rectangles_pair
+    assert window.picker.set_current("toy-shapes")
+    ui.load_sets(pair / "set_a", pair / "set_b")
+    assert ui.run(timeout=120000) == "succeeded"
+    findings = window.results.findings.findings
+    row = next(i for i, f in enumerate(findings) if f.supported and f.hypothesis.space == "toy-shapes"
+               and f.more_in == "b")
+    window.results.table.selectRow(row)
+    view = window.results.finding_view
+    assert view.finding is findings[row]
+    strip = view.strips["b"]
+    record = strip.model().records[0]
+    overlay = view.overlay_for(record)
+    assert overlay is not None and not overlay.isNull()
+    alphas = [QColor.fromRgba(overlay.pixel(x, y)).alpha() for x in range(overlay.width())
+              for y in range(overlay.height())]
+    assert max(alphas) > 100 and min(alphas) < 20  # coloured where the finding lies, clear elsewhere
+    assert view.overlay_for(view.strips["a"].model().records[0]) is None  # maps are made for set B's images only
+    qtbot.waitUntil(lambda: window.loader.image(record.path) is not None, timeout=5000)
+    assert strip.model().index(0, 0).data(Qt.ItemDataRole.DecorationRole) is not None

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from engine import heatmap
-from engine.heatmap import Heatmap, chance, hits, overlay, patch_scores, peak, view_box
+from engine.heatmap import Heatmap, chance, hits, layer, overlay, patch_scores, peak, view_box
 from engine.images import scan_image_set
 from engine.models import get_model_spec, open_embedder
 from engine.progress import run
@@ -125,6 +125,19 @@ def test_overlay_is_image_sized_and_leaves_the_unseen_border_alone():
     flat = overlay(image, np.zeros((4, 4)))  # nothing stands out: nothing drawn
     np.testing.assert_array_equal(np.asarray(flat), a)
     assert heatmap.LUT.shape == (256, 3) and heatmap.LUT[0].sum() < heatmap.LUT[-1].sum()
+
+
+def test_layer_is_the_map_alone_sized_for_the_view_and_clear_outside_what_the_model_saw():
+    scores = np.zeros((4, 4), dtype=np.float32)
+    scores[1, 2] = 5.0
+    # a 200 x 100 image; the model saw its centred 100 x 100 square
+    rgba = layer(Heatmap(scores, (50, 0, 150, 100), (200, 100)), (80, 40))
+    assert rgba.shape == (40, 80, 4) and rgba.dtype == np.uint8
+    alpha = rgba[..., 3]
+    assert alpha[:, :20].max() == 0 and alpha[:, 60:].max() == 0  # outside the view box: transparent
+    y, x = np.unravel_index(int(np.argmax(alpha)), alpha.shape)
+    assert 20 + 20 <= x < 20 + 30 and 10 <= y < 20  # the hot patch: column 2, row 1 of the 40 px box
+    assert alpha.max() > 150
 
 
 # --- in a comparison and its reports ----------------------------------------------------------------------
