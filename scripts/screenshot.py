@@ -4,7 +4,7 @@ Run under a real (virtual) X server, so the window is a real one:
 
     xvfb-run -a -s "-screen 0 1920x1200x24" .venv/bin/python scripts/screenshot.py
 
-It writes the demo sets (``spotdiff demo``'s: set B blurrier and warmer) to a temporary folder,
+It writes the demo sets (``spotdiff demo``'s: tiny rectangles pasted into set B) to a temporary folder,
 opens the main window, drops nothing by hand (it names the two folders), runs the comparison,
 selects the top finding and a group of points on the map, waits for every visible thumbnail,
 and saves ``QWidget.grab()`` of the window. The user's feature library, cache and settings are
@@ -40,11 +40,12 @@ def main() -> int:
 
     import engine
     from desktop.main_window import MainWindow
-    from engine.demo import DEMO_IMAGES_PER_SET, DEMO_PLANTS
+    from engine.demo import DEMO_IMAGES_PER_SET, SEMANTIC_PLANTS
     from engine.synth import synth
 
     sets = work / "demo"
-    engine.run(synth(sets, plants=DEMO_PLANTS, n_per_set=DEMO_IMAGES_PER_SET, seed=0, image_size=128))
+    engine.run(synth(sets, plants=SEMANTIC_PLANTS, prevalence=1.0, n_per_set=DEMO_IMAGES_PER_SET, seed=0,
+                     image_size=128))
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setStyle("Fusion")
