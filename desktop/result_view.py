@@ -42,7 +42,8 @@ class FindingsModel(QAbstractTableModel):
         """Every cell's text of one row, made once (views ask for them many times)."""
         return {
             "": "✓" if f.supported else "",
-            "Finding": describe(f),
+            # a restatement ranks the images like a stronger finding: said as such, under it in the order
+            "Finding": f"≈ {describe(f)}  (likely the same as “{f.restates}”)" if f.restates else describe(f),
             "Set": f.more_in.upper(),
             "Held-out AUROC": f"{f.heldout_auroc:.2f}" if math.isfinite(f.heldout_auroc) else "—",
             "q": fmt_q(f.q_value),
@@ -93,7 +94,8 @@ class FindingsModel(QAbstractTableModel):
             return None if f.supported else QBrush(MUTED)
         if role == Qt.ItemDataRole.BackgroundRole and column == "Set":
             return QBrush(SET_SOFT[f.more_in])
-        if role == Qt.ItemDataRole.FontRole and (column in ("", "Set") or (f.supported and column == "Finding")):
+        if role == Qt.ItemDataRole.FontRole and (column in ("", "Set")
+                                                  or (f.supported and not f.restates and column == "Finding")):
             font = QFont()
             font.setBold(True)
             return font

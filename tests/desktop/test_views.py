@@ -108,3 +108,24 @@ def test_folders_model_and_layout_are_remembered(qtbot, small_pair):
     for view in second.sets.values():
         qtbot.waitUntil(lambda v=view: v.image_set is not None, timeout=10000)
     second.close()
+
+
+def test_a_restating_finding_is_marked_as_likely_the_same_as_the_stronger_one(qtbot):
+    import numpy as np
+    from PySide6.QtCore import Qt
+
+    from desktop.result_view import COLUMNS, FindingsModel
+    from engine import Finding, Hypothesis
+
+    def finding(statement, restates=None):
+        h = Hypothesis(statement, "b", "concept-bank", "clip", np.ones(2))
+        return Finding(h, 0.8, 0.001, 0.01, True, np.zeros(3), np.ones(3), restates=restates)
+
+    model = FindingsModel()
+    model.set_findings([finding("small rectangles"), finding("noise", restates="small rectangles")])
+    column = COLUMNS.index("Finding")
+    first, second = (model.data(model.index(row, column)) for row in (0, 1))
+    assert first == "More in set B: small rectangles"
+    assert second == "≈ More in set B: noise  (likely the same as “small rectangles”)"
+    assert model.data(model.index(0, column), Qt.ItemDataRole.FontRole).bold()
+    assert model.data(model.index(1, column), Qt.ItemDataRole.FontRole) is None
