@@ -5,7 +5,8 @@ self-contained HTML page.
     write_html(result, "report.html", pseudonymise_paths=True)
 """
 
-from .html_report import describe, to_html, verdict, write_html
+from .html_report import to_html, write_html
+from .wording import describe, verdict
 from .json_report import SCHEMA_VERSION, ordered_findings, pseudonym, to_json_dict, write_json
 
 __all__ = [

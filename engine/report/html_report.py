@@ -26,62 +26,17 @@ from ..errors import SpotdiffError, UnreadableImageError
 from ..images import ImageRecord
 from ..result import Cluster, Direction, Finding, Result
 from .json_report import PathNamer, json_safe, ordered_findings, tool_version
+from .svg_charts import histogram_svg
+from .wording import DEFAULT_ALPHA, describe, fmt_2dp, fmt_p, is_confounder, p_is, verdict
 
 THUMBNAIL_SIZE = 96
 MAX_THUMBNAILS_PER_SIDE = 8
 SKIPPED_OPEN_UP_TO = 20
 """The skipped-files list starts folded when it is longer than this."""
-DEFAULT_ALPHA = 0.05
 
 
 def _e(text: object) -> str:
     return html.escape(str(text), quote=True)
-
-
-def _fmt_2dp(x: float) -> str:
-    return f"{x:.2f}" if math.isfinite(x) else "—"
-
-
-def _fmt_p(p: float) -> str:
-    """A p- or q-value for a table cell: "0.41", "0.005", "< 0.001"."""
-    if not math.isfinite(p):
-        return "—"
-    if p >= 0.01:
-        return f"{p:.2f}"
-    if p >= 0.001:
-        return f"{p:.3f}"
-    return "< 0.001"
-
-
-def _p_is(name: str, p: float) -> str:
-    """ "p = 0.005" or "p < 0.001" in running text."""
-    text = _fmt_p(p)
-    return f"{name} {text}" if text.startswith("<") else f"{name} = {text}"
-
-
-CONFOUNDER_SOURCES = ("acquisition", "measurements")
-"""Findings about how the images were made (scanner, protocol, size, brightness, noise), shown apart."""
-
-
-def is_confounder(finding: Finding) -> bool:
-    return finding.source in CONFOUNDER_SOURCES
-
-
-def describe(finding: Finding) -> str:
-    """A finding as one sentence: "Images in set B are blurrier" / "More in set B: a dog" /
-    "82 % of B vs 9 % of A: Manufacturer = GE" (held-out shares)."""
-    statement = finding.statement.strip()
-    if statement.lower().startswith("images in set"):
-        return statement
-    if finding.source == "acquisition":
-        from ..medical.acquisition import describe_acquisition
-
-        h = finding.hypothesis
-        return describe_acquisition(statement, h.more_in, h.vector, finding.scores_a, finding.scores_b)
-    if finding.source == "measurements" or finding.hypothesis.space == "measurements":
-        # a measurement, whoever proposed it (the feature library re-proposes confirmed ones)
-        return f"Images in set {finding.more_in.upper()} are {statement}"
-    return f"More in set {finding.more_in.upper()}: {statement}"
 
 
 class _Thumbnails:
@@ -171,97 +126,6 @@ def _gallery(page: _Page, title: str, records: Iterable[ImageRecord], label: str
     )
 
 
-# --- charts ------------------------------------------------------------------------------
-
-
-def _nice_step(span: float, n_ticks: int) -> float:
-    """A step of 1, 2, 2.5 or 5 times a power of ten giving at most ``n_ticks`` ticks over ``span``."""
-    magnitude = 10 ** math.floor(math.log10(span / n_ticks))
-    for m in (1, 2, 2.5, 5):
-        if span / (m * magnitude) <= n_ticks:
-            return m * magnitude
-    return 10 * magnitude
-
-
-def _tick_text(value: float, step: float) -> str:
-    decimals = max(0, -math.floor(math.log10(step) + 1e-9))
-    if not math.isclose(round(step, decimals), step):  # steps like 0.25
-        decimals += 1
-    return f"{value:.{decimals}f}".replace("-", "−")
-
-
-def histogram_svg(scores_a: np.ndarray, scores_b: np.ndarray, *, x_label: str) -> str:
-    """Histograms of two score arrays on shared bins, side by side in each bin, as inline SVG.
-
-    Heights are shares of each set (the sets may differ in size); dashed lines mark medians.
-    Colours come from the page's CSS classes ``bar-a`` and ``bar-b``.
-    """
-    a = np.asarray(scores_a, dtype=np.float64).ravel()
-    b = np.asarray(scores_b, dtype=np.float64).ravel()
-    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
-    width, height, left, right, top, bottom = 560, 230, 52, 14, 30, 46
-    pw, ph = width - left - right, height - top - bottom
-    base = top + ph  # y of the x axis
-    head = f'<svg viewBox="0 0 {width} {height}" role="img" aria-label="{_e("Histogram of " + x_label)}">'
-    both = np.concatenate([a, b])
-    if both.size == 0:
-        empty = f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle">No held-out scores</text>'
-        return head + empty + "</svg>"
-    lo, hi = float(both.min()), float(both.max())
-    if hi - lo <= 1e-12 * max(1.0, abs(lo)):
-        lo, hi = lo - 0.5, hi + 0.5
-    n_bins = int(np.clip(np.ceil(np.sqrt(both.size)), 8, 30))
-    edges = np.linspace(lo, hi, n_bins + 1)
-    shares = {label: np.histogram(s, edges)[0] / max(s.size, 1) for label, s in (("a", a), ("b", b))}
-    highest = float(max(shares["a"].max(), shares["b"].max()))
-    y_step = _nice_step(highest, 4)
-    y_top = y_step * math.ceil(highest / y_step - 1e-9)
-
-    def x(v: float) -> float:
-        return left + (v - lo) / (hi - lo) * pw
-
-    def y(v: float) -> float:
-        return base - v / y_top * ph
-
-    parts = [head, f"<title>{_e(x_label)}</title>"]
-    for i in range(round(y_top / y_step) + 1):
-        v = y(i * y_step)
-        parts.append(f'<line class="grid" x1="{left}" x2="{left + pw}" y1="{v:.1f}" y2="{v:.1f}"/>')
-        label = _tick_text(i * y_step * 100, y_step * 100)
-        parts.append(f'<text x="{left - 6}" y="{v + 4:.1f}" text-anchor="end">{label}%</text>')
-    x_step = _nice_step(hi - lo, 6)
-    for i in range(math.ceil(lo / x_step - 1e-9), math.floor(hi / x_step + 1e-9) + 1):
-        v = x(i * x_step)
-        parts.append(f'<line class="axis" x1="{v:.1f}" x2="{v:.1f}" y1="{base}" y2="{base + 4}"/>')
-        label = _tick_text(i * x_step, x_step)
-        parts.append(f'<text x="{v:.1f}" y="{base + 16}" text-anchor="middle">{label}</text>')
-    bar_w = (pw / n_bins - 2) / 2
-    for k, label in enumerate(("a", "b")):
-        for i, share in enumerate(shares[label]):
-            if share > 0:
-                bx = left + i * pw / n_bins + 1 + k * bar_w
-                parts.append(
-                    f'<rect class="bar-{label}" x="{bx:.1f}" y="{y(share):.1f}" '
-                    f'width="{bar_w:.1f}" height="{base - y(share):.1f}"/>'
-                )
-    for k, (label, s) in enumerate((("a", a), ("b", b))):
-        if s.size:
-            m = x(float(np.median(s)))
-            parts.append(f'<line class="median-{label}" x1="{m:.1f}" x2="{m:.1f}" y1="{top}" y2="{base}"/>')
-        parts.append(f'<rect class="key-{label}" x="{left + k * 150}" y="8" width="10" height="10"/>')
-        parts.append(f'<text x="{left + k * 150 + 14}" y="17">Set {label.upper()} (n = {s.size})</text>')
-    parts += [
-        f'<text x="{left + pw}" y="17" text-anchor="end">dashed lines: medians</text>',
-        f'<line class="axis" x1="{left}" x2="{left + pw}" y1="{base}" y2="{base}"/>',
-        f'<line class="axis" x1="{left}" x2="{left}" y1="{top}" y2="{base}"/>',
-        f'<text x="{left + pw / 2}" y="{height - 6}" text-anchor="middle">{_e(x_label)}</text>',
-        f'<text x="12" y="{top + ph / 2}" text-anchor="middle" '
-        f'transform="rotate(-90 12 {top + ph / 2})">share of set</text>',
-        "</svg>",
-    ]
-    return "".join(parts)
-
-
 # --- sections ----------------------------------------------------------------------------
 
 
@@ -297,34 +161,14 @@ def _section_header(page: _Page) -> str:
     )
 
 
-def verdict(result: Result, alpha: float = DEFAULT_ALPHA) -> str:
-    """The separability test in words, e.g. "No evidence that the sets differ (AUROC 0.52, p = 0.41)."
-
-    With several embedding spaces, the one with the smallest p-value speaks and is named.
-    """
-    if not result.separability:
-        return "The separability test was not run."
-    best = min(result.separability, key=lambda s: (s.p_value if math.isfinite(s.p_value) else 2.0, -s.auroc))
-    where = f" in {best.space}" if len(result.separability) > 1 else ""
-    if math.isfinite(best.p_value) and best.p_value <= alpha:
-        return (
-            f"The sets differ{where}: a linear probe tells them apart with cross-validated AUROC "
-            f"{_fmt_2dp(best.auroc)} (permutation {_p_is('p', best.p_value)})."
-        )
-    return (
-        f"No evidence that the sets differ{where} "
-        f"(AUROC {_fmt_2dp(best.auroc)}, {_p_is('p', best.p_value)})."
-    )
-
-
 def _section_verdict(page: _Page) -> str:
     r = page.result
     differ = any(math.isfinite(s.p_value) and s.p_value <= page.alpha for s in r.separability)
     text = f'<div class="verdict{" differ" if differ else ""}">{_e(verdict(r, page.alpha))}</div>'
     if len(r.separability) > 1:
         rows = "".join(
-            f'<tr><td>{_e(s.space)}</td><td class="num">{_fmt_2dp(s.auroc)}</td>'
-            f'<td class="num">{_fmt_p(s.p_value)}</td><td class="num">{s.n_permutations}</td></tr>'
+            f'<tr><td>{_e(s.space)}</td><td class="num">{fmt_2dp(s.auroc)}</td>'
+            f'<td class="num">{fmt_p(s.p_value)}</td><td class="num">{s.n_permutations}</td></tr>'
             for s in r.separability
         )
         text += (
@@ -367,8 +211,8 @@ def _findings_row(i: int, f: Finding) -> str:
         + (f'<br><small class="muted">≈ ranks the images like “{_e(f.restates)}”: likely the same difference'
            f'</small>' if f.restates else '')
         + f'</td><td>{_chip(f.more_in)}</td>'
-        f'<td>{_source(f.source)}</td><td class="num">{_fmt_2dp(f.heldout_auroc)}</td>'
-        f'<td class="num">{_fmt_p(f.p_value)}</td><td class="num">{_fmt_p(f.q_value)}</td>'
+        f'<td>{_source(f.source)}</td><td class="num">{fmt_2dp(f.heldout_auroc)}</td>'
+        f'<td class="num">{fmt_p(f.p_value)}</td><td class="num">{fmt_p(f.q_value)}</td>'
         f'<td class="num">{mark}</td></tr>'
     )
 
@@ -437,8 +281,8 @@ def _finding_card(page: _Page, i: int, f: Finding) -> str:
     evidence = f'<p class="evidence">{_e(page.namer.text(h.evidence))}</p>' if h.evidence else ""
     status = '<span class="yes">supported</span>' if f.supported else '<span class="no">not supported</span>'
     stats = (
-        f"{status} · held-out AUROC {_fmt_2dp(f.heldout_auroc)} · {_p_is('p', f.p_value)} · "
-        f"{_p_is('q', f.q_value)} · n = {np.size(f.scores_a)} (A) / {np.size(f.scores_b)} (B) · "
+        f"{status} · held-out AUROC {fmt_2dp(f.heldout_auroc)} · {p_is('p', f.p_value)} · "
+        f"{p_is('q', f.q_value)} · n = {np.size(f.scores_a)} (A) / {np.size(f.scores_b)} (B) · "
         f"source {_source(h.source)} · space {_e(h.space)}"
     )
     return (
@@ -470,8 +314,8 @@ def _direction_card(page: _Page, d: Direction) -> str:
         if 'class="heatmap"' in galleries else ""
     return (
         f'<article class="card direction"><h3>Direction {d.index} · {_e(d.space)}</h3>'
-        f'<p class="stats">discovery AUROC {_fmt_2dp(d.discovery_auroc)} · held-out AUROC '
-        f'{_fmt_2dp(d.heldout_auroc)}</p>{concepts}{note}<div class="galleries">{galleries}</div></article>'
+        f'<p class="stats">discovery AUROC {fmt_2dp(d.discovery_auroc)} · held-out AUROC '
+        f'{fmt_2dp(d.heldout_auroc)}</p>{concepts}{note}<div class="galleries">{galleries}</div></article>'
     )
 
 
@@ -490,8 +334,8 @@ def _cluster_card(page: _Page, c: Cluster) -> str:
     return (
         f'<article class="card cluster"><h3>Cluster {c.index} · {_e(c.space)} · '
         f"more in {_chip(c.more_in)}</h3>"
-        f'<p class="stats">{c.n_a} images from A, {c.n_b} from B · enrichment {_fmt_2dp(c.enrichment)}× · '
-        f'{_p_is("p", c.p_value)}</p><div class="galleries">{members}</div></article>'
+        f'<p class="stats">{c.n_a} images from A, {c.n_b} from B · enrichment {fmt_2dp(c.enrichment)}× · '
+        f'{p_is("p", c.p_value)}</p><div class="galleries">{members}</div></article>'
     )
 
 
