@@ -204,7 +204,8 @@ def cmd_synth(args) -> int:
 
 
 def cmd_models(args) -> int:
-    from .models import availability, get_model_spec, list_models, pull
+    from .download import pull
+    from .models import availability, get_model_spec, list_models
 
     if args.models_command == "pull":
         path = drive(pull(get_model_spec(args.name)))

@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 
 import engine.models as models
+from engine.download import pull
 from engine.errors import (InvalidParameterError, ModelError, ModelLoadError, UnknownModelError,
                            WeightsDownloadError, WeightsIntegrityError, WeightsNotFoundError)
 from engine.models import (availability, get_model_spec, hf_cache_dir, list_models, locate_weights, models_dir,
-                           open_embedder, pull, verify_sha256)
+                           open_embedder, verify_sha256)
 from engine.progress import run
 
 SHIPPED = Path(models.__file__).parent / "model_configs"

@@ -18,7 +18,8 @@ from engine._torchvision_compat import import_open_clip
 from engine.cli import main
 from engine.errors import ModelLoadError, WeightsDownloadError, WeightsNotFoundError
 from engine.medical.synth import write_dicom_set
-from engine.models import get_model_spec, list_models, open_embedder, pull
+from engine.download import pull
+from engine.models import get_model_spec, list_models, open_embedder
 from engine.offline import OFFLINE_VARIABLES, hub_offline
 from engine.pipeline import CompareRequest, compare
 from engine.proposers import ConceptBankProposer, MeasurementProposer

@@ -25,7 +25,8 @@ from engine._torchvision_compat import import_open_clip
 from engine.errors import ModelLoadError, VLMRuntimeError, VLMTimeoutError
 from engine.host import ModelHost
 from engine.images import ImageRecord
-from engine.models import get_model_spec, list_models, pull
+from engine.download import pull
+from engine.models import get_model_spec, list_models
 from engine.progress import run
 from engine.proposers.base import Evidence, SpaceEvidence
 from engine.proposers.vlm import VLMProposer
