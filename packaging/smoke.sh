@@ -3,7 +3,8 @@
 #   1. build the .deb and .tar.gz with packaging/build.sh, shipping a tiny model with --with-models;
 #   2. unpack the .deb into a scratch root (dpkg -x: nothing is installed on this machine);
 #   3. run the installed `spotdiff selftest` (Qt offscreen, an empty HOME, no network where the machine
-#      lets us take it away) and check that the shipped model is found inside the app.
+#      lets us take it away) and check that the shipped model is found inside the app, also by
+#      `spotdiff models pull` (which checks it and downloads nothing).
 #
 #   packaging/smoke.sh              build, then test
 #   packaging/smoke.sh --deb FILE   test a .deb built before (then FILE's build must have shipped tiny-vlm)
@@ -75,6 +76,11 @@ grep -q "^toy-shapes .* yes .*$WORK/root/opt/spotdiff/_internal/engine/model_wei
   fail "toy-shapes is not found inside the app"
 grep -q "^tiny-vlm .* yes .*$WORK/root/opt/spotdiff/_internal/engine/model_weights/tiny-vlm" "$WORK/models.txt" ||
   fail "tiny-vlm, shipped with --with-models, is not found inside the app"
+
+step "spotdiff models pull toy-shapes (weights already inside the app: checked, nothing downloaded)"
+run_installed $NET spotdiff models pull toy-shapes | tee "$WORK/pull.txt" || fail "spotdiff models pull failed"
+grep -q "toy-shapes: weights ready at $WORK/root/opt/spotdiff/_internal/engine/model_weights/toy-shapes" \
+  "$WORK/pull.txt" || fail "models pull did not find toy-shapes inside the app"
 
 step "spotdiff selftest ${NET:+(no network: $NET)}"
 SELFTEST_START=$SECONDS
