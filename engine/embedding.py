@@ -14,7 +14,7 @@ import numpy as np
 from .cache import EmbeddingCache
 from .embedders.base import Embedder
 from .images import ImageRecord
-from .progress import Progress, Work
+from .progress import Progress, Work, relay
 
 BATCH = 64
 
@@ -29,17 +29,8 @@ def embed_images(embedder: Embedder, images: Sequence[ImageRecord], cache: Embed
     yield Progress("embed", 0, total, f"{embedder.name}: {len(images) - total} cached, {total} to embed")
     for start in range(0, total, batch_size):
         batch = missing[start : start + batch_size]
-        work = embedder.embed(batch)
-        try:
-            while True:
-                try:
-                    report = next(work)
-                except StopIteration as stop:
-                    vectors = stop.value
-                    break
-                yield Progress("embed", start + report.done, total, f"{embedder.name}")
-        finally:
-            work.close()
+        vectors = yield from relay(embedder.embed(batch),
+                                   report=lambda p: Progress("embed", start + p.done, total, embedder.name))
         new = {im.content_hash: v for im, v in zip(batch, np.asarray(vectors, dtype=np.float32))}
         if cache is not None:
             cache.put_many(embedder.cache_key, new)

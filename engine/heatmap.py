@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from .images import ImageRecord, open_image
-from .progress import Progress, Work, run
+from .progress import Progress, Work, relay, run
 
 Box = tuple[float, float, float, float]
 """(x0, y0, x1, y1) in image pixels, x1 and y1 exclusive."""
@@ -121,17 +121,8 @@ def heatmaps(embedder: PatchEmbedder, requests: Sequence[tuple[str, Sequence[Ima
     yield Progress("heatmaps", 0, len(unique), f"{len(unique)} images")
     if not unique:
         return {}
-    work = embedder.embed_patches(unique)
-    try:
-        while True:
-            try:
-                report = next(work)
-            except StopIteration as stop:
-                tokens = stop.value
-                break
-            yield Progress("heatmaps", report.done, len(unique), f"patch tokens: {report.done}/{len(unique)}")
-    finally:
-        work.close()
+    tokens = yield from relay(embedder.embed_patches(unique), report=lambda p: Progress(
+        "heatmaps", p.done, len(unique), f"patch tokens: {p.done}/{len(unique)}"))
     row = {r.content_hash: i for i, r in enumerate(unique)}
     out = {}
     for key, records, vector in requests:

@@ -262,18 +262,15 @@ def analyse(spaces: Sequence[Space], images_a: tuple[ImageRecord, ...], images_b
         proposer_warnings.extend(getattr(proposer, "warnings_", ()))
 
     yield Progress("validate", 0, len(hypotheses), f"{len(hypotheses)} hypotheses")
-    held = HeldOut(
-        images_a=tuple(im for im, h in zip(images_a, split.heldout_a) if h),
-        images_b=tuple(im for im, h in zip(images_b, split.heldout_b) if h),
-        embeddings_a={s.name: s.X[:n_a][split.heldout_a] for s in spaces},
-        embeddings_b={s.name: s.X[n_a:][split.heldout_b] for s in spaces},
-    )
-    discovery = HeldOut(
-        images_a=tuple(im for im, h in zip(images_a, split.heldout_a) if not h),
-        images_b=tuple(im for im, h in zip(images_b, split.heldout_b) if not h),
-        embeddings_a={s.name: s.X[:n_a][~split.heldout_a] for s in spaces},
-        embeddings_b={s.name: s.X[n_a:][~split.heldout_b] for s in spaces},
-    )
+    def half(mask_a: np.ndarray, mask_b: np.ndarray) -> HeldOut:
+        """The images of each set that ``mask_a`` / ``mask_b`` pick, and their embeddings in every space."""
+        return HeldOut(images_a=tuple(im for im, m in zip(images_a, mask_a) if m),
+                       images_b=tuple(im for im, m in zip(images_b, mask_b) if m),
+                       embeddings_a={s.name: s.X[:n_a][mask_a] for s in spaces},
+                       embeddings_b={s.name: s.X[n_a:][mask_b] for s in spaces})
+
+    held = half(split.heldout_a, split.heldout_b)
+    discovery = half(~split.heldout_a, ~split.heldout_b)
     findings = validate(hypotheses, held, alpha=request.alpha, min_effect=request.min_effect,
                         n_exemplars=request.n_exemplars, discovery=discovery)
     return Analysis(tuple(separability), tuple(directions), tuple(clusters), tuple(findings),

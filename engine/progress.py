@@ -56,16 +56,19 @@ def run(work: Work[T], on_progress: Callable[[Progress], object] | None = None) 
         return stop.value
 
 
-def relay(work: Work[T], stage: str | None = None) -> Work[T]:
-    """Yield from ``work``, optionally renaming its stage; return its result."""
-    if stage is None:
+def relay(work: Work[T], stage: str | None = None, *,
+          report: Callable[[Progress], Progress] | None = None) -> Work[T]:
+    """Yield from ``work`` and return its result; its reports renamed to ``stage``, or each rewritten
+    by ``report`` (e.g. to count a batch's progress within a whole)."""
+    if stage is None and report is None:
         return (yield from work)
+    rewrite = report or (lambda p: Progress(stage, p.done, p.total, p.message))
     try:
         while True:
             try:
-                report = next(work)
+                progress = next(work)
             except StopIteration as stop:
                 return stop.value
-            yield Progress(stage, report.done, report.total, report.message)
+            yield rewrite(progress)
     finally:
         work.close()

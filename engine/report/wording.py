@@ -49,7 +49,7 @@ def describe(finding: Finding) -> str:
 
         h = finding.hypothesis
         return describe_acquisition(statement, h.more_in, h.vector, finding.scores_a, finding.scores_b)
-    if finding.source == "measurements" or finding.hypothesis.space == "measurements":
+    if finding.hypothesis.space == "measurements":
         # a measurement, whoever proposed it (the feature library re-proposes confirmed ones)
         return f"Images in set {finding.more_in.upper()} are {statement}"
     return f"More in set {finding.more_in.upper()}: {statement}"
