@@ -21,7 +21,7 @@ SortRole = Qt.ItemDataRole.UserRole + 1
 
 
 class FindingsModel(QAbstractTableModel):
-    """Findings as table rows, in the engine's order (supported first, then by q)."""
+    """Findings as table rows, in the engine's order (supported first, the largest held-out effect first)."""
 
     def __init__(self, lookup: Callable[[str, str], object] | None = None, parent=None):
         super().__init__(parent)

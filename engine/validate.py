@@ -207,9 +207,19 @@ def mark_restatements(findings: Sequence[Finding], threshold: float = RESTATEMEN
     return out
 
 
-def sort_findings(findings: Sequence[Finding]) -> list[Finding]:
-    def key(f: Finding):
-        q = f.q_value if not np.isnan(f.q_value) else 2.0
-        return (not f.supported, q, -f.heldout_auroc, f.statement)
+def finding_order(f: Finding) -> tuple:
+    """Sort key of the report order: supported findings first, the largest held-out effect (AUROC)
+    first among them; the rest by q-value.
 
-    return sorted(findings, key=key)
+    Every supported finding has passed the same error control, so among them the order says how
+    strongly the held-out images differ, not how small a p-value the set sizes allow (with a few
+    dozen images, q-values of strong claims underflow alike and would order them by chance).
+    """
+    q = f.q_value if np.isfinite(f.q_value) else np.inf
+    auroc = f.heldout_auroc if np.isfinite(f.heldout_auroc) else -np.inf
+    ties = (f.statement, f.more_in, f.source)
+    return (0, -auroc, q, *ties) if f.supported else (1, q, -auroc, *ties)
+
+
+def sort_findings(findings: Sequence[Finding]) -> list[Finding]:
+    return sorted(findings, key=finding_order)

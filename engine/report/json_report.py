@@ -27,6 +27,7 @@ import numpy as np
 from ..heatmap import item_key
 from ..images import ImageRecord
 from ..result import Cluster, Direction, Finding, Result
+from ..validate import finding_order
 
 SCHEMA_VERSION = "1.2"
 TOOL_NAME = "spotdiff"
@@ -179,15 +180,9 @@ def _key(key: object, namer: PathNamer | None) -> str:
     return str(key)
 
 
-def _finding_order(finding: Finding) -> tuple:
-    q = finding.q_value if math.isfinite(finding.q_value) else math.inf
-    auroc = finding.heldout_auroc if math.isfinite(finding.heldout_auroc) else -math.inf
-    return (not finding.supported, q, -auroc, finding.statement, finding.more_in, finding.source)
-
-
 def ordered_findings(findings: Iterable[Finding]) -> list[Finding]:
-    """Supported findings first, then by q-value (ascending), then by held-out AUROC (descending)."""
-    return sorted(findings, key=_finding_order)
+    """Supported findings first, by held-out AUROC (descending); then the others by q-value (ascending)."""
+    return sorted(findings, key=finding_order)
 
 
 def _quartiles(scores: np.ndarray) -> dict:

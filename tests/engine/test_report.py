@@ -145,14 +145,15 @@ def test_write_json_round_trips_and_is_byte_identical(result, tmp_path):
     assert json.loads(first.read_text(encoding="utf-8")) == to_json_dict(result)
 
 
-def test_supported_findings_come_first_then_by_q(tmp_path):
+def test_supported_findings_come_first_by_effect_then_the_rest_by_q(tmp_path):
     doc = to_json_dict(make_result(tmp_path, n_extra_findings=7))
     supported = [f["supported"] for f in doc["findings"]]
     assert supported == sorted(supported, reverse=True)
     assert doc["findings"][0]["statement"] == "blurrier"
-    for group in (True, False):
-        qs = [f["q_value"] for f in doc["findings"] if f["supported"] is group]
-        assert qs == sorted(qs)
+    effects = [f["heldout_auroc"] for f in doc["findings"] if f["supported"]]
+    assert len(effects) >= 2 and effects == sorted(effects, reverse=True)
+    qs = [f["q_value"] for f in doc["findings"] if not f["supported"]]
+    assert len(qs) >= 2 and qs == sorted(qs)
 
 
 def test_cluster_members_are_capped_but_counted(result):
