@@ -1,7 +1,8 @@
 """Where in an image a direction or a finding lies: per-patch scores of the vision tower.
 
-A CLIP-like vision transformer cuts its input square into a grid of patches and keeps one token per
-patch. Brought into the joint space (:meth:`OpenClipEmbedder.embed_patches`), each token can be
+A CLIP-like vision tower sees its input square as a grid of cells (a transformer's patches, a ResNet's
+feature map) and gives one token per cell in the joint space (:meth:`OpenClipEmbedder.embed_patches`,
+engine.embedders.patch_tokens). Each token can be
 scored against the same vector an image is scored against (``embedding @ vector``), which gives a
 map of shape (gh, gw) per image. The map covers the square the model saw, not always the whole
 image: with open_clip's usual preprocessing (shorter side resized, centre cropped) the borders of
@@ -88,14 +89,15 @@ def _box_of(embedder: PatchEmbedder, record: ImageRecord) -> Box:
 
 
 def scores_from_tokens(tokens: np.ndarray, vector: np.ndarray, *, centre: bool = True) -> np.ndarray:
-    """Each patch token's cosine with ``vector``: tokens (n, gh, gw, dim) -> scores (n, gh, gw), float32.
+    """Each patch token's score along unit ``vector``: tokens (n, gh, gw, dim) -> scores (n, gh, gw), float32.
+    Tokens come as embed_patches gives them (unit vectors of a vision transformer: the score is a cosine;
+    a ResNet's gradient x activation: the score is the cell's share of the image's score).
 
     centre : subtract each image's mean patch score, so the map says where in *this* image the
         vector lies, whatever the image's overall score
     """
     t = np.asarray(tokens, dtype=np.float64)
     v = np.asarray(vector, dtype=np.float64).ravel()
-    t = t / np.maximum(np.linalg.norm(t, axis=-1, keepdims=True), 1e-12)
     s = t @ (v / max(np.linalg.norm(v), 1e-12))
     if centre:
         s = s - s.mean(axis=(-2, -1), keepdims=True)

@@ -314,38 +314,22 @@ class OpenClipEmbedder:
         return out
 
     def embed_patches(self, images: Sequence[ImageRecord]) -> Work[np.ndarray]:
-        """Yield Progress per batch; return ndarray of shape (len(images), gh, gw, dim), float32: each
-        patch of the model's input grid in the joint space, not normalised (engine.heatmap scores them).
-
-        A patch's vector is the value path of the last block (MaskCLIP, Zhou et al. 2022): the patch's
-        own token entering that block, through its value and output projections, the final norm and
-        the image projection. The block's full output is no good here: its attention mixes every
-        patch with the whole image: on the toy world, maps made from it peak within one patch of
-        planted rectangles about as often as chance (24 % against 21 %), the value path's in 62 %
-        (benchmarks/heatmap_hit_rate.py).
-        Vision transformers of open_clip's standard blocks only (InvalidParameterError otherwise).
+        """Yield Progress per batch; return ndarray of shape (len(images), gh, gw, dim), float32: a vector
+        per cell of a grid over the model's input, in the joint space, such that ``tokens @ v`` maps where
+        ``v`` lies (engine.embedders.patch_tokens: the value path of a vision transformer's last block,
+        gradient x activation in a ResNet). InvalidParameterError for a tower of neither kind.
         """
+        from .patch_tokens import token_function
+
         model = self._ensure_loaded()
         visual, transform = model.visual, self._transform
-        blocks = getattr(getattr(visual, "transformer", None), "resblocks", ())
-        attn = getattr(blocks[-1], "attn", None) if len(blocks) >= 2 else None
-        if not isinstance(attn, torch.nn.MultiheadAttention) or getattr(visual, "attn_pool", None) is not None \
-                or getattr(visual, "proj", None) is None or not hasattr(visual, "forward_intermediates"):
-            raise InvalidParameterError("model", self.name, "a CLIP vision transformer of open_clip's standard "
-                                        f"blocks (its {type(visual).__name__} gives no per-patch vectors)")
-        last, width = blocks[-1], attn.embed_dim
+        tokens_of = token_function(visual, self.name)
         total, parts = len(images), []
         yield Progress("embed patches", 0, total, self.name)
         for start in range(0, total, self.batch_size):
             batch = images[start:start + self.batch_size]
             pixels = torch.stack([self._pixels(record, transform) for record in batch]).to(self.device, self.dtype)
-            with torch.inference_mode():
-                x = visual.forward_intermediates(pixels, indices=[len(blocks) - 2], stop_early=True,
-                                                 intermediates_only=True)["image_intermediates"][0]
-                x = last.ln_1(x.permute(0, 2, 3, 1))  # (n, gh, gw, width): patch tokens entering the last block
-                values = torch.nn.functional.linear(x, attn.in_proj_weight[2 * width:], attn.in_proj_bias[2 * width:])
-                tokens = visual.ln_post(last.ls_1(attn.out_proj(values))) @ visual.proj
-                parts.append(tokens.float().cpu().numpy())
+            parts.append(tokens_of(visual, pixels).float().cpu().numpy())
             yield Progress("embed patches", start + len(batch), total, self.name)
         return np.concatenate(parts) if parts else np.zeros((0, 0, 0, self.dim), dtype=np.float32)
 

@@ -187,12 +187,11 @@ def test_compare_maps_direction_exemplars_into_both_reports(tiny_clip, tmp_path)
     assert html.count('class="heatmap"') == len(peaks[more]) and "where in it the claim scores highest" in html
 
 
-def test_a_convolutional_tower_has_no_patch_vectors(tmp_path, monkeypatch):
+def test_a_resnet_tower_maps_gradient_times_activation_at_one_eighth_of_its_input(tmp_path, monkeypatch):
     import torch
     from safetensors.torch import save_file
 
     from engine._torchvision_compat import import_open_clip
-    from engine.errors import InvalidParameterError
 
     cfg = {"embed_dim": 32, "vision_cfg": {"image_size": 32, "layers": [1, 1, 1, 1], "width": 8, "head_width": 32},
            "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}}
@@ -206,9 +205,21 @@ def test_a_convolutional_tower_has_no_patch_vectors(tmp_path, monkeypatch):
         "preprocess": {"image_size": 32, "mean": [0.5] * 3, "std": [0.5] * 3}}))
     monkeypatch.setenv("SPOTDIFF_REGISTRY", str(tmp_path / "registry"))
     monkeypatch.setenv("SPOTDIFF_MODELS", str(tmp_path / "models"))
-    recs = records(tmp_path / "imgs", {"one.png": noise_image(40, 40)})
-    with open_embedder("tiny-rn", precision="fp32") as rn, pytest.raises(InvalidParameterError, match="per-patch vectors"):
-        run(rn.embed_patches(recs))
+    recs = records(tmp_path / "imgs", {f"{i}.png": noise_image(40, 40, i) for i in range(3)})
+    v = np.random.default_rng(1).normal(size=32)
+    with open_embedder("tiny-rn", precision="fp32") as rn:
+        tokens = run(rn.embed_patches(recs))
+        maps = patch_scores(rn, recs, v, centre=False)
+        visual, pixels = rn._ensure_loaded().visual, torch.stack([rn._pixels(r, rn._transform) for r in recs])
+    assert tokens.shape == (3, 4, 4, 32) and np.isfinite(tokens).all()
+    # the same map from one plain backward pass of the score v . unit image vector
+    a = visual.layer2(visual.layer1(visual.stem(pixels))).detach().requires_grad_(True)
+    z = torch.nn.functional.normalize(visual.attnpool(visual.layer4(visual.layer3(a))), dim=-1)
+    score = (z @ torch.tensor(v / np.linalg.norm(v), dtype=torch.float32)).sum()
+    (grad,) = torch.autograd.grad(score, a)
+    expected = (grad * a).sum(dim=1).detach().numpy()
+    np.testing.assert_allclose(np.stack(maps), expected, rtol=1e-3, atol=1e-6)
+    assert np.abs(expected).max() > 0
 
 
 def test_a_model_without_patch_tokens_gives_no_maps_and_no_error(tmp_path):
