@@ -320,15 +320,17 @@ def plural(shape: str) -> str:
     return shape + ("es" if shape.endswith("s") else "s")
 
 
-def caption(scene: Scene, positions: bool = False) -> str:
-    """"two small red circles and a large blue star on a striped background"; ``positions`` adds where."""
+def caption(scene: Scene, positions: bool = False, background_colour: bool = False) -> str:
+    """"two small red circles and a large blue star on a striped background"; ``positions`` adds where,
+    ``background_colour`` the background's colour ("on a striped sage background")."""
     groups = Counter((o.size, o.texture, o.colour, o.shape, o.position if positions else "") for o in scene.objects)
     phrases = [" ".join(["a" if n == 1 else _NUMBERS[n] if n < len(_NUMBERS) else str(n), size]
                         + ([texture] if texture != "solid" else []) + [colour, shape if n == 1 else plural(shape)]
                         + ([POSITION_PHRASES[where]] if where else []))
                for (size, texture, colour, shape, where), n in groups.items()]
     things = phrases[0] if len(phrases) == 1 else ", ".join(phrases[:-1]) + " and " + phrases[-1]
-    ground = f"a {BACKGROUND_PHRASES[scene.background]} background"
+    colour = f" {scene.background_colour}" if background_colour else ""
+    ground = f"a {BACKGROUND_PHRASES[scene.background]}{colour} background"
     return f"{things} on {ground}" if phrases else ground
 
 

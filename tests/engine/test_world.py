@@ -150,6 +150,7 @@ def test_caption_groups_and_counts_objects():
     crosses = Scene("noise", "sand", (SceneObject("cross", "green", "small", "dotted", 0.2, 0.5, 0.08),) * 3, 64, 0)
     assert caption(crosses) == "three small dotted green crosses on a noisy background"
     assert caption(crosses, positions=True) == "three small dotted green crosses on the left on a noisy background"
+    assert caption(crosses, background_colour=True) == "three small dotted green crosses on a noisy sand background"
 
 
 def test_captions_and_attributes_mention_every_attribute():
