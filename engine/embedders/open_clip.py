@@ -229,7 +229,8 @@ class OpenClipEmbedder:
         tokens = tokens.to(self.device)
         with torch.inference_mode():
             reference = [self._model.encode_image(pixels).float(), encode_text_trimmed(self._model, tokens).float()]
-            self._model.to(torch.bfloat16)
+        self._model.to(torch.bfloat16)  # outside inference mode: its weights stay usable with autograd (heat maps)
+        with torch.inference_mode():
             low = [self._model.encode_image(pixels.to(torch.bfloat16)).float(),
                    encode_text_trimmed(self._model, tokens).float()]
         return min(float(torch.nn.functional.cosine_similarity(r, x, dim=-1).min()) for r, x in zip(reference, low))

@@ -212,6 +212,9 @@ def test_a_resnet_tower_maps_gradient_times_activation_at_one_eighth_of_its_inpu
         maps = patch_scores(rn, recs, v, centre=False)
         visual, pixels = rn._ensure_loaded().visual, torch.stack([rn._pixels(r, rn._transform) for r in recs])
     assert tokens.shape == (3, 4, 4, 32) and np.isfinite(tokens).all()
+    # cast to bf16 after the agreement check (in inference mode): the weights must still work with autograd
+    with open_embedder("tiny-rn", precision="bf16") as rn16:
+        assert run(rn16.embed_patches(recs)).shape == tokens.shape
     # the same map from one plain backward pass of the score v . unit image vector
     a = visual.layer2(visual.layer1(visual.stem(pixels))).detach().requires_grad_(True)
     z = torch.nn.functional.normalize(visual.attnpool(visual.layer4(visual.layer3(a))), dim=-1)
