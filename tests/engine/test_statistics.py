@@ -185,3 +185,22 @@ def test_discovery_weights_follow_the_discovery_effect_and_average_one():
     assert weights[0] > 10 * weights[1] and weights[0] > 10 * weights[2]
     findings = {f.statement: f for f in validate(claims, half, discovery=half)}
     assert findings["dim 0"].weight == pytest.approx(weights[0])
+
+
+def test_supported_findings_are_ordered_by_effect_and_ties_in_auroc_by_separation():
+    from engine.result import Finding, Hypothesis
+    from engine.validate import separation, sort_findings
+
+    def finding(name, more_in, auroc, q, supported, a, b):
+        h = Hypothesis(name, more_in, "test", "clip", np.ones(3))
+        return Finding(h, auroc, q, q, supported, np.asarray(a, float), np.asarray(b, float))
+
+    low, high = np.linspace(0, 1, 10), np.linspace(0, 1, 10)
+    # both separate the held-out sets completely (AUROC 1.0); "wide" lies farther apart
+    narrow = finding("narrow", "b", 1.0, 1e-12, True, low, high + 1.1)
+    wide = finding("wide", "a", 1.0, 1e-9, True, high + 5.0, low)
+    weaker = finding("weaker", "b", 0.8, 1e-15, True, low, high + 0.3)
+    rejected = [finding(f"no {i}", "b", 0.55, q, False, low, high) for i, q in enumerate((0.4, 0.1))]
+    assert separation(wide) > separation(narrow) > 0
+    order = [f.statement for f in sort_findings([weaker, *rejected, narrow, wide])]
+    assert order == ["wide", "narrow", "weaker", "no 1", "no 0"]
