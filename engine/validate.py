@@ -221,18 +221,28 @@ def separation(f: Finding) -> float:
     return float(gap / pooled) if pooled > 0 else float(np.sign(gap) * np.inf) if gap else 0.0
 
 
+# spaces of exact values (pixel statistics, acquisition metadata) rather than a model's view of the content
+EXACT_SPACES = ("measurements", "acquisition")
+
+
 def finding_order(f: Finding) -> tuple:
     """Sort key of the report order: supported findings first, the largest held-out effect first among
-    them (AUROC to the two decimals reports show, then :func:`separation`); the rest by q-value.
+    them (AUROC to the two decimals reports show); the rest by q-value.
 
     Every supported finding has passed the same error control, so among them the order says how
     strongly the held-out images differ, not how small a p-value the set sizes allow (with a few
     dozen images, q-values of strong claims underflow alike and would order them by chance).
+    Among equal AUROCs, claims about the content (a model's space) come before exact pixel or
+    metadata values, which often follow from them ("a grey background" makes an image "less
+    saturated"), and then the larger :func:`separation` first; separations are compared within
+    those two kinds only, as exact values have no noise and would always separate more.
     """
     q = f.q_value if np.isfinite(f.q_value) else np.inf
     auroc = f.heldout_auroc if np.isfinite(f.heldout_auroc) else -np.inf
     ties = (f.statement, f.more_in, f.source)
-    return (0, -round(auroc, 2), -separation(f), q, *ties) if f.supported else (1, q, -auroc, *ties)
+    if not f.supported:
+        return (1, q, -auroc, *ties)
+    return (0, -round(auroc, 2), f.hypothesis.space in EXACT_SPACES, -separation(f), q, *ties)
 
 
 def sort_findings(findings: Sequence[Finding]) -> list[Finding]:

@@ -191,8 +191,8 @@ def test_supported_findings_are_ordered_by_effect_and_ties_in_auroc_by_separatio
     from engine.result import Finding, Hypothesis
     from engine.validate import separation, sort_findings
 
-    def finding(name, more_in, auroc, q, supported, a, b):
-        h = Hypothesis(name, more_in, "test", "clip", np.ones(3))
+    def finding(name, more_in, auroc, q, supported, a, b, space="clip"):
+        h = Hypothesis(name, more_in, "test", space, np.ones(3))
         return Finding(h, auroc, q, q, supported, np.asarray(a, float), np.asarray(b, float))
 
     low, high = np.linspace(0, 1, 10), np.linspace(0, 1, 10)
@@ -201,6 +201,7 @@ def test_supported_findings_are_ordered_by_effect_and_ties_in_auroc_by_separatio
     wide = finding("wide", "a", 1.0, 1e-9, True, high + 5.0, low)
     weaker = finding("weaker", "b", 0.8, 1e-15, True, low, high + 0.3)
     rejected = [finding(f"no {i}", "b", 0.55, q, False, low, high) for i, q in enumerate((0.4, 0.1))]
-    assert separation(wide) > separation(narrow) > 0
-    order = [f.statement for f in sort_findings([weaker, *rejected, narrow, wide])]
-    assert order == ["wide", "narrow", "weaker", "no 1", "no 0"]
+    exact = finding("less saturated", "b", 1.0, 1e-13, True, low, high + 9.0, space="measurements")
+    assert separation(exact) > separation(wide) > separation(narrow) > 0
+    order = [f.statement for f in sort_findings([weaker, *rejected, exact, narrow, wide])]
+    assert order == ["wide", "narrow", "less saturated", "weaker", "no 1", "no 0"]
