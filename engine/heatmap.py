@@ -41,8 +41,10 @@ class PatchEmbedder(Protocol):
 
     preprocess_cfg: dict
 
-    def embed_patches(self, images: Sequence[ImageRecord]) -> Work[np.ndarray]:
-        """Yield Progress per batch; return ndarray of shape (len(images), gh, gw, dim)."""
+    def embed_patches(self, images: Sequence[ImageRecord], directions: np.ndarray | None = None
+                      ) -> Work[np.ndarray]:
+        """Yield Progress per batch; return ndarray of shape (len(images), gh, gw, dim), or with
+        ``directions`` (k, dim) the scores along each, (len(images), gh, gw, k)."""
         ...
 
 
@@ -88,6 +90,18 @@ def _box_of(embedder: PatchEmbedder, record: ImageRecord) -> Box:
     return view_box((record.width, record.height), cfg["size"], cfg.get("resize_mode") or "shortest")
 
 
+def unit_rows(vectors) -> np.ndarray:
+    """Vectors as rows of unit length, float64: shape (k, dim)."""
+    v = np.atleast_2d(np.asarray(vectors, dtype=np.float64))
+    return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+
+
+def centred(scores: np.ndarray) -> np.ndarray:
+    """Each map (..., gh, gw) minus its own mean, float32: where in *this* image, whatever its overall score."""
+    s = np.asarray(scores, dtype=np.float64)
+    return (s - s.mean(axis=(-2, -1), keepdims=True)).astype(np.float32)
+
+
 def scores_from_tokens(tokens: np.ndarray, vector: np.ndarray, *, centre: bool = True) -> np.ndarray:
     """Each patch token's score along unit ``vector``: tokens (n, gh, gw, dim) -> scores (n, gh, gw), float32.
     Tokens come as embed_patches gives them (unit vectors of a vision transformer: the score is a cosine;
@@ -96,12 +110,8 @@ def scores_from_tokens(tokens: np.ndarray, vector: np.ndarray, *, centre: bool =
     centre : subtract each image's mean patch score, so the map says where in *this* image the
         vector lies, whatever the image's overall score
     """
-    t = np.asarray(tokens, dtype=np.float64)
-    v = np.asarray(vector, dtype=np.float64).ravel()
-    s = t @ (v / max(np.linalg.norm(v), 1e-12))
-    if centre:
-        s = s - s.mean(axis=(-2, -1), keepdims=True)
-    return s.astype(np.float32)
+    s = np.asarray(tokens, dtype=np.float64) @ unit_rows(vector)[0]
+    return centred(s) if centre else s.astype(np.float32)
 
 
 def patch_scores(embedder: PatchEmbedder, image_records: Sequence[ImageRecord], vector: np.ndarray,
@@ -109,30 +119,31 @@ def patch_scores(embedder: PatchEmbedder, image_records: Sequence[ImageRecord], 
     """One map of shape (gh, gw) per image: where in it ``vector`` scores highest (see scores_from_tokens)."""
     if not image_records:
         return []
-    tokens = run(embedder.embed_patches(list(image_records)))
-    return list(scores_from_tokens(tokens, vector, centre=centre))
+    maps = run(embedder.embed_patches(list(image_records), directions=unit_rows(vector)))[..., 0]
+    return list(centred(maps) if centre else maps)
 
 
 def heatmaps(embedder: PatchEmbedder, requests: Sequence[tuple[str, Sequence[ImageRecord], np.ndarray]]
              ) -> Work[dict[tuple[str, str], Heatmap]]:
-    """Maps for many (key, images, vector) requests; each distinct image goes through the model once.
+    """Maps for many (key, images, vector) requests; each distinct image goes through the model once,
+    scored along every requested vector.
 
     Yields Progress("heatmaps", ...); returns {(key, content_hash): Heatmap}.
     """
+    requests = [r for r in requests if len(r[1])]
     unique = list({r.content_hash: r for _, records, _ in requests for r in records}.values())
     yield Progress("heatmaps", 0, len(unique), f"{len(unique)} images")
     if not unique:
         return {}
-    tokens = yield from relay(embedder.embed_patches(unique), report=lambda p: Progress(
-        "heatmaps", p.done, len(unique), f"patch tokens: {p.done}/{len(unique)}"))
+    vectors = unit_rows([vector for _, _, vector in requests])
+    maps = yield from relay(embedder.embed_patches(unique, directions=vectors), report=lambda p: Progress(
+        "heatmaps", p.done, len(unique), f"patch maps: {p.done}/{len(unique)}"))
     row = {r.content_hash: i for i, r in enumerate(unique)}
     out = {}
-    for key, records, vector in requests:
-        if not records:
-            continue
-        maps = scores_from_tokens(tokens[[row[r.content_hash] for r in records]], vector)
-        for record, scores in zip(records, maps):
-            out[(key, record.content_hash)] = Heatmap(scores, _box_of(embedder, record), (record.width, record.height))
+    for j, (key, records, _) in enumerate(requests):
+        scores = centred(maps[[row[r.content_hash] for r in records], ..., j])
+        for record, m in zip(records, scores):
+            out[(key, record.content_hash)] = Heatmap(m, _box_of(embedder, record), (record.width, record.height))
     return out
 
 

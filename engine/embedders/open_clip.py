@@ -314,25 +314,32 @@ class OpenClipEmbedder:
             batches.close()
         return out
 
-    def embed_patches(self, images: Sequence[ImageRecord]) -> Work[np.ndarray]:
+    def embed_patches(self, images: Sequence[ImageRecord], directions: np.ndarray | None = None
+                      ) -> Work[np.ndarray]:
         """Yield Progress per batch; return ndarray of shape (len(images), gh, gw, dim), float32: a vector
         per cell of a grid over the model's input, in the joint space, such that ``tokens @ v`` maps where
         ``v`` lies (engine.embedders.patch_tokens: the value path of a vision transformer's last block,
         gradient x activation in a ResNet). InvalidParameterError for a tower of neither kind.
+
+        directions : ndarray of shape (k, dim): return ``tokens @ directions.T`` instead, shape
+            (len(images), gh, gw, k) (a ResNet then needs k backward passes instead of dim)
         """
         from .patch_tokens import token_function
 
         model = self._ensure_loaded()
         visual, transform = model.visual, self._transform
         tokens_of = token_function(visual, self.name)
+        rows = None if directions is None else torch.as_tensor(np.asarray(directions, dtype=np.float32),
+                                                                device=self.device)
         total, parts = len(images), []
         yield Progress("embed patches", 0, total, self.name)
         for start in range(0, total, self.batch_size):
             batch = images[start:start + self.batch_size]
             pixels = torch.stack([self._pixels(record, transform) for record in batch]).to(self.device, self.dtype)
-            parts.append(tokens_of(visual, pixels).float().cpu().numpy())
+            parts.append(tokens_of(visual, pixels, rows).float().cpu().numpy())
             yield Progress("embed patches", start + len(batch), total, self.name)
-        return np.concatenate(parts) if parts else np.zeros((0, 0, 0, self.dim), dtype=np.float32)
+        width = self.dim if rows is None else len(rows)
+        return np.concatenate(parts) if parts else np.zeros((0, 0, 0, width), dtype=np.float32)
 
     def embed_text(self, texts: Sequence[str]) -> np.ndarray:
         """Return ndarray of shape (len(texts), dim), float32, rows of unit norm.

@@ -24,8 +24,8 @@ import torch
 
 from ..errors import InvalidParameterError
 
-TokenFn = Callable[[torch.nn.Module, torch.Tensor], torch.Tensor]
-ATTRIBUTION_BATCH = 8  # images per batched backward pass: the gradients take dim x images x activations
+TokenFn = Callable[[torch.nn.Module, torch.Tensor, "torch.Tensor | None"], torch.Tensor]
+ATTRIBUTION_BATCH = 8  # images per batched backward pass: the gradients take k x images x activations
 
 
 def token_function(visual: torch.nn.Module, name: str) -> TokenFn:
@@ -41,7 +41,9 @@ def token_function(visual: torch.nn.Module, name: str) -> TokenFn:
                                 f"open_clip's ModifiedResNet (its {type(visual).__name__} gives no per-patch vectors)")
 
 
-def vit_value_tokens(visual: torch.nn.Module, pixels: torch.Tensor) -> torch.Tensor:
+def vit_value_tokens(visual: torch.nn.Module, pixels: torch.Tensor, directions: torch.Tensor | None = None
+                     ) -> torch.Tensor:
+    """(n, gh, gw, dim) unit tokens; with ``directions`` (k, dim), their scores along each, (n, gh, gw, k)."""
     blocks = visual.transformer.resblocks
     last = blocks[-1]
     attn, width = last.attn, last.attn.embed_dim
@@ -51,20 +53,28 @@ def vit_value_tokens(visual: torch.nn.Module, pixels: torch.Tensor) -> torch.Ten
         x = last.ln_1(x.permute(0, 2, 3, 1))  # (n, gh, gw, width): patch tokens entering the last block
         values = torch.nn.functional.linear(x, attn.in_proj_weight[2 * width:], attn.in_proj_bias[2 * width:])
         tokens = visual.ln_post(last.ls_1(attn.out_proj(values))) @ visual.proj
-        return torch.nn.functional.normalize(tokens.float(), dim=-1)
+        tokens = torch.nn.functional.normalize(tokens.float(), dim=-1)
+        return tokens if directions is None else tokens @ directions.float().T
 
 
-def resnet_attribution_tokens(visual: torch.nn.Module, pixels: torch.Tensor) -> torch.Tensor:
+def resnet_attribution_tokens(visual: torch.nn.Module, pixels: torch.Tensor, directions: torch.Tensor | None = None
+                              ) -> torch.Tensor:
+    """(n, gh, gw, dim) tokens; with ``directions`` (k, dim), the maps along each, (n, gh, gw, k): one
+    backward pass per direction instead of one per dimension (a comparison maps a few directions)."""
     parts = []
     for start in range(0, len(pixels), ATTRIBUTION_BATCH):
         with torch.inference_mode(False), torch.enable_grad():
             x = pixels[start:start + ATTRIBUTION_BATCH].clone()
-            a = visual.layer2(visual.layer1(visual.stem(x))).detach().requires_grad_(True)
+            with torch.no_grad():
+                a = visual.layer2(visual.layer1(visual.stem(x)))
+            a.requires_grad_(True)
             z = visual.attnpool(visual.layer4(visual.layer3(a)))
             z = torch.nn.functional.normalize(z.float(), dim=-1)  # (n, dim)
-            dim, n = z.shape[1], z.shape[0]
-            eye = torch.eye(dim, dtype=z.dtype, device=z.device)[:, None, :].expand(dim, n, dim)
-            (grads,) = torch.autograd.grad(z, a, grad_outputs=eye, is_grads_batched=True)  # (dim, n, C, gh, gw)
-            tokens = (grads.float() * a.detach().float()[None]).sum(dim=2)  # (dim, n, gh, gw)
+            n, dim = z.shape
+            rows = torch.eye(dim, dtype=z.dtype, device=z.device) if directions is None else \
+                directions.to(z.device, z.dtype)
+            (grads,) = torch.autograd.grad(z, a, grad_outputs=rows[:, None, :].expand(len(rows), n, dim),
+                                           is_grads_batched=True)  # (k, n, C, gh, gw)
+            tokens = (grads.float() * a.detach().float()[None]).sum(dim=2)  # (k, n, gh, gw)
         parts.append(tokens.permute(1, 2, 3, 0).detach())
     return torch.cat(parts)

@@ -222,6 +222,9 @@ def test_a_resnet_tower_maps_gradient_times_activation_at_one_eighth_of_its_inpu
     (grad,) = torch.autograd.grad(score, a)
     expected = (grad * a).sum(dim=1).detach().numpy()
     np.testing.assert_allclose(np.stack(maps), expected, rtol=1e-3, atol=1e-6)
+    # the full tokens (one backward pass per dimension) give the same maps
+    from engine.heatmap import scores_from_tokens
+    np.testing.assert_allclose(scores_from_tokens(tokens, v, centre=False), expected, rtol=1e-3, atol=1e-6)
     assert np.abs(expected).max() > 0
 
 
