@@ -16,9 +16,10 @@ A and B (ridge probe, cross-fitted: each half of the images is mapped with the d
 other half); and random vectors, the bar a map must clear to show it follows its vector: they beat
 chance because a patch holding a rectangle stands out from its neighbours in any direction.
 
-Measured with toy-shapes (2,000 steps) on 2 CPU cores, 200 images, within one patch (on a rectangle):
-phrase 62 % (57 %), phrase - concept-bank mean 62 % (55 %), direction 61 % (56 %), random vectors 37 %
-(26 %), chance 21 % (8 %); with --strength 1.0 (four rectangles): 72 %, 73 %, 70 %, 45 %, chance 27 %.
+Measured with toy-shapes (the ResNet, gradient x activation maps) on 2 CPU cores, 200 images, within one
+patch (on a rectangle): phrase 57.5 % (50.0 %), phrase - concept-bank mean 95.5 % (92.5 %), direction 96.5 %
+(94.5 %), random vectors 40.3 % (28.6 %), chance 20.8 % (7.7 %). The first toy-shapes (a ViT, value-path maps):
+62 %, 62 %, 61 %, 37 %, chance 21 %.
 """
 
 from __future__ import annotations
