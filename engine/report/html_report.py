@@ -2,128 +2,32 @@
 
 The page is a tuple of sections (:data:`SECTIONS`), each a small function that takes the
 page context and returns an HTML fragment, or ``""`` to leave itself out. A new section
-(acquisition differences, say) is one more function in that tuple; a per-image overlay
-(heat maps) belongs in :func:`_figure`. Every string that comes from the user or a model
-passes through :func:`_e` (``html.escape``); pictures are inline ``data:`` URIs made by
-:func:`engine.images.thumbnail`.
+(acquisition differences, say) is one more function in that tuple; pictures and their
+per-image overlays (heat maps) are in :mod:`.html_pictures`. Every string that comes from the
+user or a model passes through ``_e`` (``html.escape``); pictures are inline ``data:`` URIs made
+by :func:`engine.images.thumbnail`.
 """
 
 from __future__ import annotations
 
-import base64
-import html
 import json
 import math
-from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable
 
 import numpy as np
 
-from .. import heatmap, images
-from ..errors import SpotdiffError, UnreadableImageError
-from ..images import ImageRecord
+from .. import heatmap
 from ..result import Cluster, Direction, Finding, Result
+from .html_pictures import Page, Thumbnails, gallery
+from .html_pictures import escape as _e
 from .json_report import PathNamer, json_safe, ordered_findings, tool_version
 from .svg_charts import histogram_svg
 from .wording import DEFAULT_ALPHA, describe, fmt_2dp, fmt_p, is_confounder, p_is, verdict
 
-THUMBNAIL_SIZE = 96
-MAX_THUMBNAILS_PER_SIDE = 8
 SKIPPED_OPEN_UP_TO = 20
 """The skipped-files list starts folded when it is longer than this."""
-
-
-def _e(text: object) -> str:
-    return html.escape(str(text), quote=True)
-
-
-class _Thumbnails:
-    """Thumbnails as ``data:`` URIs, each made once per page; failures keep their reason."""
-
-    def __init__(self, namer: PathNamer, size: int = THUMBNAIL_SIZE):
-        self._namer = namer
-        self._size = size
-        self._cache: dict[Path, tuple[str | None, str]] = {}
-
-    def get(self, image: Path | ImageRecord) -> tuple[str | None, str]:
-        """``(uri, "")`` or ``(None, reason)`` for a file, or for the frame or slice a record names."""
-        path = (image.path, image.frame, image.axis) if isinstance(image, ImageRecord) else image
-        if path not in self._cache:
-            try:
-                jpeg = images.thumbnail(image, size=self._size)
-            except (OSError, SpotdiffError) as e:  # the file vanished or changed since the run
-                if isinstance(e, UnreadableImageError):
-                    reason = e.reason
-                else:
-                    reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-                self._cache[path] = (None, self._namer.text(reason or type(e).__name__))
-            else:
-                uri = "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
-                self._cache[path] = (uri, "")
-        return self._cache[path]
-
-
-@dataclass
-class _Page:
-    result: Result
-    namer: PathNamer
-    thumbnails: _Thumbnails
-    alpha: float
-    findings: list[Finding] = field(default_factory=list)
-    set_of: dict[Path, str] = field(default_factory=dict)
-
-
-# --- pictures ----------------------------------------------------------------------------
-
-
-def _heatmap_img(record: ImageRecord, hm: heatmap.Heatmap, name: str) -> str:
-    """The picture with its heat map over it, beside the plain one; "" when it cannot be drawn."""
-    try:
-        jpeg = heatmap.overlay_jpeg(record, hm, size=THUMBNAIL_SIZE)
-    except (OSError, SpotdiffError):  # the plain thumbnail already says why
-        return ""
-    x, y = hm.peak
-    uri = "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
-    return f'<img class="heatmap" src="{uri}" alt="{_e("where it lies in " + name)}" title="peak at x {x}, y {y}">'
-
-
-def _figure(page: _Page, record: ImageRecord, label: str, hm: heatmap.Heatmap | None = None) -> str:
-    name = page.namer.record(record)
-    short = name.replace("\\", "/").rsplit("/", 1)[-1]
-    uri, reason = page.thumbnails.get(record)
-    if uri is None:
-        body = f'<div class="placeholder">Cannot show this image: {_e(reason)}</div>'
-    else:
-        body = f'<img src="{uri}" alt="{_e(name)}">'
-    overlay = _heatmap_img(record, hm, name) if hm is not None and uri is not None else ""
-    if overlay:
-        body = f'<div class="pair">{body}{overlay}</div>'
-    return (
-        f'<figure class="thumb{" with-map" if overlay else ""} set-{_e(label)}" title="{_e(name)}">{body}'
-        f"<figcaption>{_e(short)}</figcaption></figure>"
-    )
-
-
-def _gallery(page: _Page, title: str, records: Iterable[ImageRecord], label: str, seen: set[Path],
-             maps: dict[str, heatmap.Heatmap] | None = None) -> str:
-    """Up to MAX_THUMBNAILS_PER_SIDE pictures; ``seen`` keeps a card from embedding an image twice."""
-    figures = []
-    for record in records:
-        if len(figures) == MAX_THUMBNAILS_PER_SIDE:
-            break
-        if record.path in seen:
-            continue
-        seen.add(record.path)
-        hm = (maps or {}).get(record.content_hash)
-        figures.append(_figure(page, record, page.set_of.get(record.path, label), hm))
-    if not figures:
-        return ""
-    return (
-        f'<div class="gallery set-{_e(label)}"><h4>{_e(title)}</h4>'
-        f'<div class="thumbs">{"".join(figures)}</div></div>'
-    )
 
 
 # --- sections ----------------------------------------------------------------------------
@@ -144,7 +48,7 @@ def _source(source: str) -> str:
     return _e(source)
 
 
-def _section_header(page: _Page) -> str:
+def _section_header(page: Page) -> str:
     r = page.result
     boxes = []
     for s in (r.set_a, r.set_b):
@@ -161,7 +65,7 @@ def _section_header(page: _Page) -> str:
     )
 
 
-def _section_verdict(page: _Page) -> str:
+def _section_verdict(page: Page) -> str:
     r = page.result
     differ = any(math.isfinite(s.p_value) and s.p_value <= page.alpha for s in r.separability)
     text = f'<div class="verdict{" differ" if differ else ""}">{_e(verdict(r, page.alpha))}</div>'
@@ -178,7 +82,7 @@ def _section_verdict(page: _Page) -> str:
     return text
 
 
-def _section_leaks(page: _Page) -> str:
+def _section_leaks(page: Page) -> str:
     leaks = page.result.leaks
     if not leaks:
         return ""
@@ -196,7 +100,7 @@ def _section_leaks(page: _Page) -> str:
     )
 
 
-def _section_warnings(page: _Page) -> str:
+def _section_warnings(page: Page) -> str:
     if not page.result.warnings:
         return ""
     items = "".join(f"<li>{_e(page.namer.text(w))}</li>" for w in page.result.warnings)
@@ -224,7 +128,7 @@ def _findings_table(rows: str) -> str:
     )
 
 
-def _section_confounders(page: _Page) -> str:
+def _section_confounders(page: Page) -> str:
     numbered = [(i, f) for i, f in enumerate(page.findings, start=1) if is_confounder(f)]
     if not numbered:
         return ""
@@ -239,7 +143,7 @@ def _section_confounders(page: _Page) -> str:
     )
 
 
-def _section_findings_table(page: _Page) -> str:
+def _section_findings_table(page: Page) -> str:
     if not page.findings:
         return '<section id="findings"><h2>Findings</h2><p class="muted">No claims were tested.</p></section>'
     numbered = [(i, f) for i, f in enumerate(page.findings, start=1) if not is_confounder(f)]
@@ -271,12 +175,12 @@ MAP_NOTE = ('<p class="muted map-note">Beside a picture, its heat map: where in 
             "(brighter = higher; the ring marks the peak).</p>")
 
 
-def _finding_card(page: _Page, i: int, f: Finding) -> str:
+def _finding_card(page: Page, i: int, f: Finding) -> str:
     h = f.hypothesis
     seen: set[Path] = set()
     maps = {side: heatmap.maps_of(page.result.heatmaps, heatmap.item_key(f, side)) for side in "ab"}
-    galleries = _gallery(page, "Set A", f.exemplars_a, "a", seen, maps["a"])
-    galleries += _gallery(page, "Set B", f.exemplars_b, "b", seen, maps["b"])
+    galleries = gallery(page, "Set A", f.exemplars_a, "a", seen, maps["a"])
+    galleries += gallery(page, "Set B", f.exemplars_b, "b", seen, maps["b"])
     note = MAP_NOTE if 'class="heatmap"' in galleries else ""
     evidence = f'<p class="evidence">{_e(page.namer.text(h.evidence))}</p>' if h.evidence else ""
     status = '<span class="yes">supported</span>' if f.supported else '<span class="no">not supported</span>'
@@ -293,21 +197,21 @@ def _finding_card(page: _Page, i: int, f: Finding) -> str:
     )
 
 
-def _section_finding_cards(page: _Page) -> str:
+def _section_finding_cards(page: Page) -> str:
     if not page.findings:
         return ""
     cards = "".join(_finding_card(page, i, f) for i, f in enumerate(page.findings, start=1))
     return f'<section id="finding-details"><h2>Each finding, on held-out images</h2>{cards}</section>'
 
 
-def _direction_card(page: _Page, d: Direction) -> str:
+def _direction_card(page: Page, d: Direction) -> str:
     seen: set[Path] = set()
     maps = {side: heatmap.maps_of(page.result.heatmaps, heatmap.item_key(d, side)) for side in "ab"}
     galleries = (
-        _gallery(page, "Most A-like", d.exemplars_a, "a", seen, maps["a"])
-        + _gallery(page, "Typical of A", d.typical_a, "a", seen, maps["a"])
-        + _gallery(page, "Typical of B", d.typical_b, "b", seen, maps["b"])
-        + _gallery(page, "Most B-like", d.exemplars_b, "b", seen, maps["b"])
+        gallery(page, "Most A-like", d.exemplars_a, "a", seen, maps["a"])
+        + gallery(page, "Typical of A", d.typical_a, "a", seen, maps["a"])
+        + gallery(page, "Typical of B", d.typical_b, "b", seen, maps["b"])
+        + gallery(page, "Most B-like", d.exemplars_b, "b", seen, maps["b"])
     )
     concepts = f"<p>Nearest concepts: {_e(', '.join(d.concepts))}</p>" if d.concepts else ""
     note = MAP_NOTE.replace("the claim scores highest", "it looks most like its set along this direction") \
@@ -319,7 +223,7 @@ def _direction_card(page: _Page, d: Direction) -> str:
     )
 
 
-def _section_directions(page: _Page) -> str:
+def _section_directions(page: Page) -> str:
     if not page.result.directions:
         return ""
     cards = "".join(_direction_card(page, d) for d in page.result.directions)
@@ -329,8 +233,8 @@ def _section_directions(page: _Page) -> str:
     )
 
 
-def _cluster_card(page: _Page, c: Cluster) -> str:
-    members = _gallery(page, "Members", c.members, c.more_in, set())
+def _cluster_card(page: Page, c: Cluster) -> str:
+    members = gallery(page, "Members", c.members, c.more_in, set())
     return (
         f'<article class="card cluster"><h3>Cluster {c.index} · {_e(c.space)} · '
         f"more in {_chip(c.more_in)}</h3>"
@@ -339,7 +243,7 @@ def _cluster_card(page: _Page, c: Cluster) -> str:
     )
 
 
-def _section_clusters(page: _Page) -> str:
+def _section_clusters(page: Page) -> str:
     if not page.result.clusters:
         return ""
     cards = "".join(_cluster_card(page, c) for c in page.result.clusters)
@@ -349,7 +253,7 @@ def _section_clusters(page: _Page) -> str:
     )
 
 
-def _section_skipped(page: _Page) -> str:
+def _section_skipped(page: Page) -> str:
     r = page.result
     rows = [
         f'<tr><td>{_chip(s.label)}</td><td class="path">{_e(page.namer.path(f.path))}</td>'
@@ -374,7 +278,7 @@ def _key_value_table(mapping: dict, format_value: Callable[[object], str]) -> st
     return f"<table>{rows}</table>"
 
 
-def _section_settings(page: _Page) -> str:
+def _section_settings(page: Page) -> str:
     settings = json_safe(page.result.settings, page.namer)
     timings = json_safe(page.result.timings, page.namer)
 
@@ -393,7 +297,7 @@ def _section_settings(page: _Page) -> str:
     )
 
 
-SECTIONS: tuple[Callable[[_Page], str], ...] = (
+SECTIONS: tuple[Callable[[Page], str], ...] = (
     _section_header,
     _section_verdict,
     _section_leaks,
@@ -412,10 +316,10 @@ def to_html(result: Result, *, pseudonymise_paths: bool = False) -> str:
     """The report page as one string of HTML."""
     namer = PathNamer(result, pseudonymise=pseudonymise_paths)
     alpha = result.settings.get("alpha", DEFAULT_ALPHA)
-    page = _Page(
+    page = Page(
         result=result,
         namer=namer,
-        thumbnails=_Thumbnails(namer),
+        thumbnails=Thumbnails(namer),
         alpha=float(alpha) if isinstance(alpha, (int, float)) else DEFAULT_ALPHA,
         findings=ordered_findings(result.findings),
         set_of={rec.path: s.label for s in (result.set_a, result.set_b) for rec in s.images},
