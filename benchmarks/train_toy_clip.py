@@ -203,15 +203,16 @@ def describe(body: str | None, edits: list[str], rng: np.random.Generator) -> st
 # most captions of a batch apart, so captions alone never taught the model shape, texture, position or
 # background colour (models/toy-shapes.md); the prompts are phrases of its vocabulary, in singular and plural.
 NUMBERS = ("one", "two", "three", "four")
-ATTRIBUTE_PROMPTS = {  # kind -> (values, singular prompt, plural prompt)
-    "shape": (SHAPES, "a {}", None),
-    "colour": (tuple(COLOURS), "a {} object", "{} objects"),
-    "size": (("small", "large"), "a {} object", "{} objects"),
-    "texture": (TEXTURES, "a {} object", "{} objects"),
-    "position": (tuple(POSITION_PHRASES), "an object {}", "objects {}"),
-    "background": (BACKGROUNDS, "a {} background", None),
-    "background_colour": (tuple(BACKGROUND_COLOURS), "a {} background", None),
-    "count": (NUMBERS, "{} objects", None),
+ATTRIBUTE_PROMPTS = {  # kind -> (values, prompt of a value: (value, plural) -> text)
+    "shape": (SHAPES, lambda v, many: plural(v) if many else f"a {v}"),
+    "colour": (tuple(COLOURS), lambda v, many: f"{v} objects" if many else f"a {v} object"),
+    "size": (("small", "large"), lambda v, many: f"{v} objects" if many else f"a {v} object"),
+    "texture": (TEXTURES, lambda v, many: f"{v} objects" if many else f"a {v} object"),
+    "position": (tuple(POSITION_PHRASES),
+                 lambda v, many: f"{'objects' if many else 'an object'} {POSITION_PHRASES[v]}"),
+    "background": (BACKGROUNDS, lambda v, many: f"a {BACKGROUND_PHRASES[v]} background"),
+    "background_colour": (tuple(BACKGROUND_COLOURS), lambda v, many: f"a {v} background"),
+    "count": (NUMBERS, lambda v, many: "one object" if v == "one" else f"{v} objects"),
 }
 
 
@@ -222,22 +223,15 @@ KIND_WEIGHTS = {"shape": 3.0, "colour": 1.0, "size": 1.0, "texture": 1.5, "posit
 
 
 def attribute_prompts(kind: str, form: int) -> list[str]:
-    values, singular, many = ATTRIBUTE_PROMPTS[kind]
-    if kind == "shape":
-        return [f"a {v}" if form == 0 else plural(v) for v in values]
-    if kind == "position":
-        values = [POSITION_PHRASES[v] for v in values]
-    if kind == "background":
-        values = [BACKGROUND_PHRASES[v] for v in values]
-    if kind == "count":
-        return ["one object" if v == "one" else f"{v} objects" for v in values]
-    return [(many if form and many else singular).format(v) for v in values]
+    """The prompts of every value of ``kind``, singular (form 0) or plural (form 1) where English has both."""
+    values, prompt = ATTRIBUTE_PROMPTS[kind]
+    return [prompt(v, bool(form)) for v in values]
 
 
 def attribute_labels(scene) -> list[int]:
     """Per kind of ATTRIBUTE_PROMPTS, the index of the scene's value, or -1 where its objects differ."""
     objects, out = scene.objects, []
-    for kind, (values, _, _) in ATTRIBUTE_PROMPTS.items():
+    for kind, (values, _) in ATTRIBUTE_PROMPTS.items():
         if kind in ("background", "background_colour"):
             value = getattr(scene, kind)
         elif kind == "count":
@@ -305,6 +299,16 @@ def _worker_init(_):
 
 
 # --- training --------------------------------------------------------------------------------------------
+
+
+def prompt_tokens(tokenizer, form: int) -> tuple[torch.Tensor, list[tuple[int, int]]]:
+    """Every kind's prompts tokenized as one batch, and each kind's (start, end) rows in it."""
+    texts, spans = [], []
+    for kind in ATTRIBUTE_PROMPTS:
+        kind_prompts = attribute_prompts(kind, form)
+        spans.append((len(texts), len(texts) + len(kind_prompts)))
+        texts += kind_prompts
+    return tokenizer(texts), spans
 
 
 def attribute_loss(image_features, prompt_features, spans, labels, scale) -> torch.Tensor:
@@ -411,17 +415,13 @@ def main(argv=None) -> dict:
     attention = (lambda: sdpa_kernel(SDPBackend.MATH)) if device.type == "cpu" else contextlib.nullcontext
     start = time.perf_counter()
     window = []
-    prompts = []
-    for form in (0, 1):
-        texts = [attribute_prompts(kind, form) for kind in ATTRIBUTE_PROMPTS]
-        ends = np.cumsum([len(t) for t in texts])
-        prompts.append((tokenizer([p for t in texts for p in t]), list(zip(ends - [len(t) for t in texts], ends))))
+    prompts = [prompt_tokens(tokenizer, form) for form in (0, 1)]
     for step, (images, tokens, _, labels) in enumerate(loader):
         model.train()
         with attention(), torch.autocast(device.type, dtype=torch.bfloat16):
             image_features = model.encode_image(images.to(device, non_blocking=True), normalize=True)
-            prompt_tokens, spans = prompts[step % 2]
-            text = model.encode_text(torch.cat([tokens, prompt_tokens]).to(device, non_blocking=True),
+            prompt_ids, spans = prompts[step % 2]
+            text = model.encode_text(torch.cat([tokens, prompt_ids]).to(device, non_blocking=True),
                                      normalize=True)
             scale = model.logit_scale.exp()
             loss = loss_fn(image_features, text[:len(tokens)], scale)

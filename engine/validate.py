@@ -23,6 +23,8 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from .images import ImageRecord
+from .library import MEASUREMENTS_SPACE
+from .medical.acquisition import ACQUISITION
 from .result import Finding, Hypothesis
 from .stats import auroc, benjamini_hochberg, fisher_greater, mann_whitney_greater, weighted_benjamini_hochberg
 
@@ -218,11 +220,13 @@ def separation(f: Finding) -> float:
     pooled = np.sqrt(((len(more) - 1) * more.var(ddof=1) + (len(less) - 1) * less.var(ddof=1))
                      / (len(more) + len(less) - 2))
     gap = more.mean() - less.mean()
-    return float(gap / pooled) if pooled > 0 else float(np.sign(gap) * np.inf) if gap else 0.0
+    if pooled > 0:
+        return float(gap / pooled)
+    return float(np.sign(gap) * np.inf) if gap else 0.0
 
 
 # spaces of exact values (pixel statistics, acquisition metadata) rather than a model's view of the content
-EXACT_SPACES = ("measurements", "acquisition")
+EXACT_SPACES = (MEASUREMENTS_SPACE, ACQUISITION)
 
 
 def finding_order(f: Finding) -> tuple:
