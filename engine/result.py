@@ -85,8 +85,11 @@ class Hypothesis:
     vector : ndarray of shape (dim,); an image's score is its embedding @ vector,
              oriented so that higher means more of the statement
     evidence : short note from the proposer (how it found the claim)
-    test : how the held-out scores are tested: "mann-whitney" (one-sided, any scores) or
-           "fisher" (one-sided Fisher exact test; scores are 0/1, e.g. "Manufacturer = GE")
+    test : how the held-out scores are tested: "mann-whitney" (one-sided, any scores: the claimed set
+           scores higher), "fisher" (one-sided Fisher exact test; scores are 0/1, e.g. "Manufacturer = GE")
+           or "exceedance" (a subgroup claim: more images of the claimed set score above ``threshold``,
+           one-sided Fisher exact test; see :mod:`engine.subgroups`)
+    threshold : for "fisher" and "exceedance", the score above which an image counts as having it
     """
 
     statement: str
@@ -96,6 +99,7 @@ class Hypothesis:
     vector: np.ndarray = field(repr=False)
     evidence: str = ""
     test: str = "mann-whitney"
+    threshold: float = 0.5
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -109,9 +113,11 @@ class Finding:
     heldout_auroc : P(score of a held-out image of ``more_in`` > one of the other set); images from
                     one file (frames, slices) count as one, by their mean score
     p_value : one-sided p-value in the claimed direction (Mann–Whitney, or Fisher's exact test
-              for a hypothesis whose ``test`` is "fisher")
+              for a hypothesis whose ``test`` is "fisher" or "exceedance")
     q_value : Benjamini–Hochberg adjusted p over every hypothesis of the run, weighted by ``weight``
-    supported : q_value <= alpha and heldout_auroc >= 0.5 + min_effect
+    supported : q_value <= alpha and the held-out effect reaches min_effect: heldout_auroc >= 0.5 +
+                min_effect, or for a share claim ("fisher", "exceedance") the claimed set's held-out share
+                above the threshold exceeds the other set's by min_effect
     scores_a, scores_b : ndarray of shape (n_heldout_a,), (n_heldout_b,)
     exemplars_a, exemplars_b : held-out images scoring lowest / highest
     restates : for a supported finding whose held-out scores track those of a stronger supported

@@ -40,14 +40,29 @@ def mann_whitney_greater(scores_neg: np.ndarray, scores_pos: np.ndarray) -> floa
     return float(stats.mannwhitneyu(scores_pos, scores_neg, alternative="greater").pvalue)
 
 
-def fisher_greater(scores_neg: np.ndarray, scores_pos: np.ndarray) -> float:
-    """One-sided Fisher exact p-value that positives are more often 1 than negatives (0/1 scores)."""
-    neg = np.asarray(scores_neg, dtype=np.float64) > 0.5
-    pos = np.asarray(scores_pos, dtype=np.float64) > 0.5
+def fisher_greater(scores_neg: np.ndarray, scores_pos: np.ndarray, threshold: float = 0.5) -> float:
+    """One-sided Fisher exact p-value that positives score above ``threshold`` more often than negatives
+    (0/1 scores with the default threshold)."""
+    neg = np.asarray(scores_neg, dtype=np.float64) > threshold
+    pos = np.asarray(scores_pos, dtype=np.float64) > threshold
     if len(neg) == 0 or len(pos) == 0:
         return float("nan")
     table = [[int(pos.sum()), int((~pos).sum())], [int(neg.sum()), int((~neg).sum())]]
     return float(stats.fisher_exact(table, alternative="greater").pvalue)
+
+
+def fisher_greater_counts(k_pos: np.ndarray, n_pos: int, k_neg: np.ndarray, n_neg: int) -> np.ndarray:
+    """:func:`fisher_greater` for many claims at once, from counts: ``k_pos`` of ``n_pos`` positives and
+    ``k_neg`` of ``n_neg`` negatives are above their threshold (arrays of one shape)."""
+    k_pos, k_neg = np.asarray(k_pos), np.asarray(k_neg)
+    return stats.hypergeom.sf(k_pos - 1, n_pos + n_neg, k_pos + k_neg, n_pos)
+
+
+def mann_whitney_greater_from_auroc(aurocs: np.ndarray, n_neg: int, n_pos: int) -> np.ndarray:
+    """Approximate one-sided Mann–Whitney p-values from AUROCs (normal approximation, no tie correction):
+    for ranking many claims on one sample, where the exact test would cost a call per claim."""
+    se = np.sqrt((n_neg + n_pos + 1) / (12.0 * n_neg * n_pos))
+    return stats.norm.sf((np.asarray(aurocs, dtype=np.float64) - 0.5) / se)
 
 
 def weighted_benjamini_hochberg(p_values: np.ndarray, weights: np.ndarray) -> np.ndarray:

@@ -4,11 +4,14 @@ Each set is split (seeded, stratified) into a discovery half, which proposers
 see, and a held-out half, which only this module sees. A hypothesis's per-image
 score on the held-out half gives its held-out AUROC and a one-sided
 Mann–Whitney p-value in the direction it claims (Fisher's exact test for a 0/1
-claim such as "Manufacturer = GE"); weighted Benjamini–Hochberg q-values control the
+claim such as "Manufacturer = GE", and for a claim about some images of a set, tested by how many
+images score above a threshold the discovery half fixed: :mod:`engine.subgroups`); weighted
+Benjamini–Hochberg q-values control the
 false discovery rate over every hypothesis of the run, each hypothesis weighted by how
 strongly the discovery half backs it (weights independent of the held-out half, mean 1:
 the error budget goes where the evidence already points). A finding is
-*supported* only if q <= alpha AND its held-out AUROC reaches 0.5 + min_effect.
+*supported* only if q <= alpha AND its held-out effect reaches min_effect: AUROC >= 0.5 + min_effect,
+or, for a claim about shares, a share of the claimed set at least min_effect above the other's.
 
 Several items of one file (frames of a multi-frame DICOM, slices of a volume)
 are not independent: the split keeps each file's items on one side, and the
@@ -27,9 +30,10 @@ from .library import MEASUREMENTS_SPACE
 from .medical.acquisition import ACQUISITION
 from .result import Finding, Hypothesis
 from .stats import auroc, benjamini_hochberg, fisher_greater, mann_whitney_greater, weighted_benjamini_hochberg
+from .subgroups import is_share_claim, shares_above, with_heldout_test
 
 DEFAULT_ALPHA = 0.05
-DEFAULT_MIN_EFFECT = 0.1  # supported findings reach held-out AUROC >= 0.60
+DEFAULT_MIN_EFFECT = 0.1  # supported findings reach held-out AUROC >= 0.60 (share claims: 10 points more)
 
 
 @dataclass(frozen=True)
@@ -112,19 +116,38 @@ def _half_scores(h: Hypothesis, half: HeldOut) -> tuple[np.ndarray, np.ndarray, 
     return s_a, s_b, less, more
 
 
+def claim_effect(h: Hypothesis, less: np.ndarray, more: np.ndarray) -> float:
+    """How strongly scores back a claim, on the AUROC's scale (0 = no effect, 0.5 = complete): AUROC - 0.5,
+    or for a share claim half the difference of the shares above its threshold (the AUROC of 0/1 scores)."""
+    if is_share_claim(h):
+        share_less, share_more = shares_above(h, less, more)
+        return (share_more - share_less) / 2
+    return auroc(less, more) - 0.5
+
+
 def discovery_weights(hypotheses: Sequence[Hypothesis], discovery: HeldOut) -> np.ndarray:
     """A weight per hypothesis, mean 1, proportional to its squared effect on the discovery half.
 
-    The effect is max(AUROC - 0.5, DISCOVERY_FLOOR) in the claimed direction; squared, as a test's
-    power grows with the square of the effect it looks for (its non-centrality), so a claim the
+    The effect (:func:`claim_effect`) is floored at DISCOVERY_FLOOR, in the claimed direction; squared, as
+    a test's power grows with the square of the effect it looks for (its non-centrality), so a claim the
     discovery images back strongly gets more of the error budget than one they barely back.
     The weights come from the discovery half only, independent of the held-out images, which
     keeps the weighted Benjamini–Hochberg procedure's false discovery rate at alpha.
     """
-    effects = np.array([auroc(*_half_scores(h, discovery)[2:]) - 0.5 for h in hypotheses], dtype=np.float64)
+    effects = np.array([claim_effect(h, *_half_scores(h, discovery)[2:]) for h in hypotheses], dtype=np.float64)
     effects = np.maximum(np.nan_to_num(effects, nan=0.0), DISCOVERY_FLOOR)
     weights = effects**2
     return weights / weights.mean() if len(weights) else weights
+
+
+def reaches_effect(h: Hypothesis, heldout_auroc: float, less: np.ndarray, more: np.ndarray,
+                   min_effect: float) -> bool:
+    """Whether held-out scores show at least the stated minimum effect: AUROC >= 0.5 + min_effect, or for a
+    share claim, a share above the threshold at least min_effect larger in the claimed set."""
+    if is_share_claim(h):
+        share_less, share_more = shares_above(h, less, more)
+        return bool(share_more - share_less >= min_effect)
+    return bool(heldout_auroc >= 0.5 + min_effect)
 
 
 def validate(hypotheses: Sequence[Hypothesis], heldout: HeldOut, *, alpha: float = DEFAULT_ALPHA,
@@ -134,14 +157,18 @@ def validate(hypotheses: Sequence[Hypothesis], heldout: HeldOut, *, alpha: float
 
     discovery : the discovery half (images and embeddings the proposers saw). When given, the
         q-values are those of weighted Benjamini–Hochberg, each claim weighted by its discovery
-        effect (:func:`discovery_weights`); else of plain Benjamini–Hochberg.
+        effect (:func:`discovery_weights`), and each claim's test (shift or subgroup,
+        :func:`engine.subgroups.with_heldout_test`) is chosen on it; else plain Benjamini–Hochberg, and
+        every claim keeps the test its proposer gave it.
     """
     hypotheses = unique_hypotheses(hypotheses)
+    if discovery is not None:  # each claim's test, shift or subgroup, chosen on the discovery half
+        hypotheses = [with_heldout_test(h, *_half_scores(h, discovery)[2:]) for h in hypotheses]
     scored = []
     for h in hypotheses:
         s_a, s_b, less, more = _half_scores(h, heldout)
-        test = fisher_greater if h.test == "fisher" else mann_whitney_greater
-        scored.append((h, s_a, s_b, auroc(less, more), test(less, more)))
+        p = fisher_greater(less, more, h.threshold) if is_share_claim(h) else mann_whitney_greater(less, more)
+        scored.append((h, s_a, s_b, less, more, auroc(less, more), p))
     p_values = np.array([p for *_, p in scored])
     if discovery is not None and scored:
         weights = discovery_weights(hypotheses, discovery)
@@ -150,8 +177,8 @@ def validate(hypotheses: Sequence[Hypothesis], heldout: HeldOut, *, alpha: float
         weights = np.ones(len(scored))
         q_values = benjamini_hochberg(p_values)
     findings = []
-    for (h, s_a, s_b, heldout_auroc, p), q, weight in zip(scored, q_values, weights):
-        supported = bool(q <= alpha and heldout_auroc >= 0.5 + min_effect)
+    for (h, s_a, s_b, less, more, heldout_auroc, p), q, weight in zip(scored, q_values, weights):
+        supported = bool(q <= alpha) and reaches_effect(h, heldout_auroc, less, more, min_effect)
         # exemplars: the held-out images that show the claim most / least
         top = np.argsort(-(s_b if h.more_in == "b" else s_a), kind="stable")[:n_exemplars]
         bottom = np.argsort(s_a if h.more_in == "b" else s_b, kind="stable")[:n_exemplars]

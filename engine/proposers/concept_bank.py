@@ -10,6 +10,7 @@ import numpy as np
 
 from ..result import Hypothesis
 from ..stats import auroc_columns
+from ..subgroups import subgroup_picks
 from .base import Evidence, SpaceEvidence
 
 
@@ -69,11 +70,14 @@ def contrast_vectors(T: np.ndarray) -> np.ndarray:
 
 
 class ConceptBankProposer:
-    """Propose the vocabulary phrases whose image scores separate the discovery halves.
+    """Propose the vocabulary phrases whose image scores separate the discovery halves, as a whole or in a
+    subgroup of one set.
 
     phrases : the vocabulary (default: the model's own phrase list if it has one, else the shipped concept bank)
     max_hypotheses : claims proposed per space, the strongest first
     per_direction : phrases most aligned with each discriminative direction, added if new
+    max_subgroups : further claims, about a subgroup of one set: the phrases with the most discovery images
+        of one set above every image of the other (:func:`engine.subgroups.subgroup_picks`)
     min_effect : discovery |AUROC - 0.5| a phrase needs
     max_redundancy : a phrase whose discovery scores correlate above this with an
         already chosen phrase adds nothing and is skipped
@@ -82,9 +86,11 @@ class ConceptBankProposer:
     name = "concept-bank"
 
     def __init__(self, phrases: Sequence[str] | None = None, *, max_hypotheses: int = 10,
-                 per_direction: int = 2, min_effect: float = 0.05, max_redundancy: float = 0.9):
+                 max_subgroups: int = 4, per_direction: int = 2, min_effect: float = 0.05,
+                 max_redundancy: float = 0.9):
         self.phrases = tuple(phrases) if phrases is not None else None
         self.max_hypotheses = max_hypotheses
+        self.max_subgroups = max_subgroups
         self.per_direction = per_direction
         self.min_effect = min_effect
         self.max_redundancy = max_redundancy
@@ -107,6 +113,7 @@ class ConceptBankProposer:
         S = X @ V.T  # (n_discovery, n_phrases)
         aurocs = auroc_columns(S, y[:, None])
         effect = np.nan_to_num(np.abs(aurocs - 0.5), nan=0.0)
+        more_b = np.nan_to_num(aurocs, nan=0.5) > 0.5
 
         chosen: list[int] = []
         notes: dict[int, str] = {}
@@ -117,6 +124,9 @@ class ConceptBankProposer:
                 continue
             chosen.append(int(i))
             notes[int(i)] = f"discovery AUROC of the claim {max(aurocs[i], 1 - aurocs[i]):.2f}"
+        for i, towards_b, note in subgroup_picks(S[~y], S[y], set(chosen), self.max_subgroups):
+            chosen.append(i)
+            more_b[i], notes[i] = towards_b, note
         for d in space.directions:
             alignment = V @ d.vector
             for i in np.argsort(-np.abs(alignment))[: self.per_direction]:
@@ -128,7 +138,7 @@ class ConceptBankProposer:
                 else:
                     notes[i] += f"; {note}"
         return [
-            Hypothesis(statement=phrases[i], more_in="b" if aurocs[i] > 0.5 else "a", source=self.name,
+            Hypothesis(statement=phrases[i], more_in="b" if more_b[i] else "a", source=self.name,
                        space=space.name, vector=V[i], evidence=notes[i])
             for i in chosen
         ]
