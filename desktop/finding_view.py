@@ -41,6 +41,7 @@ def heatmap_overlays(result) -> OverlayProvider:
 
 
 describe = engine.describe  # the finding as a sentence, as the reports word it
+describe_test = engine.describe_test  # how its held-out p-value was computed
 
 
 def fmt_q(q: float) -> str:
@@ -149,7 +150,8 @@ class FindingView(QWidget):
         support = ('<b style="color:#1a7f37">supported</b>' if finding.supported
                    else '<b style="color:#57606a">not supported</b>')
         self.stats.setText(
-            f"{support} · held-out AUROC <b>{finding.heldout_auroc:.2f}</b> · q <b>{fmt_q(finding.q_value)}</b> · "
+            f"{support} · held-out AUROC <b>{finding.heldout_auroc:.2f}</b> · q <b>{fmt_q(finding.q_value)}</b> "
+            f"({describe_test(finding)}) · "
             f"{len(finding.scores_a)} + {len(finding.scores_b)} held-out images")
         where = finding.source if finding.source == finding.hypothesis.space else (
             f"{finding.source}, in {finding.hypothesis.space}")

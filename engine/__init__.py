@@ -40,7 +40,7 @@ __all__ = [
     "find_leaks", "open_image", "run", "scan_image_set", "thumbnail", "ReadOptions",
     "list_models", "get_model_spec", "availability", "write_reports",
     "FeatureLibrary", "LibraryEntry", "LibraryError", "LibraryProposer", "data_dir", "verdict_for",
-    "EmbeddingMap", "embedding_map", "default_model", "describe", "verdict", "heatmap_layer",
+    "EmbeddingMap", "embedding_map", "default_model", "describe", "describe_test", "verdict", "heatmap_layer",
     "VLMAnswerError", "VLMError", "VLMRuntimeError", "VLMTimeoutError", "VLMProposer", "VisionLanguageModel",
 ]
 
@@ -83,7 +83,7 @@ def __getattr__(name):
         from .heatmap import finding_layer
 
         return finding_layer
-    if name in ("describe", "verdict"):
+    if name in ("describe", "describe_test", "verdict"):
         from . import report
 
         return getattr(report, name)

@@ -17,6 +17,7 @@ from typing import Iterable
 import numpy as np
 
 from .baselines import METHOD_TITLES, METHODS
+from .suites import PREVALENCE_SET_SIZES, prevalence_level
 
 SUITE_TITLES = {"single": "single semantic difference", "lowlevel": "low-level edit", "prevalence": "prevalence sweep",
                 "null": "null pairs (no difference)", "multi": "multi-difference", "sizes": "set size"}
@@ -82,9 +83,11 @@ def targets(summary: dict) -> list[dict]:
     wanted = [
         ("Acc@1 at 100 % prevalence (single semantic)", "single", "100 %", "acc1", ">=", 0.90),
         ("Acc@5 at 100 % prevalence (single semantic)", "single", "100 %", "acc5", ">=", 0.98),
-        ("Acc@1 at 100 % prevalence (prevalence sweep)", "prevalence", "100 %", "acc1", ">=", 0.90),
-        ("Acc@5 at 100 % prevalence (prevalence sweep)", "prevalence", "100 %", "acc5", ">=", 0.98),
-        ("Acc@1 at 20 % prevalence", "prevalence", "20 %", "acc1", ">=", 0.60),
+        *((f"Acc@{k} at 100 % prevalence (prevalence sweep, {n} per set)", "prevalence",
+           prevalence_level(1.0, n), f"acc{k}", ">=", bound)
+          for n in PREVALENCE_SET_SIZES for k, bound in ((1, 0.90), (5, 0.98))),
+        *((f"Acc@1 at 20 % prevalence ({n} per set)", "prevalence", prevalence_level(0.2, n), "acc1", ">=", 0.60)
+          for n in PREVALENCE_SET_SIZES),
         ("false findings on null pairs", "null", "no difference", "false_finding_rate", "<=", 0.05),
         ("recall on 3-difference pairs", "multi", "3 differences", "recall", ">=", 0.80),
     ]

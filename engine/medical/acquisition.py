@@ -105,10 +105,6 @@ def acquisition_space(metadata: Sequence[Sequence[tuple[str, str]]]) -> Acquisit
     return AcquisitionSpace(np.stack(columns, axis=1).astype(np.float32), tuple(names), tuple(kinds))
 
 
-def _percent(share: float) -> str:
-    return f"{100 * share:.0f} %"
-
-
 def describe_acquisition(statement: str, more_in: str, vector: np.ndarray, scores_a: np.ndarray,
                          scores_b: np.ndarray) -> str:
     """A held-out acquisition finding in words.
@@ -123,8 +119,10 @@ def describe_acquisition(statement: str, more_in: str, vector: np.ndarray, score
         other = "a" if more_in == "b" else "b"
         if not more.size or not less.size:
             return statement
-        return (f"{_percent(float(np.mean(more > 0.5)))} of {more_in.upper()} vs "
-                f"{_percent(float(np.mean(less > 0.5)))} of {other.upper()}: {statement}")
+        from ..report.wording import percent  # (the report package imports this module)
+
+        return (f"{percent(float(np.mean(more > 0.5)))} of {more_in.upper()} vs "
+                f"{percent(float(np.mean(less > 0.5)))} of {other.upper()}: {statement}")
     sign = float(np.sign(np.asarray(vector, dtype=np.float64).sum())) or 1.0  # scores are ± the tag's values
     if not a.size or not b.size:
         return f"Set {more_in.upper()}: {statement}"

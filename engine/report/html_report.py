@@ -24,7 +24,7 @@ from .html_pictures import Page, Thumbnails, gallery
 from .html_pictures import escape as _e
 from .json_report import PathNamer, json_safe, ordered_findings, tool_version
 from .svg_charts import histogram_svg
-from .wording import DEFAULT_ALPHA, describe, fmt_2dp, fmt_p, is_confounder, p_is, verdict
+from .wording import DEFAULT_ALPHA, describe, fmt_2dp, fmt_p, is_confounder, p_is, describe_test, verdict
 
 SKIPPED_OPEN_UP_TO = 20
 """The skipped-files list starts folded when it is longer than this."""
@@ -185,7 +185,7 @@ def _finding_card(page: Page, i: int, f: Finding) -> str:
     evidence = f'<p class="evidence">{_e(page.namer.text(h.evidence))}</p>' if h.evidence else ""
     status = '<span class="yes">supported</span>' if f.supported else '<span class="no">not supported</span>'
     stats = (
-        f"{status} · held-out AUROC {fmt_2dp(f.heldout_auroc)} · {p_is('p', f.p_value)} · "
+        f"{status} · held-out AUROC {fmt_2dp(f.heldout_auroc)} · {p_is('p', f.p_value)} ({_e(describe_test(f))}) · "
         f"{p_is('q', f.q_value)} · n = {np.size(f.scores_a)} (A) / {np.size(f.scores_b)} (B) · "
         f"source {_source(h.source)} · space {_e(h.space)}"
     )

@@ -27,9 +27,10 @@ import numpy as np
 from ..heatmap import item_key
 from ..images import ImageRecord
 from ..result import Cluster, Direction, Finding, Result
+from ..subgroups import is_share_claim
 from ..validate import finding_order
 
-SCHEMA_VERSION = "1.2"
+SCHEMA_VERSION = "1.3"
 TOOL_NAME = "spotdiff"
 N_CLUSTER_MEMBERS = 12
 """Cluster members listed in report.json; the counts n_a, n_b cover them all."""
@@ -217,6 +218,7 @@ def _finding(finding: Finding, namer: PathNamer, heatmaps: Mapping | None = None
         "q_value": round_float(finding.q_value),
         "weight": round_float(finding.weight),
         "supported": bool(finding.supported),
+        "test": h.test,
         "restates": finding.restates,
         "n_heldout": {"a": int(np.size(finding.scores_a)), "b": int(np.size(finding.scores_b))},
         "score_summary": {"a": _quartiles(finding.scores_a), "b": _quartiles(finding.scores_b)},
@@ -227,11 +229,16 @@ def _finding(finding: Finding, namer: PathNamer, heatmaps: Mapping | None = None
 
 
 def _shares(finding: Finding) -> dict:
-    """For a 0/1 claim (Fisher's test; "Manufacturer = GE"), the held-out share of each set that has it."""
-    if finding.hypothesis.test != "fisher":
+    """For a claim about shares (a 0/1 claim such as "Manufacturer = GE", or a subgroup claim), the held-out
+    share of each set above its threshold, and a subgroup claim's threshold."""
+    h = finding.hypothesis
+    if not is_share_claim(h):
         return {}
-    return {"shares": {side: round_float(np.mean(np.asarray(scores) > 0.5)) if np.size(scores) else None
-                       for side, scores in (("a", finding.scores_a), ("b", finding.scores_b))}}
+    out = {"shares": {side: round_float(np.mean(np.asarray(scores) > h.threshold)) if np.size(scores) else None
+                      for side, scores in (("a", finding.scores_a), ("b", finding.scores_b))}}
+    if h.test == "exceedance":
+        out["threshold"] = round_float(h.threshold)
+    return out
 
 
 def _direction(direction: Direction, namer: PathNamer, heatmaps: Mapping | None = None) -> dict:

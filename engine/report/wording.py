@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from ..result import Finding, Result
 
 DEFAULT_ALPHA = 0.05
@@ -40,10 +42,13 @@ def is_confounder(finding: Finding) -> bool:
 
 def describe(finding: Finding) -> str:
     """A finding as one sentence: "Images in set B are blurrier" / "More in set B: a dog" /
-    "82 % of B vs 9 % of A: Manufacturer = GE" (held-out shares)."""
+    "82 % of B vs 9 % of A: Manufacturer = GE" (held-out shares) / for a claim about some images of a set,
+    "More in set B: red objects (22 % of B vs 4 % of A)" (held-out shares above its threshold)."""
     statement = finding.statement.strip()
     if statement.lower().startswith("images in set"):
         return statement
+    if finding.hypothesis.test == "exceedance":
+        return _describe_subgroup(finding, statement)
     if finding.source == "acquisition":
         from ..medical.acquisition import describe_acquisition
 
@@ -53,6 +58,41 @@ def describe(finding: Finding) -> str:
         # a measurement, whoever proposed it (the feature library re-proposes confirmed ones)
         return f"Images in set {finding.more_in.upper()} are {statement}"
     return f"More in set {finding.more_in.upper()}: {statement}"
+
+
+TEST_NAMES = {"mann-whitney": "Mann–Whitney", "fisher": "Fisher's exact test",
+              "exceedance": "subgroup test: Fisher's exact test above the discovery threshold"}
+
+
+def describe_test(finding: Finding) -> str:
+    """How a finding's held-out p-value was computed, for a report's statistics line."""
+    return TEST_NAMES.get(finding.hypothesis.test, finding.hypothesis.test)
+
+
+def held_out_shares(finding: Finding) -> tuple[float, float]:
+    """A share claim's held-out shares above its threshold, as (claimed set, other set)."""
+    def share(scores) -> float:
+        return float(np.mean(np.asarray(scores) > finding.hypothesis.threshold)) if np.size(scores) else math.nan
+
+    a, b = share(finding.scores_a), share(finding.scores_b)
+    return (b, a) if finding.more_in == "b" else (a, b)
+
+
+def _describe_subgroup(finding: Finding, statement: str) -> str:
+    """ "More in set B: red objects (22 % of B vs 4 % of A)"; "Some images in set B are blurrier (…)"."""
+    more, less = held_out_shares(finding)
+    this, other = finding.more_in.upper(), "A" if finding.more_in == "b" else "B"
+    shares = f"({percent(more)} of {this} vs {percent(less)} of {other})"
+    if finding.hypothesis.space == "measurements":
+        return f"Some images in set {this} are {statement} {shares}"
+    if finding.source == "acquisition":
+        return f"Some images in set {this}: {statement} {shares}"
+    return f"More in set {this}: {statement} {shares}"
+
+
+def percent(share: float) -> str:
+    """ "22 %" (held-out shares in words); "—" when unknown."""
+    return f"{100 * share:.0f} %" if math.isfinite(share) else "—"
 
 
 def verdict(result: Result, alpha: float = DEFAULT_ALPHA) -> str:
