@@ -178,6 +178,7 @@ class QuickEval:
 def evaluate(enc: Encoder, n: int = 400, draws: int = 200) -> dict:
     out: dict = {"n_per_task": n, "draws": draws}
     out |= accuracies(enc, attribute_sets(n))
+    out |= presence_aurocs(enc, n)
     clean, marked, captions = rectangle_sets(2 * n, task=20)
     X = enc.images(clean), enc.images(marked)
     out |= rectangle_aurocs(enc, clean, marked, captions, X)
@@ -213,11 +214,42 @@ def evaluate(enc: Encoder, n: int = 400, draws: int = 200) -> dict:
     return out
 
 
+# Is a value present in one object of several? What a comparison asks when a difference sits in one object.
+PRESENCE = {  # kind -> (values, the vocabulary phrase of a value)
+    "shape": (SHAPES, lambda v: f"a {v}"),
+    "position": (tuple(POSITION_PHRASES), lambda v: f"an object {POSITION_PHRASES[v]}"),
+    "texture": (("solid", "striped", "dotted"), lambda v: f"a {v} object"),
+    "colour": (tuple(COLOURS), lambda v: f"a {v} object"),
+}
+
+
+def presence_aurocs(enc: Encoder, n: int) -> dict:
+    """Per kind, the mean over its values of the AUROC of the value's phrase (read as the concept bank reads it:
+    against the model's whole vocabulary) between held-out scenes of 2-4 objects that have it in some object
+    and those that do not."""
+    scenes = [sample_scene(SetSpec(counts=(2, 3, 4)), held_out(60, i)) for i in range(n)]
+    X = enc.images([render(s, render_size(held_out(61, i))) for i, s in enumerate(scenes)])
+    vocab = list(load_vocabulary("toy-shapes"))
+    V = contrast_vectors(enc.texts(vocab, PROMPT_TEMPLATES))
+    out = {}
+    for kind, (values, phrase) in PRESENCE.items():
+        aurocs = []
+        for v in values:
+            has = np.array([any(getattr(o, kind) == v for o in s.objects) for s in scenes])
+            if has.any() and not has.all():
+                scores = X @ V[vocab.index(phrase(v))]
+                aurocs.append(auroc(scores[~has], scores[has]))
+        out[f"presence_{kind}"] = float(np.mean(aurocs))
+    return out
+
+
 def table(numbers: dict) -> str:
     rows = [("background, 5-way", "background"), ("colour, 8-way (1 object)", "colour"),
             ("shape, 6-way (1 object)", "shape"), ("size, 2-way (1 object)", "size"), ("count, 4-way", "count"),
             ("texture, 2-way (1 object, striped or dotted)", "texture"), ("position, 5-way (1 object)", "position"),
-            ("background colour, 5-way", "background_colour"), ("rectangles AUROC, prompt", "rect_auroc_prompt"),
+            ("background colour, 5-way", "background_colour"),
+            *((f"{kind} in some object of 2-4: mean AUROC", f"presence_{kind}") for kind in PRESENCE),
+            ("rectangles AUROC, prompt", "rect_auroc_prompt"),
             ("rectangles AUROC, text direction", "rect_auroc_text_direction")]
     for size in (64, 224):
         rows += [(f"engine edit at {size} px: AUROC prompt", f"engine_edit_{size}px_rect_auroc_prompt"),

@@ -8,7 +8,8 @@ from engine.bench.baselines import (METHODS, PairData, PhraseBank, gsclip, negat
                                     visdiff_embedding)
 from engine.bench.judge import Claim, best_rank, first_match, matches, measurement_statements, unmatched_vocabulary
 from engine.bench.run import BenchConfig, run_benchmark, write_results
-from engine.bench.suites import KINDS, PREVALENCES, SET_SIZES, Planted, build_suites
+from engine.bench.suites import (KINDS, PREVALENCE_SET_SIZES, PREVALENCES, SET_SIZES, Planted, build_suites,
+                                 prevalence_level)
 from engine.cli import main
 from engine.edits import EDITS
 from engine.progress import run
@@ -112,6 +113,9 @@ def test_suites_reach_the_issue_minimums_and_cover_every_kind():
     assert len(by_suite["null"]) >= 40 and all(not p.planted and p.world_pair is None and not p.plants
                                                for p in by_suite["null"])
     assert {p.prevalence for p in by_suite["prevalence"]} == set(PREVALENCES)
+    assert {(p.prevalence, p.n_per_set) for p in by_suite["prevalence"]} == {
+        (level, n) for level in PREVALENCES for n in PREVALENCE_SET_SIZES}
+    assert all(p.level == prevalence_level(p.prevalence, p.n_per_set) for p in by_suite["prevalence"])
     assert {len(p.planted) for p in by_suite["multi"]} == {2, 3}
     assert {p.n_per_set for p in by_suite["sizes"]} == set(SET_SIZES)
     for p in by_suite["prevalence"]:
@@ -241,3 +245,19 @@ def test_quick_run_with_toy_shapes():
     assert red["methods"]["spotdiff"]["rank"] == 1  # toy-shapes reads colours: "red objects" comes first
     for record in document["pairs"]:  # the baselines chose among the model's own words
         assert all(claim[0] in load_vocabulary("toy-shapes") for claim in record["methods"]["gsclip"]["top"])
+
+
+def test_spotdiff_claims_are_its_supported_findings_each_difference_once():
+    """A supported finding that restates a stronger one is folded under it in the report: not a claim of its own."""
+    import numpy as np
+
+    from engine.bench.baselines import _findings_to_claims
+    from engine.result import Finding, Hypothesis
+
+    def finding(statement, supported=True, restates=None):
+        h = Hypothesis(statement, "b", "concept-bank", "clip", np.ones(2))
+        return Finding(h, 0.9, 1e-4, 1e-3, supported, np.zeros(3), np.ones(3), restates=restates)
+
+    findings = [finding("small rectangles"), finding("a small object", restates="small rectangles"),
+                finding("a watermark"), finding("stars", supported=False)]
+    assert [c.statement for c in _findings_to_claims(findings)] == ["small rectangles", "a watermark"]
