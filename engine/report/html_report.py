@@ -189,10 +189,12 @@ def _finding_card(page: Page, i: int, f: Finding) -> str:
         f"{p_is('q', f.q_value)} · n = {np.size(f.scores_a)} (A) / {np.size(f.scores_b)} (B) · "
         f"source {_source(h.source)} · space {_e(h.space)}"
     )
+    threshold = h.threshold if h.test == "exceedance" else None  # a subgroup claim: images above it count
+    chart = histogram_svg(f.scores_a, f.scores_b, x_label=_score_label(h.statement), threshold=threshold)
     return (
         f'<article class="card finding {"supported" if f.supported else "unsupported"}" id="finding-{i}">'
         f'<h3>{_e(describe(f))}</h3><p class="stats">{stats}</p>{evidence}'
-        f'<div class="chart">{histogram_svg(f.scores_a, f.scores_b, x_label=_score_label(h.statement))}</div>'
+        f'<div class="chart">{chart}</div>'
         f'{note}<div class="galleries">{galleries}</div></article>'
     )
 

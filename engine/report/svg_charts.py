@@ -24,10 +24,12 @@ def _tick_text(value: float, step: float) -> str:
     return f"{value:.{decimals}f}".replace("-", "−")
 
 
-def histogram_svg(scores_a: np.ndarray, scores_b: np.ndarray, *, x_label: str) -> str:
+def histogram_svg(scores_a: np.ndarray, scores_b: np.ndarray, *, x_label: str,
+                  threshold: float | None = None) -> str:
     """Histograms of two score arrays on shared bins, side by side in each bin, as inline SVG.
 
-    Heights are shares of each set (the sets may differ in size); dashed lines mark medians.
+    Heights are shares of each set (the sets may differ in size); dashed lines mark medians, a solid line
+    the ``threshold`` of a subgroup claim (images above it count as having the property).
     Colours come from the page's CSS classes ``bar-a`` and ``bar-b``.
     """
     a = np.asarray(scores_a, dtype=np.float64).ravel()
@@ -42,6 +44,8 @@ def histogram_svg(scores_a: np.ndarray, scores_b: np.ndarray, *, x_label: str) -
         empty = f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle">No held-out scores</text>'
         return head + empty + "</svg>"
     lo, hi = float(both.min()), float(both.max())
+    if threshold is not None and math.isfinite(threshold):
+        lo, hi = min(lo, threshold), max(hi, threshold)
     if hi - lo <= 1e-12 * max(1.0, abs(lo)):
         lo, hi = lo - 0.5, hi + 0.5
     n_bins = int(np.clip(np.ceil(np.sqrt(both.size)), 8, 30))
@@ -84,8 +88,13 @@ def histogram_svg(scores_a: np.ndarray, scores_b: np.ndarray, *, x_label: str) -
             parts.append(f'<line class="median-{label}" x1="{m:.1f}" x2="{m:.1f}" y1="{top}" y2="{base}"/>')
         parts.append(f'<rect class="key-{label}" x="{left + k * 150}" y="8" width="10" height="10"/>')
         parts.append(f'<text x="{left + k * 150 + 14}" y="17">Set {label.upper()} (n = {s.size})</text>')
+    key = "dashed lines: medians"
+    if threshold is not None and math.isfinite(threshold):
+        t = x(threshold)
+        parts.append(f'<line class="threshold" x1="{t:.1f}" x2="{t:.1f}" y1="{top}" y2="{base}"/>')
+        key += "; solid: threshold"
     parts += [
-        f'<text x="{left + pw}" y="17" text-anchor="end">dashed lines: medians</text>',
+        f'<text x="{left + pw}" y="17" text-anchor="end">{key}</text>',
         f'<line class="axis" x1="{left}" x2="{left + pw}" y1="{base}" y2="{base}"/>',
         f'<line class="axis" x1="{left}" x2="{left}" y1="{top}" y2="{base}"/>',
         f'<text x="{left + pw / 2}" y="{height - 6}" text-anchor="middle">{escape(x_label)}</text>',

@@ -43,7 +43,7 @@ def is_confounder(finding: Finding) -> bool:
 def describe(finding: Finding) -> str:
     """A finding as one sentence: "Images in set B are blurrier" / "More in set B: a dog" /
     "82 % of B vs 9 % of A: Manufacturer = GE" (held-out shares) / for a claim about some images of a set,
-    "More in set B: red objects (22 % of B vs 4 % of A)" (held-out shares above its threshold)."""
+    "More in set B: red objects, in 22 % of B vs 4 % of A" (held-out shares above its threshold)."""
     statement = finding.statement.strip()
     if statement.lower().startswith("images in set"):
         return statement
@@ -79,15 +79,16 @@ def held_out_shares(finding: Finding) -> tuple[float, float]:
 
 
 def _describe_subgroup(finding: Finding, statement: str) -> str:
-    """ "More in set B: red objects (22 % of B vs 4 % of A)"; "Some images in set B are blurrier (…)"."""
+    """ "More in set B: red objects, in 22 % of B vs 4 % of A"; "Some images in set B are blurrier: 30 % of B
+    vs 5 % of A" (held-out shares above the claim's threshold)."""
     more, less = held_out_shares(finding)
     this, other = finding.more_in.upper(), "A" if finding.more_in == "b" else "B"
-    shares = f"({percent(more)} of {this} vs {percent(less)} of {other})"
+    shares = f"{percent(more)} of {this} vs {percent(less)} of {other}"
     if finding.hypothesis.space == "measurements":
-        return f"Some images in set {this} are {statement} {shares}"
+        return f"Some images in set {this} are {statement}: {shares}"
     if finding.source == "acquisition":
-        return f"Some images in set {this}: {statement} {shares}"
-    return f"More in set {this}: {statement} {shares}"
+        return f"Some images in set {this} have {statement}: {shares}"
+    return f"More in set {this}: {statement}, in {shares}"
 
 
 def percent(share: float) -> str:

@@ -80,7 +80,7 @@ def test_a_difference_in_a_fifth_of_b_is_supported_as_a_subgroup_with_its_shares
     # the shift test of the same held-out scores is far weaker: the AUROC can reach only 0.5 + 0.2 / 2
     assert finding.p_value < 1e-3 < mann_whitney_greater(finding.scores_a, finding.scores_b)
     assert finding.heldout_auroc < 0.6 + 0.05
-    assert describe(finding).startswith("Some images in set B are brighter (")
+    assert describe(finding).startswith("Some images in set B are brighter: ")
     text = describe(finding)
     share_b = float(np.mean(finding.scores_b > finding.hypothesis.threshold))
     assert f"{100 * share_b:.0f} % of B vs" in text and share_b >= 0.2
@@ -123,3 +123,28 @@ def test_the_measurement_proposer_proposes_subgroups_in_either_tail():
     darker = next(h for h in proposed if h.vector[BRIGHT] == -1.0)
     assert darker.more_in == "b" and darker.statement == MEASUREMENTS[BRIGHT].lower
     assert "above every image of A" in darker.evidence
+
+
+def test_smaller_images_in_a_fifth_of_b_are_a_supported_subgroup_finding_in_every_report(tmp_path):
+    """End to end: synth downscales 20 % of B's images; compare() finds it as a subgroup claim, and the reports
+    give its test, threshold and held-out shares."""
+    from engine.pipeline import CompareRequest, compare
+    from engine.progress import run
+    from engine.report import to_json_dict, write_html
+    from engine.synth import synth
+
+    run(synth(tmp_path / "pair", plants=[("downscale", 0.5)], prevalence=0.2, n_per_set=100, seed=3, image_size=48))
+    request = CompareRequest(set_a=(tmp_path / "pair" / "set_a",), set_b=(tmp_path / "pair" / "set_b",),
+                             model="measurements", use_cache=False)
+    result = run(compare(request))
+    narrower = MEASUREMENTS[NAMES.index("width")].lower
+    finding = next(f for f in result.supported if f.statement == narrower)
+    assert finding.more_in == "b" and finding.hypothesis.test == "exceedance"
+    assert finding.heldout_auroc < 0.6 + 0.05  # a whole-set effect bar alone would not have let it through
+    doc = next(d for d in to_json_dict(result)["findings"] if d["statement"] == finding.statement)
+    assert doc["test"] == "exceedance" and doc["supported"]
+    assert doc["shares"]["b"] - doc["shares"]["a"] >= 0.1 and doc["threshold"] == pytest.approx(
+        finding.hypothesis.threshold, rel=1e-5)
+    html = write_html(result, tmp_path / "report.html").read_text(encoding="utf-8")
+    assert 'class="threshold"' in html and "subgroup test" in html
+    assert f"{100 * doc['shares']['b']:.0f} % of B vs {100 * doc['shares']['a']:.0f} % of A" in html
