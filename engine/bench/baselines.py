@@ -5,8 +5,7 @@ Each method takes a :class:`PairData` (the embeddings of both sets in every spac
 
 * ``spotdiff`` — the pipeline's own analysis (:func:`engine.pipeline.analyse`): proposers see the discovery half,
   every hypothesis is scored on the held-out half, BH-FDR. Claims are its **supported** findings only, in
-  report order (:func:`engine.validate.finding_order`), each difference once as the reports show it (a finding
-  that restates a stronger one is folded under it): an unsupported hypothesis is not a claim.
+  report order (:func:`engine.validate.finding_order`): an unsupported hypothesis is not a claim.
 * ``visdiff-embedding`` — VisDiff's embedding-only proposer: mean(B) − mean(A) of the CLIP image embeddings,
   decoded to the phrases nearest in cosine (phrases pointing the other way claim set A), ranked by |cosine|,
   no validation. It asserts every phrase it ranks (it has no test), so on a pair with no difference it
@@ -91,9 +90,9 @@ def bench_request(seed: int) -> CompareRequest:
 
 
 def _findings_to_claims(findings) -> tuple[Claim, ...]:
-    """Supported findings in report order, each difference once: a finding that restates a stronger one
-    (``Finding.restates``) is folded under it in every report, so it is not a claim of its own here either."""
-    return tuple(Claim(f.statement, f.more_in, f.q_value) for f in findings if f.supported and not f.restates)
+    """Supported findings in report order; one that restates a stronger one is a row of its own in the
+    report (marked as such), and a claim of its own here."""
+    return tuple(Claim(f.statement, f.more_in, f.q_value) for f in findings if f.supported)
 
 
 def spotdiff(data: PairData, seed: int) -> MethodAnswer:

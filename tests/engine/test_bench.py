@@ -246,18 +246,3 @@ def test_quick_run_with_toy_shapes():
     for record in document["pairs"]:  # the baselines chose among the model's own words
         assert all(claim[0] in load_vocabulary("toy-shapes") for claim in record["methods"]["gsclip"]["top"])
 
-
-def test_spotdiff_claims_are_its_supported_findings_each_difference_once():
-    """A supported finding that restates a stronger one is folded under it in the report: not a claim of its own."""
-    import numpy as np
-
-    from engine.bench.baselines import _findings_to_claims
-    from engine.result import Finding, Hypothesis
-
-    def finding(statement, supported=True, restates=None):
-        h = Hypothesis(statement, "b", "concept-bank", "clip", np.ones(2))
-        return Finding(h, 0.9, 1e-4, 1e-3, supported, np.zeros(3), np.ones(3), restates=restates)
-
-    findings = [finding("small rectangles"), finding("a small object", restates="small rectangles"),
-                finding("a watermark"), finding("stars", supported=False)]
-    assert [c.statement for c in _findings_to_claims(findings)] == ["small rectangles", "a watermark"]
