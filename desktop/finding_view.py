@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from html import escape
 from typing import Callable
 
 from PySide6.QtCore import Qt, Signal
@@ -150,8 +151,8 @@ class FindingView(QWidget):
         support = ('<b style="color:#1a7f37">supported</b>' if finding.supported
                    else '<b style="color:#57606a">not supported</b>')
         self.stats.setText(
-            f"{support} · held-out AUROC <b>{finding.heldout_auroc:.2f}</b> · q <b>{fmt_q(finding.q_value)}</b> "
-            f"({describe_test(finding)}) · "
+            f"{support} · held-out AUROC <b>{finding.heldout_auroc:.2f}</b> · q <b>{escape(fmt_q(finding.q_value))}</b>"
+            f" · {escape(describe_test(finding))} · "
             f"{len(finding.scores_a)} + {len(finding.scores_b)} held-out images")
         where = finding.source if finding.source == finding.hypothesis.space else (
             f"{finding.source}, in {finding.hypothesis.space}")

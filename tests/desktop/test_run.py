@@ -36,6 +36,16 @@ def test_drop_two_folders_and_run_to_completion(ui, window, pair_with_junk):
     assert view.finding is result.findings[0]
     assert view.strips["a"].model().rowCount() > 0 and view.strips["b"].model().rowCount() > 0
     assert view.histogram._bins is not None
+    # its statistics line, as the label renders it (a "< 0.001" must not be read as the start of a tag)
+    from PySide6.QtGui import QTextDocument
+
+    document = QTextDocument()
+    document.setHtml(view.stats.text())
+    shown = document.toPlainText()
+    assert f"held-out AUROC {view.finding.heldout_auroc:.2f} · q " in shown and "held-out images" in shown
+    assert "Mann–Whitney" in shown or "Fisher" in shown
+    if view.finding.q_value < 0.001:
+        assert "q < 0.001" in shown
     # every image on the map, coloured by set
     emap = window.results.map_view.map
     assert len(emap) == 40 and emap.is_b.sum() == 20
