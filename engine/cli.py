@@ -68,7 +68,8 @@ def _add_compare_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the discovery / held-out split (default 0)")
     p.add_argument("--alpha", type=float, default=0.05, help="false discovery rate (default 0.05)")
     p.add_argument("--min-effect", type=float, default=0.1,
-                   help="held-out AUROC a finding must reach above 0.5 (default 0.1, i.e. AUROC >= 0.60)")
+                   help="held-out effect a finding must reach: AUROC above 0.5 by this much, or for a claim "
+                        "about shares, this much more of the claimed set (default 0.1: AUROC >= 0.60, 10 points)")
     p.add_argument("--permutations", type=int, default=200, help="permutations of the separability test")
     p.add_argument("--no-measurements", action="store_true", help="do not compare named image measurements")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
