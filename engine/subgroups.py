@@ -3,10 +3,12 @@
 A difference present in a fifth of set B (small rectangles pasted into some images) moves B's scores
 little on average: its held-out AUROC is at most 0.5 + prevalence / 2 even for a perfect detector, and a
 Mann–Whitney test of the whole sets has little power. The images that have it, though, stand out above
-nearly everything in the other set. Such a claim is tested as a **subgroup** claim: the discovery half fixes
-a threshold (the :data:`SUBGROUP_QUANTILE` quantile of the other set's discovery scores), and the held-out
-half is tested for more images above it in the claimed set (one-sided Fisher exact test, ``test =
-"exceedance"``); its effect is the difference of the two sets' held-out shares above the threshold.
+everything in the other set. Such a claim is tested as a **subgroup** claim: the discovery half fixes a
+threshold (the highest score among the other set's discovery images), and the held-out half is tested for
+more images above it in the claimed set (one-sided Fisher exact test, ``test = "exceedance"``); its effect is
+the difference of the two sets' held-out shares above the threshold. (The maximum, rather than the 95th or
+90th percentile, found the most planted differences in 10-50 % of a set in the benchmark's prevalence sweep,
+with no false finding on its null pairs either way.)
 
 Each claim gets the test its discovery scores call for, chosen without the held-out half, so the held-out
 test is as valid as one fixed in advance: the subgroup test where its discovery p-value is the smaller and at
@@ -23,7 +25,6 @@ import numpy as np
 from .result import Hypothesis
 from .stats import auroc_columns, fisher_greater_counts, mann_whitney_greater_from_auroc
 
-SUBGROUP_QUANTILE = 0.95
 SUBGROUP_MAX_SHARE = 0.6
 CANDIDATE_P = 0.05  # a subgroup candidate's in-sample exceedance p-value must be below this to be proposed
 MIN_PER_SET = 8  # fewer discovery images per set than this: no threshold is trusted, claims keep the shift test
@@ -42,7 +43,7 @@ def discovery_tests(less: np.ndarray, more: np.ndarray) -> tuple[np.ndarray, np.
     n_less, n_more = len(less), len(more)
     labels = np.r_[np.zeros(n_less), np.ones(n_more)][:, None]
     p_shift = mann_whitney_greater_from_auroc(auroc_columns(np.vstack([less, more]), labels), n_less, n_more)
-    thresholds = np.quantile(less, SUBGROUP_QUANTILE, axis=0)
+    thresholds = less.max(axis=0)
     p_subgroup = fisher_greater_counts((more > thresholds).sum(axis=0), n_more,
                                        (less > thresholds).sum(axis=0), n_less)
     return p_shift, p_subgroup, thresholds
