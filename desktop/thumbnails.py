@@ -30,21 +30,46 @@ class _Relay(QObject):
     done = Signal(str, QImage, str)  # path, image (null on failure), reason
 
 
+class _Requests:
+    """The paths waiting to be decoded, newest last, shared by a loader and its worker threads. No Qt object:
+    a worker may drop the last reference to it on any thread."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.stack: list[str] = []
+        self.queued: set[str] = set()
+        self.running = 0  # workers started and not yet out of work
+
+    def next(self) -> str | None:  # worker threads
+        with self.lock:
+            if not self.stack:
+                self.running -= 1
+                return None
+            return self.stack.pop()
+
+
 class _Decode(QRunnable):
-    def __init__(self, loader: "ThumbnailLoader"):
+    """A worker: decodes paths until none wait. It holds the requests and the relay, never the loader: the
+    pool deletes a finished runnable on its own thread, and a loader (a main-thread object owning the pool)
+    must never be freed there."""
+
+    def __init__(self, requests: _Requests, relay: _Relay, size: int):
         super().__init__()
-        self.loader = loader
+        self.requests, self.relay, self.size = requests, relay, size
 
     def run(self) -> None:
-        while (path := self.loader._next_request()) is not None:
+        while (path := self.requests.next()) is not None:
             try:
-                image = QImage.fromData(engine.thumbnail(path, size=self.loader.size))
+                image = QImage.fromData(engine.thumbnail(path, size=self.size))
                 reason = "" if not image.isNull() else "cannot show the thumbnail"
             except engine.UnreadableImageError as e:
                 image, reason = QImage(), e.reason
             except OSError as e:  # the file vanished or became unreadable since the scan
                 image, reason = QImage(), e.strerror or str(e)
-            self.loader._relay.done.emit(path, image, reason)
+            try:
+                self.relay.done.emit(path, image, reason)
+            except RuntimeError:  # the loader, and its relay, are gone: nobody wants the rest
+                return
 
 
 class ThumbnailLoader(QObject):
@@ -66,10 +91,7 @@ class ThumbnailLoader(QObject):
         self.n_requested = 0  # decodes asked for, for tests and the curious
         self._images: OrderedDict[str, QImage] = OrderedDict()
         self._reasons: dict[str, str] = {}
-        self._stack: list[str] = []
-        self._queued: set[str] = set()
-        self._lock = threading.Lock()
-        self._running = 0
+        self._requests = _Requests()
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(n_threads)
         self._relay = _Relay(self)
@@ -82,38 +104,32 @@ class ThumbnailLoader(QObject):
         if found is not None:
             self._images.move_to_end(key)
             return found
-        with self._lock:
-            if key in self._queued:
-                if key in self._stack:  # seen again while waiting: to the top of the stack
-                    self._stack.remove(key)
-                    self._stack.append(key)
+        requests = self._requests
+        with requests.lock:
+            if key in requests.queued:
+                if key in requests.stack:  # seen again while waiting: to the top of the stack
+                    requests.stack.remove(key)
+                    requests.stack.append(key)
                 return None  # waiting or being decoded
-            self._queued.add(key)
+            requests.queued.add(key)
             self.n_requested += 1
-            self._stack.append(key)
-            while len(self._stack) > self.max_pending:
-                self._queued.discard(self._stack.pop(0))
-            start = self._running < self._pool.maxThreadCount()
+            requests.stack.append(key)
+            while len(requests.stack) > self.max_pending:
+                requests.queued.discard(requests.stack.pop(0))
+            start = requests.running < self._pool.maxThreadCount()
             if start:
-                self._running += 1
+                requests.running += 1
         if start:
-            self._pool.start(_Decode(self))
+            self._pool.start(_Decode(requests, self._relay, self.size))
         return None
 
     def reason(self, path: Path | str) -> str:
         """Why the thumbnail of ``path`` could not be made ("" if it could)."""
         return self._reasons.get(str(path), "")
 
-    def _next_request(self) -> str | None:  # worker threads
-        with self._lock:
-            if not self._stack:
-                self._running -= 1
-                return None
-            return self._stack.pop()
-
     def _on_decoded(self, path: str, image: QImage, reason: str) -> None:
-        with self._lock:
-            self._queued.discard(path)
+        with self._requests.lock:
+            self._requests.queued.discard(path)
         if reason:
             self._reasons[path] = reason
         self._images[path] = image
@@ -122,9 +138,9 @@ class ThumbnailLoader(QObject):
         self.loaded.emit(path)
 
     def clear(self) -> None:
-        with self._lock:
-            self._stack.clear()
-            self._queued.clear()
+        with self._requests.lock:
+            self._requests.stack.clear()
+            self._requests.queued.clear()
         self._images.clear()
         self._reasons.clear()
 
