@@ -47,8 +47,7 @@ def fisher_greater(scores_neg: np.ndarray, scores_pos: np.ndarray, threshold: fl
     pos = np.asarray(scores_pos, dtype=np.float64) > threshold
     if len(neg) == 0 or len(pos) == 0:
         return float("nan")
-    table = [[int(pos.sum()), int((~pos).sum())], [int(neg.sum()), int((~neg).sum())]]
-    return float(stats.fisher_exact(table, alternative="greater").pvalue)
+    return float(fisher_greater_counts(pos.sum(), len(pos), neg.sum(), len(neg)))
 
 
 def fisher_greater_counts(k_pos: np.ndarray, n_pos: int, k_neg: np.ndarray, n_neg: int) -> np.ndarray:

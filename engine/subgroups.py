@@ -30,6 +30,14 @@ CANDIDATE_P = 0.05  # a subgroup candidate's in-sample exceedance p-value must b
 MIN_PER_SET = 8  # fewer discovery images per set than this: no threshold is trusted, claims keep the shift test
 
 
+def beyond_all(less: np.ndarray, more: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per column of ``less`` (n_less, k) and ``more`` (n_more, k): how many images of ``more`` score above
+    every image of ``less``, and the one-sided Fisher p-value of that count against none (in-sample: the
+    threshold is ``less``'s own maximum; for choosing and ranking claims only)."""
+    count = (more > less.max(axis=0)).sum(axis=0)
+    return count, fisher_greater_counts(count, len(more), np.zeros_like(count), len(less))
+
+
 def discovery_tests(less: np.ndarray, more: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Both tests of many claims on the discovery half, each claim oriented towards ``more``.
 
@@ -43,10 +51,7 @@ def discovery_tests(less: np.ndarray, more: np.ndarray) -> tuple[np.ndarray, np.
     n_less, n_more = len(less), len(more)
     labels = np.r_[np.zeros(n_less), np.ones(n_more)][:, None]
     p_shift = mann_whitney_greater_from_auroc(auroc_columns(np.vstack([less, more]), labels), n_less, n_more)
-    thresholds = less.max(axis=0)
-    p_subgroup = fisher_greater_counts((more > thresholds).sum(axis=0), n_more,
-                                       (less > thresholds).sum(axis=0), n_less)
-    return p_shift, p_subgroup, thresholds
+    return p_shift, beyond_all(less, more)[1], less.max(axis=0)
 
 
 def strongest_subgroups(S_a: np.ndarray, S_b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -59,10 +64,8 @@ def strongest_subgroups(S_a: np.ndarray, S_b: np.ndarray) -> tuple[np.ndarray, n
     strongest of these: a difference in a fifth of a set barely moves its mean, but stands out here.
     """
     S_a, S_b = np.asarray(S_a, dtype=np.float64), np.asarray(S_b, dtype=np.float64)
-    count_b = (S_b > S_a.max(axis=0)).sum(axis=0)
-    count_a = (S_a > S_b.max(axis=0)).sum(axis=0)
-    p_b = fisher_greater_counts(count_b, len(S_b), np.zeros_like(count_b), len(S_a))
-    p_a = fisher_greater_counts(count_a, len(S_a), np.zeros_like(count_a), len(S_b))
+    count_b, p_b = beyond_all(S_a, S_b)
+    count_a, p_a = beyond_all(S_b, S_a)
     more_b = p_b <= p_a
     return more_b, np.where(more_b, p_b, p_a), np.where(more_b, count_b, count_a)
 
@@ -97,13 +100,15 @@ def with_heldout_test(h: Hypothesis, less: np.ndarray, more: np.ndarray) -> Hypo
     return h
 
 
-def shares_above(h: Hypothesis, less: np.ndarray, more: np.ndarray) -> tuple[float, float]:
-    """For a share claim (``test`` "fisher" or "exceedance"): the share of each set above its threshold,
-    as (less, more); NaN for an empty set."""
-    def share(s: np.ndarray) -> float:
-        return float(np.mean(np.asarray(s) > h.threshold)) if np.size(s) else float("nan")
+def share_above(h: Hypothesis, scores: np.ndarray) -> float:
+    """For a share claim (``test`` "fisher" or "exceedance"): the share of ``scores`` above its threshold;
+    NaN when there are none."""
+    return float(np.mean(np.asarray(scores) > h.threshold)) if np.size(scores) else float("nan")
 
-    return share(less), share(more)
+
+def shares_above(h: Hypothesis, less: np.ndarray, more: np.ndarray) -> tuple[float, float]:
+    """:func:`share_above` of each set, as (less, more)."""
+    return share_above(h, less), share_above(h, more)
 
 
 def is_share_claim(h: Hypothesis) -> bool:

@@ -134,8 +134,12 @@ def discovery_weights(hypotheses: Sequence[Hypothesis], discovery: HeldOut) -> n
     The weights come from the discovery half only, independent of the held-out images, which
     keeps the weighted Benjamini–Hochberg procedure's false discovery rate at alpha.
     """
-    effects = np.array([claim_effect(h, *_half_scores(h, discovery)[2:]) for h in hypotheses], dtype=np.float64)
-    effects = np.maximum(np.nan_to_num(effects, nan=0.0), DISCOVERY_FLOOR)
+    return _weights([claim_effect(h, *_half_scores(h, discovery)[2:]) for h in hypotheses])
+
+
+def _weights(effects: Sequence[float]) -> np.ndarray:
+    """Weights, mean 1, from discovery effects (see :func:`discovery_weights`)."""
+    effects = np.maximum(np.nan_to_num(np.asarray(effects, dtype=np.float64), nan=0.0), DISCOVERY_FLOOR)
     weights = effects**2
     return weights / weights.mean() if len(weights) else weights
 
@@ -145,8 +149,7 @@ def reaches_effect(h: Hypothesis, heldout_auroc: float, less: np.ndarray, more: 
     """Whether held-out scores show at least the stated minimum effect: AUROC >= 0.5 + min_effect, or for a
     share claim, a share above the threshold at least min_effect larger in the claimed set."""
     if is_share_claim(h):
-        share_less, share_more = shares_above(h, less, more)
-        return bool(share_more - share_less >= min_effect)
+        return bool(2 * claim_effect(h, less, more) >= min_effect)  # the difference of the shares
     return bool(heldout_auroc >= 0.5 + min_effect)
 
 
@@ -163,7 +166,8 @@ def validate(hypotheses: Sequence[Hypothesis], heldout: HeldOut, *, alpha: float
     """
     hypotheses = unique_hypotheses(hypotheses)
     if discovery is not None:  # each claim's test, shift or subgroup, chosen on the discovery half
-        hypotheses = [with_heldout_test(h, *_half_scores(h, discovery)[2:]) for h in hypotheses]
+        found = [_half_scores(h, discovery)[2:] for h in hypotheses]
+        hypotheses = [with_heldout_test(h, *scores) for h, scores in zip(hypotheses, found)]
     scored = []
     for h in hypotheses:
         s_a, s_b, less, more = _half_scores(h, heldout)
@@ -171,7 +175,7 @@ def validate(hypotheses: Sequence[Hypothesis], heldout: HeldOut, *, alpha: float
         scored.append((h, s_a, s_b, less, more, auroc(less, more), p))
     p_values = np.array([p for *_, p in scored])
     if discovery is not None and scored:
-        weights = discovery_weights(hypotheses, discovery)
+        weights = _weights([claim_effect(h, *scores) for h, scores in zip(hypotheses, found)])
         q_values = weighted_benjamini_hochberg(p_values, weights)
     else:
         weights = np.ones(len(scored))

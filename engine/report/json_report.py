@@ -27,7 +27,7 @@ import numpy as np
 from ..heatmap import item_key
 from ..images import ImageRecord
 from ..result import Cluster, Direction, Finding, Result
-from ..subgroups import is_share_claim
+from ..subgroups import is_share_claim, share_above
 from ..validate import finding_order
 
 SCHEMA_VERSION = "1.3"
@@ -234,7 +234,7 @@ def _shares(finding: Finding) -> dict:
     h = finding.hypothesis
     if not is_share_claim(h):
         return {}
-    out = {"shares": {side: round_float(np.mean(np.asarray(scores) > h.threshold)) if np.size(scores) else None
+    out = {"shares": {side: round_float(share_above(h, scores)) if np.size(scores) else None
                       for side, scores in (("a", finding.scores_a), ("b", finding.scores_b))}}
     if h.test == "exceedance":
         out["threshold"] = round_float(h.threshold)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from ..result import Finding, Result
+from ..subgroups import shares_above
 
 DEFAULT_ALPHA = 0.05
 
@@ -69,19 +68,11 @@ def describe_test(finding: Finding) -> str:
     return TEST_NAMES.get(finding.hypothesis.test, finding.hypothesis.test)
 
 
-def held_out_shares(finding: Finding) -> tuple[float, float]:
-    """A share claim's held-out shares above its threshold, as (claimed set, other set)."""
-    def share(scores) -> float:
-        return float(np.mean(np.asarray(scores) > finding.hypothesis.threshold)) if np.size(scores) else math.nan
-
-    a, b = share(finding.scores_a), share(finding.scores_b)
-    return (b, a) if finding.more_in == "b" else (a, b)
-
-
 def _describe_subgroup(finding: Finding, statement: str) -> str:
     """ "More in set B: red objects, in 22 % of B vs 4 % of A"; "Some images in set B are blurrier: 30 % of B
     vs 5 % of A" (held-out shares above the claim's threshold)."""
-    more, less = held_out_shares(finding)
+    a, b = finding.scores_a, finding.scores_b
+    less, more = shares_above(finding.hypothesis, *((a, b) if finding.more_in == "b" else (b, a)))
     this, other = finding.more_in.upper(), "A" if finding.more_in == "b" else "B"
     shares = f"{percent(more)} of {this} vs {percent(less)} of {other}"
     if finding.hypothesis.space == "measurements":
