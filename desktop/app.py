@@ -19,12 +19,27 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--run", action="store_true", help="start comparing at once (needs both sets)")
     parser.add_argument("--selftest", action="store_true",
                         help="open the main window, draw it once and close it; exit 0 if it drew (spotdiff selftest)")
+    parser.add_argument("--check-platform", action="store_true",
+                        help="say whether Qt's platform plugin can open a window here (no window opened); exit 0 or 2")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from .platform_check import check_platform, requested_platform
+
+    if args.check_platform:
+        problem = check_platform()
+        print(problem or f"Qt's {requested_platform()} platform plugin can load here")
+        return 2 if problem else 0
     from PySide6.QtWidgets import QApplication
+
+    if QApplication.instance() is None:
+        # Qt aborts inside QApplication() when its platform plugin cannot load: say why first, in one line
+        problem = check_platform()
+        if problem is not None:
+            print(problem, file=sys.stderr)
+            return 2
 
     from .errors import install_crash_handler, log_path, setup_logging
     from .main_window import MainWindow
@@ -34,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setOrganizationName("spotdiff")
     app.setStyle("Fusion")
     setup_logging()
-    log.info("spotdiff-gui starting; log at %s", log_path())
+    log.info("spotdiff-gui starting on Qt platform %r; log at %s", app.platformName(), log_path())
     if args.selftest:
         from .selftest import run_selftest
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -148,8 +149,13 @@ def check_llama_cpp(scratch: Path) -> str:
     if not isinstance(answer, dict) or not isinstance(answer.get("differ"), bool):
         raise AssertionError(f"the answer does not follow the schema: {answer!r}")
     kb = (model_path.stat().st_size + mmproj_path.stat().st_size) // 1024
+    # llama.cpp's AMX kernels die with SIGILL on Intel CPUs whose VM does not grant AMX: builds leave them out
+    info = llama_cpp.llama_print_system_info().decode(errors="replace")
+    if re.search(r"AMX[A-Z_0-9]* = 1", info):
+        raise AssertionError(f"this llama.cpp was built with AMX code, which can die with SIGILL: {info.strip()}; "
+                             "reinstall it with scripts/install.sh (or scripts/llama_wheel.py build host)")
     return (f"llama-cpp-python {llama_cpp.__version__}: tiny GGUF pair ({kb} KB) loaded, one image read, "
-            f"JSON answer in {timing.total_s:.2f} s")
+            f"JSON answer in {timing.total_s:.2f} s; no AMX code")
 
 
 def check_comparison(scratch: Path, model: str) -> str:
@@ -191,6 +197,14 @@ def check_desktop(scratch: Path) -> str:
     if done.returncode != 0:
         tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
         raise RuntimeError(f"'{' '.join(command)} --selftest' exited with {done.returncode}:\n{tail}")
+    if os.environ.get("DISPLAY") and sys.platform.startswith("linux"):
+        # a display is set: can a real window open on it (Qt's xcb plugin and the X11 libraries it links)?
+        env = {**os.environ, "QT_QPA_PLATFORM": "xcb"}
+        xcb = subprocess.run(command + ["--check-platform"], env=env, capture_output=True, text=True,
+                             timeout=DESKTOP_TIMEOUT_S, stdin=subprocess.DEVNULL)
+        if xcb.returncode != 0:
+            raise RuntimeError((xcb.stdout + xcb.stderr).strip() or f"--check-platform exited with {xcb.returncode}")
+        return f"{lines[-1]}; {xcb.stdout.strip()}"
     return lines[-1]
 
 

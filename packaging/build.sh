@@ -35,10 +35,9 @@ done
 BUILD=${SPOTDIFF_BUILD_DIR:-$ROOT/build/packaging}
 PYTHON=${PYTHON:-python3}
 BUDGET_BYTES=1500000000                  # 1.5 GB unpacked, the CPU build without extra models
-LLAMA_VERSION=0.3.36
-# portable: no -march=native; one CPU backend per instruction set, the best picked at run time,
-# installed beside libllama (the runtime hook points ggml there)
-LLAMA_CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_BACKEND_DL=ON -DGGML_CPU_ALL_VARIANTS=ON -DCMAKE_INSTALL_BINDIR=llama_cpp/lib"
+# portable llama.cpp: no -march=native; one CPU backend per instruction set, the best picked at run
+# time, installed beside libllama (the runtime hook points ggml there); the AMX variant is left out
+# (SIGILL on Intel CPUs whose VM does not grant AMX state): scripts/llama_wheel.py
 START=$SECONDS
 step() { printf '\n== [%4ss] %s\n' "$((SECONDS - START))" "$*"; }
 fail() { echo "build.sh: $*" >&2; exit 1; }
@@ -75,24 +74,13 @@ step "build venv ($BUILD/venv)"
 VPY=$BUILD/venv/bin/python
 "$VPY" -m pip install -q --upgrade pip
 
-step "llama-cpp-python $LLAMA_VERSION, portable build"
-# pip's wheel cache ignores CMAKE_ARGS (a cached -march=native wheel would be reused), hence our own
-# folder, keyed by version and flags, and --no-cache-dir.
-KEY=$(printf '%s %s' "$LLAMA_VERSION" "$LLAMA_CMAKE_ARGS" | sha256sum | cut -c1-12)
-WHEELS=${SPOTDIFF_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/spotdiff-build/wheels}/llama-$KEY
-shopt -s nullglob
-found=("$WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl)
-if [ ${#found[@]} = 0 ]; then
-  echo "compiling llama.cpp with $LLAMA_CMAKE_ARGS (about 20 min on 2 cores; once per machine)"
-  mkdir -p "$WHEELS"
-  CMAKE_ARGS="$LLAMA_CMAKE_ARGS" CMAKE_BUILD_PARALLEL_LEVEL=$(nproc) "$VPY" -m pip wheel -q --no-deps \
-    --no-cache-dir --no-binary llama-cpp-python -w "$WHEELS" "llama-cpp-python==$LLAMA_VERSION"
-  found=("$WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl)
-fi
-WHEEL=${found[0]}
-"$VPY" -m zipfile -l "$WHEEL" > "$WHEELS/contents.txt"
-grep -q "llama_cpp/lib/libggml-cpu-x64" "$WHEELS/contents.txt" ||
-  fail "$WHEEL has no per-CPU backends (libggml-cpu-x64.so ...): not a portable build; delete $WHEELS"
+step "llama-cpp-python, portable build without AMX (scripts/llama_wheel.py)"
+# compiled once per machine (~20 min on 2 cores) and kept in ~/.cache/spotdiff-build/wheels, keyed by
+# version and flags (pip's own wheel cache ignores CMAKE_ARGS)
+WHEEL=$("$VPY" scripts/llama_wheel.py build portable --python "$VPY")
+"$VPY" -m zipfile -l "$WHEEL" | grep -q "llama_cpp/lib/libggml-cpu-x64" ||
+  fail "$WHEEL has no per-CPU backends (libggml-cpu-x64.so ...): not a portable build; delete its folder"
+"$VPY" scripts/llama_wheel.py check --wheel "$WHEEL" || fail "$WHEEL holds AMX code"
 echo "$WHEEL"
 
 step "install spotdiff and its pinned dependencies into the build venv"

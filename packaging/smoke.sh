@@ -62,6 +62,9 @@ step "dpkg -x into a scratch root"
 dpkg -x "$DEB" "$WORK/root"
 echo "unpacked: $(du -sm "$WORK/root" | cut -f1) MB in $WORK/root"
 mkdir -p "$WORK/home"
+
+step "no AMX code in any shipped CPU backend of llama.cpp (objdump)"
+"$PY" scripts/llama_wheel.py check --folder "$WORK/root/opt/spotdiff" || fail "a shipped libggml-cpu library holds AMX code"
 # a clean environment: nothing of this checkout or its venv, an empty home, Qt offscreen
 run_installed() {
   env -i HOME="$WORK/home" PATH="$WORK/root/usr/bin:/usr/bin:/bin" LANG=C.UTF-8 QT_QPA_PLATFORM=offscreen \
