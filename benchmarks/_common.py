@@ -12,7 +12,7 @@ import numpy as np
 
 def make_jpegs(folder: Path, n: int, size=(640, 480), seed: int = 0) -> list[Path]:
     """n procedural scenes saved as JPEG (quality 90) at ``size``; reused if already there."""
-    from engine.world import SetSpec, render, sample_scene
+    from spotdiff.synthetic.world import SetSpec, render, sample_scene
 
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
@@ -27,7 +27,7 @@ def make_jpegs(folder: Path, n: int, size=(640, 480), seed: int = 0) -> list[Pat
 
 
 def records(paths):
-    from engine.images import ImageRecord
+    from spotdiff.io.images import ImageRecord
 
     out = []
     for p in paths:
@@ -41,7 +41,7 @@ def random_vit_b32(folder: Path) -> Path:
     import torch
     from safetensors.torch import save_file
 
-    from engine._torchvision_compat import import_open_clip
+    from spotdiff.models._torchvision_compat import import_open_clip
 
     path = folder / "vit-b-32-random.safetensors"
     if not path.exists():

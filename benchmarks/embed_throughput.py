@@ -21,10 +21,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import make_jpegs, median_time, random_vit_b32, records, table  # noqa: E402
 
-from engine.embedding import embed_images  # noqa: E402
-from engine.models import open_embedder  # noqa: E402
-from engine.precision import matmul_peak_gflops  # noqa: E402
-from engine.progress import run  # noqa: E402
+from spotdiff.models.embedding import embed_images  # noqa: E402
+from spotdiff.models.registry import open_embedder  # noqa: E402
+from spotdiff.models.precision import matmul_peak_gflops  # noqa: E402
+from spotdiff.progress import run  # noqa: E402
 
 
 def image_gflop(model, size: int) -> float:
@@ -45,7 +45,7 @@ def plain_loop(paths, arch: str, weights: Path, batch: int = 32) -> None:
     """What a user writes without spotdiff: open_clip in fp32, PIL decode, one batch at a time."""
     from PIL import Image
 
-    from engine._torchvision_compat import import_open_clip
+    from spotdiff.models._torchvision_compat import import_open_clip
 
     open_clip = import_open_clip()
     model, _, preprocess = open_clip.create_model_and_transforms(arch, pretrained=str(weights))

@@ -1,4 +1,4 @@
-"""Zero-shot evaluation of the toy-shapes CLIP on held-out scenes of engine.world; prints a table.
+"""Zero-shot evaluation of the toy-shapes CLIP on held-out scenes of spotdiff.synthetic.world; prints a table.
 
     python benchmarks/eval_toy_clip.py                    # the shipped model, engine/model_weights/toy-shapes
     python benchmarks/eval_toy_clip.py --model-dir /tmp/toy --json /tmp/toy/eval.json
@@ -29,9 +29,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.proposers.concept_bank import contrast_vectors, load_concepts, load_vocabulary
-from engine.stats import auroc
-from engine.world import (BACKGROUND_COLOURS, BACKGROUND_PHRASES, BACKGROUNDS, COLOURS, POSITION_PHRASES, SHAPES,
+from spotdiff.analysis.proposers.concept_bank import contrast_vectors, load_concepts, load_vocabulary
+from spotdiff.analysis.stats import auroc
+from spotdiff.synthetic.world import (BACKGROUND_COLOURS, BACKGROUND_PHRASES, BACKGROUNDS, COLOURS, POSITION_PHRASES, SHAPES,
                           SetSpec, caption, render, sample_scene)
 from train_toy_clip import (EDIT_TEXT, HELD_OUT_SEED, PROMPT_TEMPLATES, apply_edit, import_open_clip,
                             paste_rectangles, render_size)
@@ -105,7 +105,7 @@ def attribute_sets(n: int) -> dict:
 
 def rectangle_sets(n: int, task: int = 10, engine_size: int | None = None):
     """(clean images, images with rectangles, captions of other scenes): ``n`` each, different scenes.
-    ``engine_size``: engine.edits' own rectangles at strength 0.5 on images of that size instead."""
+    ``engine_size``: spotdiff.synthetic.edits' own rectangles at strength 0.5 on images of that size instead."""
     clean, marked, captions = [], [], []
     for i in range(n):
         rng = held_out(task, i)
@@ -113,7 +113,7 @@ def rectangle_sets(n: int, task: int = 10, engine_size: int | None = None):
         clean.append(render(sample_scene(SetSpec(), rng), size))
         image = render(sample_scene(SetSpec(), rng), size)
         if engine_size:
-            from engine.edits import get_edit
+            from spotdiff.synthetic.edits import get_edit
             marked.append(get_edit("rectangles").apply(image, 0.5, rng)[0])
         else:
             marked.append(paste_rectangles(image, rng, rng.uniform(0.2, 1.0))[0])
@@ -182,7 +182,7 @@ def evaluate(enc: Encoder, n: int = 400, draws: int = 200) -> dict:
     clean, marked, captions = rectangle_sets(2 * n, task=20)
     X = enc.images(clean), enc.images(marked)
     out |= rectangle_aurocs(enc, clean, marked, captions, X)
-    for size in (64, 224):  # engine.edits' own rectangles: 3-5 % of the side, i.e. 2-3 px at the model's 64
+    for size in (64, 224):  # spotdiff.synthetic.edits' own rectangles: 3-5 % of the side, i.e. 2-3 px at the model's 64
         c, m, caps = rectangle_sets(n, task=21 + size, engine_size=size)
         out |= {f"engine_edit_{size}px_{k}": v for k, v in rectangle_aurocs(enc, c, m, caps).items()}
     V = contrast_vectors(enc.texts(PHRASES, PROMPT_TEMPLATES))

@@ -4,7 +4,7 @@
     python benchmarks/heatmap_hit_rate.py --model ViT-B-32 --n 100 --strength 1.0
 
 Set A: clean procedural scenes; set B: the same kind of scenes, every one with small rectangles
-(engine.edits "rectangles", prevalence 100 %), written by engine.synth with the boxes in truth.json.
+(spotdiff.synthetic.edits "rectangles", prevalence 100 %), written by spotdiff.synthetic.synth with the boxes in truth.json.
 Each B image's map is made for a vector, and its peak (the centre of the highest patch) is a hit when
 it lies on a planted rectangle (within half a patch of a box: the peak patch overlaps it) or near one
 (within one patch). Chance is the share of the grid's patch centres that would hit by the same rule,
@@ -34,13 +34,13 @@ from pathlib import Path
 
 import numpy as np
 
-from engine import contrast
-from engine.heatmap import chance, hits, peak, scores_from_tokens, view_box
-from engine.images import scan_image_set
-from engine.models import open_embedder
-from engine.progress import run
-from engine.proposers.concept_bank import contrast_vectors, load_concepts
-from engine.synth import synth
+from spotdiff.analysis import contrast
+from spotdiff.analysis.heatmap import chance, hits, peak, scores_from_tokens, view_box
+from spotdiff.io.images import scan_image_set
+from spotdiff.models.registry import open_embedder
+from spotdiff.progress import run
+from spotdiff.analysis.proposers.concept_bank import contrast_vectors, load_concepts
+from spotdiff.synthetic.synth import synth
 
 PHRASE = "small rectangles"
 DEFAULT_TEMPLATES = ("{}", "an image with {}")  # toy-shapes' training templates

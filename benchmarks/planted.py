@@ -10,7 +10,7 @@ Suites, judge and baselines live in engine/bench/ so an installed spotdiff can r
 import sys
 from pathlib import Path
 
-from engine.bench.run import main
+from spotdiff.apps.bench.run import main
 
 if __name__ == "__main__":
     sys.exit(main(default_out=Path(__file__).resolve().parent / "results"))

@@ -22,8 +22,8 @@ from _common import table  # noqa: E402
 
 CHILD = """
 import json, resource, sys, time
-from engine.pipeline import CompareRequest, compare
-from engine.progress import run
+from spotdiff.pipeline import CompareRequest, compare
+from spotdiff.progress import run
 root, model, cache = sys.argv[1:4]
 start = time.perf_counter()
 result = run(compare(CompareRequest(set_a=(root + "/set_a",), set_b=(root + "/set_b",), model=model,
@@ -40,8 +40,8 @@ def main() -> None:
     parser.add_argument("--model", default="toy-shapes")
     parser.add_argument("--keep", type=Path, default=None, help="reuse/keep the image sets in this folder")
     args = parser.parse_args()
-    from engine.progress import run
-    from engine.synth import synth
+    from spotdiff.progress import run
+    from spotdiff.synthetic.synth import synth
 
     root = args.keep or Path(tempfile.mkdtemp(prefix="spotdiff-scale-"))
     start = time.perf_counter()

@@ -1,4 +1,4 @@
-"""Train "toy-shapes", spotdiff's own small CLIP, contrastively on captioned scenes of engine.world.
+"""Train "toy-shapes", spotdiff's own small CLIP, contrastively on captioned scenes of spotdiff.synthetic.world.
 
     python benchmarks/train_toy_clip.py                      # the shipped model: ~35 min on 2 CPU cores
     python benchmarks/train_toy_clip.py --steps 20 --out /tmp/toy   # a smoke run
@@ -13,7 +13,7 @@ seeds >= HELD_OUT_SEED, which training never uses.
 
 Each image is a scene rendered at a random size (64-160 px) and shrunk to the model's 64 px by the very
 transform open_clip applies at inference, so images of any size are seen as in training. In ~40 % of images
-one or two planted edits of engine.edits are applied and named in the caption; some batches hold twins (a
+one or two planted edits of spotdiff.synthetic.edits are applied and named in the caption; some batches hold twins (a
 scene, and the same scene with small rectangles), which teach the model what the rectangles alone change.
 Beside the caption loss, every image is matched against the prompts of each attribute it has one value of
 ("a circle" ... "a ring", "an object on the left" ..., "a sage background" ...): see ATTRIBUTE_PROMPTS; and
@@ -37,9 +37,9 @@ import torch
 from PIL import Image, ImageDraw
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from engine._torchvision_compat import import_open_clip
-from engine.edits import get_edit
-from engine.world import (BACKGROUND_COLOURS, BACKGROUND_PHRASES, BACKGROUNDS, COLOURS, POSITION_PHRASES, SHAPES,
+from spotdiff.models._torchvision_compat import import_open_clip
+from spotdiff.synthetic.edits import get_edit
+from spotdiff.synthetic.world import (BACKGROUND_COLOURS, BACKGROUND_PHRASES, BACKGROUNDS, COLOURS, POSITION_PHRASES, SHAPES,
                           TEXTURES, SetSpec, caption, plural, render, sample_scene)
 
 open_clip = import_open_clip()
@@ -95,7 +95,7 @@ def render_size(rng: np.random.Generator) -> int:
 
 
 def paste_rectangles(image: Image.Image, rng: np.random.Generator, strength: float) -> tuple[Image.Image, dict]:
-    """engine.edits' rectangles, but 3-5 px a side at the model's 64 px whatever the image size.
+    """spotdiff.synthetic.edits' rectangles, but 3-5 px a side at the model's 64 px whatever the image size.
 
     The edit itself makes them 3-5 % of the shorter side, i.e. 2-3 px at 64 px; that version is drawn
     too (see ``apply_edit``) so the model knows both.

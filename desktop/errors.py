@@ -17,8 +17,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QtMsgType, Signal, qInstallMessageHandler
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-import engine
-
+import spotdiff
 log = logging.getLogger("desktop")
 
 TITLES = {
@@ -45,7 +44,7 @@ FIELD_NAMES = {
 
 
 def log_path() -> Path:
-    return engine.data_dir() / "logs" / "spotdiff-gui.log"
+    return spotdiff.data_dir() / "logs" / "spotdiff-gui.log"
 
 
 def error_fields(error: BaseException) -> list[tuple[str, str]]:
@@ -103,7 +102,7 @@ def crash_dialog(parent, error: BaseException, tb: str | None = None) -> QMessag
 
 def show_error(parent, error: BaseException) -> QMessageBox:
     """An engine error gets its own dialog; anything else is a crash."""
-    if isinstance(error, engine.SpotdiffError):
+    if isinstance(error, spotdiff.SpotdiffError):
         log.info("error shown to the user: %s", error)
         return error_dialog(parent, error)
     return crash_dialog(parent, error)

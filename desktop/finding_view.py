@@ -10,14 +10,13 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import (QGridLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget)
 
-import engine
-
+import spotdiff
 from .charts import ScoreHistogramView
 from .style import chip
 from .thumbnails import ThumbnailGrid, ThumbnailLoader
 
 #: A heat-map hook: (finding, image record) -> an overlay to draw over that exemplar, or None.
-#: :func:`heatmap_overlays` makes one from a comparison's result (engine.heatmap_layer).
+#: :func:`heatmap_overlays` makes one from a comparison's result (spotdiff.heatmap_layer).
 OverlayProvider = Callable[[object, object], "QImage | None"]
 
 OVERLAY_SIDE = 96  # pixels on the longer side of an overlay; the strip scales it onto its thumbnail
@@ -33,7 +32,7 @@ def heatmap_overlays(result) -> OverlayProvider:
         if key not in made:
             scale = OVERLAY_SIDE / max(record.width, record.height, 1)
             size = (max(1, round(record.width * scale)), max(1, round(record.height * scale)))
-            rgba = engine.heatmap_layer(result, finding, record, size)
+            rgba = spotdiff.heatmap_layer(result, finding, record, size)
             made[key] = None if rgba is None else QImage(rgba.tobytes(), size[0], size[1], 4 * size[0],
                                                          QImage.Format.Format_RGBA8888).copy()
         return made[key]
@@ -41,8 +40,8 @@ def heatmap_overlays(result) -> OverlayProvider:
     return provider
 
 
-describe = engine.describe  # the finding as a sentence, as the reports word it
-describe_test = engine.describe_test  # how its held-out p-value was computed
+describe = spotdiff.describe  # the finding as a sentence, as the reports word it
+describe_test = spotdiff.describe_test  # how its held-out p-value was computed
 
 
 def fmt_q(q: float) -> str:
@@ -63,7 +62,7 @@ def library_badge(entry) -> tuple[str, str]:
 
 
 class FindingView(QWidget):
-    """Shows one :class:`engine.Finding`; ``judged(finding, verdict, note)`` on Confirm or Reject.
+    """Shows one :class:`spotdiff.Finding`; ``judged(finding, verdict, note)`` on Confirm or Reject.
 
     overlay_provider : the heat-map hook (:data:`OverlayProvider`); None draws plain exemplars
     """

@@ -9,8 +9,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QFileDialog, QFrame, QHBoxLayout, QHeaderView, QLabel, QPushButton, QStackedWidget,
                                QToolButton, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
-import engine
-
+import spotdiff
 from .jobs import Job
 from .style import chip
 from .thumbnails import ThumbnailGrid, ThumbnailLoader
@@ -22,10 +21,10 @@ def dropped_paths(mime) -> list[Path]:
 
 
 class ImageSetView(QWidget):
-    """Shows one :class:`engine.ImageSet`, and collects the folders and files it is made of.
+    """Shows one :class:`spotdiff.ImageSet`, and collects the folders and files it is made of.
 
     Drop folders or image files on it, or use "Add folder…"; every change rescans the set on a
-    worker thread (:func:`engine.scan_image_set`) and shows what is readable and what is skipped.
+    worker thread (:func:`spotdiff.scan_image_set`) and shows what is readable and what is skipped.
 
     Signals: ``sources_changed(list[Path])``, ``scanned(ImageSet)``, ``scan_failed(SpotdiffError)``,
     ``selected(list[str])`` (paths picked in the grid), ``opened(str)`` (double-click).
@@ -137,7 +136,7 @@ class ImageSetView(QWidget):
             return
         sources = tuple(self.sources)
         label = self.label
-        job = Job(lambda: engine.scan_image_set(sources, label, min_images=0), name=f"scan {label}", parent=self)
+        job = Job(lambda: spotdiff.scan_image_set(sources, label, min_images=0), name=f"scan {label}", parent=self)
         job.progressed.connect(self._on_scan_progressed)
         job.succeeded.connect(self._on_scan_succeeded)
         job.failed.connect(self._on_scan_failed)
@@ -184,7 +183,7 @@ class ImageSetView(QWidget):
     # --- showing an ImageSet ---------------------------------------------------------------
 
     def show_image_set(self, image_set) -> None:
-        """Show ``image_set`` (an engine.ImageSet, or None for nothing)."""
+        """Show ``image_set`` (an spotdiff.ImageSet, or None for nothing)."""
         self.image_set = image_set
         images = image_set.images if image_set is not None else ()
         skipped = image_set.skipped if image_set is not None else ()

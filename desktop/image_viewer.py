@@ -8,9 +8,7 @@ from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QPushButton, QScrollArea, QVBoxLayout
 
-import engine
-
-
+import spotdiff
 def to_qimage(image) -> QImage:
     """A PIL RGB image as a QImage that owns its pixels."""
     data = image.tobytes("raw", "RGB")
@@ -28,8 +26,8 @@ class _Load(QRunnable):
 
     def run(self) -> None:
         try:
-            self.relay.done.emit(to_qimage(engine.open_image(self.path)), "")
-        except engine.UnreadableImageError as e:
+            self.relay.done.emit(to_qimage(spotdiff.open_image(self.path)), "")
+        except spotdiff.UnreadableImageError as e:
             self.relay.done.emit(QImage(), e.reason)
 
 

@@ -16,7 +16,7 @@ from typing import Callable, Generator
 
 from PySide6.QtCore import QThread, Signal
 
-from engine import Progress, SpotdiffError
+from spotdiff import Progress, SpotdiffError
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,7 @@ from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QProgressBar,
                                QPushButton, QSplitter, QVBoxLayout, QWidget)
 
-import engine
-
+import spotdiff
 from . import session
 from .errors import log_path, show_error
 from .image_set_view import ImageSetView
@@ -38,9 +37,9 @@ class MainWindow(QMainWindow):
         self.setStyleSheet(STYLESHEET)
         prefer_gui_thread()
         session.preload()
-        _ = (engine.verdict, engine.describe, engine.embedding_map)  # import now, not when a result arrives
-        self.host = engine.ModelHost()  # one for the app's lifetime: models load once
-        self.library = engine.FeatureLibrary()
+        _ = (spotdiff.verdict, spotdiff.describe, spotdiff.embedding_map)  # import now, not when a result arrives
+        self.host = spotdiff.ModelHost()  # one for the app's lifetime: models load once
+        self.library = spotdiff.FeatureLibrary()
         self.loader = ThumbnailLoader(parent=self)
         self.job: Job | None = None
         self.result = None
@@ -137,7 +136,7 @@ class MainWindow(QMainWindow):
         return self.job is not None
 
     def request(self):
-        return engine.CompareRequest(set_a=tuple(self.sets["a"].sources), set_b=tuple(self.sets["b"].sources),
+        return spotdiff.CompareRequest(set_a=tuple(self.sets["a"].sources), set_b=tuple(self.sets["b"].sources),
                                      model=self.picker.current())
 
     def start_run(self) -> None:
@@ -146,7 +145,7 @@ class MainWindow(QMainWindow):
             return
         try:
             request = self.request()
-        except engine.SpotdiffError as e:
+        except spotdiff.SpotdiffError as e:
             self._show(show_error(self, e))
             return
         host = self.host
@@ -241,7 +240,7 @@ class MainWindow(QMainWindow):
         try:
             self.library.record(finding, verdict, note, model=self.result.settings.get("model", ""),
                                 evidence=evidence)
-        except engine.SpotdiffError as e:
+        except spotdiff.SpotdiffError as e:
             self._show(show_error(self, e))
             return
         self.results.refresh_library()

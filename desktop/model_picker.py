@@ -5,18 +5,17 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QToolButton, QWidget
 
-import engine
-
+import spotdiff
 AvailableRole = Qt.ItemDataRole.UserRole + 1
 WhereRole = Qt.ItemDataRole.UserRole + 2
 
 
 class ModelPicker(QWidget):
-    """A combo box of :func:`engine.list_models`, each marked available or missing.
+    """A combo box of :func:`spotdiff.list_models`, each marked available or missing.
 
     For a missing model, :attr:`explain` (a label the window places where there is room) says
     which file is missing, where it was looked for, and how to get it (the registry's own words,
-    from :func:`engine.availability`). ``changed(name)`` when the choice changes.
+    from :func:`spotdiff.availability`). ``changed(name)`` when the choice changes.
     """
 
     changed = Signal(str)
@@ -53,8 +52,8 @@ class ModelPicker(QWidget):
         keep = self.current() if self.combo.count() else None
         self.combo.blockSignals(True)
         self.combo.clear()
-        for spec in engine.list_models():
-            ok, where = engine.availability(spec)
+        for spec in spotdiff.list_models():
+            ok, where = spotdiff.availability(spec)
             text = spec.name if ok else f"{spec.name} — weights missing"
             self.combo.addItem(text, spec.name)
             i = self.combo.count() - 1
@@ -63,7 +62,7 @@ class ModelPicker(QWidget):
             tip = f"{spec.description}\n{where}" if spec.description else where
             self.combo.setItemData(i, tip, Qt.ItemDataRole.ToolTipRole)
         self.combo.blockSignals(False)
-        self.set_current(keep or engine.default_model())
+        self.set_current(keep or spotdiff.default_model())
         self._show_info()
 
     def current(self) -> str:

@@ -7,7 +7,7 @@ the files alone (``ldd`` on the plugin; no Qt module is imported), so that ``spo
 one line what is missing and how to fix it, ``spotdiff selftest`` can check it, and
 ``scripts/install.sh`` can install the Debian packages the plugin needs:
 
-    python -m desktop.platform_check --packages     # the Debian packages Qt's xcb plugin lacks here
+    python -m spotdiff.gui.platform_check --packages     # the Debian packages Qt's xcb plugin lacks here
 """
 
 from __future__ import annotations

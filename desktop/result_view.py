@@ -9,8 +9,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyMod
 from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QSplitter, QTableView, QVBoxLayout, QWidget)
 
-import engine
-
+import spotdiff
 from .charts import EmbeddingMapView
 from .finding_view import FindingView, describe, fmt_q, heatmap_overlays
 from .style import MUTED, SET_COLOURS, SET_SOFT
@@ -108,9 +107,9 @@ class FindingsModel(QAbstractTableModel):
 
 
 class ResultView(QWidget):
-    """Shows one :class:`engine.Result` and the :class:`engine.EmbeddingMap` of its images.
+    """Shows one :class:`spotdiff.Result` and the :class:`spotdiff.EmbeddingMap` of its images.
 
-    lookup : ``(statement, space) -> library entry or None`` (:func:`engine.verdict_for`)
+    lookup : ``(statement, space) -> library entry or None`` (:func:`spotdiff.verdict_for`)
     Signals: ``judged(finding, verdict, note)``, ``points_selected(list[str])`` (paths picked
     on the map), ``opened(str)`` (a path to show full size).
     """
@@ -194,7 +193,7 @@ class ResultView(QWidget):
             n = len(result.supported)
             summary = (f" {n} supported finding{'s' if n != 1 else ''} of {len(result.findings)} claims "
                        "checked on held-out images.")
-            self.verdict.setText(engine.verdict(result) + summary)
+            self.verdict.setText(spotdiff.verdict(result) + summary)
             self.verdict.setProperty("differ", any(s.p_value <= 0.05 for s in result.separability))
             self.findings.set_findings(result.findings)
             self.warnings.setText("\n".join(f"⚠ {w}" for w in result.warnings))

@@ -8,25 +8,24 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings
 
-import engine
-
+import spotdiff
 log = logging.getLogger(__name__)
 
 
 def comparison(request, host):
     """The engine's comparison, then the map of its images: one generator for one worker."""
-    result = yield from engine.compare(request, host=host)
-    yield engine.Progress("map", 0, 1, "placing every image on the map")
-    emap = engine.embedding_map(result)
-    yield engine.Progress("map", 1, 1, "done")
+    result = yield from spotdiff.compare(request, host=host)
+    yield spotdiff.Progress("map", 0, 1, "placing every image on the map")
+    emap = spotdiff.embedding_map(result)
+    yield spotdiff.Progress("map", 1, 1, "done")
     return result, emap
 
 
 def export(result, folder: Path):
     """The engine's report.json and report.html of ``result``, written to ``folder``."""
-    yield engine.Progress("export", 0, 1, f"writing report.json and report.html to {folder}")
-    engine.write_reports(result, folder)
-    yield engine.Progress("export", 1, 1, "report written")
+    yield spotdiff.Progress("export", 0, 1, f"writing report.json and report.html to {folder}")
+    spotdiff.write_reports(result, folder)
+    yield spotdiff.Progress("export", 1, 1, "report written")
     return folder
 
 
@@ -34,7 +33,7 @@ def preload() -> None:
     """Load now the native libraries the engine loads on first use.
 
     Loading a big extension module holds the GIL (the GUI would stall for it mid-run), and the
-    BLAS / OpenMP thread caps of a run (:func:`desktop.jobs.spare_one_core`) reach only libraries
+    BLAS / OpenMP thread caps of a run (:func:`spotdiff.gui.jobs.spare_one_core`) reach only libraries
     already loaded.
     """
     for name in ("faiss", "threadpoolctl"):
@@ -46,4 +45,4 @@ def preload() -> None:
 
 def settings_store() -> QSettings:
     """The app's remembered state, beside the feature library in the user data folder."""
-    return QSettings(str(engine.data_dir() / "desktop.ini"), QSettings.Format.IniFormat)
+    return QSettings(str(spotdiff.data_dir() / "desktop.ini"), QSettings.Format.IniFormat)

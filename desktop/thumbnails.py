@@ -1,6 +1,6 @@
 """Thumbnails made off the GUI thread, only for what is on screen, and a grid that stays smooth at 10,000.
 
-:class:`ThumbnailLoader` decodes with :func:`engine.thumbnail` on a small thread pool. Requests
+:class:`ThumbnailLoader` decodes with :func:`spotdiff.thumbnail` on a small thread pool. Requests
 form a stack (the newest first) of bounded depth, so scrolling fast through a large set decodes
 what is visible now instead of everything passed on the way. A view asks for an image in
 ``data()``; Qt calls that only for visible items, which makes the grid lazy by construction.
@@ -19,8 +19,7 @@ from PySide6.QtCore import (QAbstractListModel, QItemSelection, QItemSelectionMo
 from PySide6.QtGui import QColor, QImage, QPainter
 from PySide6.QtWidgets import QAbstractItemView, QListView
 
-import engine
-
+import spotdiff
 from .style import BAD, THUMB
 
 log = logging.getLogger(__name__)
@@ -60,9 +59,9 @@ class _Decode(QRunnable):
     def run(self) -> None:
         while (path := self.requests.next()) is not None:
             try:
-                image = QImage.fromData(engine.thumbnail(path, size=self.size))
+                image = QImage.fromData(spotdiff.thumbnail(path, size=self.size))
                 reason = "" if not image.isNull() else "cannot show the thumbnail"
-            except engine.UnreadableImageError as e:
+            except spotdiff.UnreadableImageError as e:
                 image, reason = QImage(), e.reason
             except OSError as e:  # the file vanished or became unreadable since the scan
                 image, reason = QImage(), e.strerror or str(e)
@@ -170,7 +169,7 @@ class ThumbnailModel(QAbstractListModel):
     cell : side of the square the thumbnails are shown in; smaller ones than the loader makes
         are scaled down once and kept
     overlay : optional ``record -> QImage | None``, drawn half-transparent over the thumbnail
-        (the heat-map hook of :class:`desktop.finding_view.FindingView`)
+        (the heat-map hook of :class:`spotdiff.gui.finding_view.FindingView`)
     """
 
     def __init__(self, loader: ThumbnailLoader, cell: int | None = None, parent=None):

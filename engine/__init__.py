@@ -4,7 +4,7 @@ The public API — what the desktop app and other callers may use — is ``__all
 Data flows: images → embeddings → directions → hypotheses → validated findings → report.
 """
 
-from .cache import EmbeddingCache
+from .models.cache import EmbeddingCache
 from .errors import (
     Cancelled,
     EmptyImageSetError,
@@ -23,13 +23,13 @@ from .errors import (
     WeightsIntegrityError,
     WeightsNotFoundError,
 )
-from .host import ModelHost
-from .images import ImageRecord, ImageSet, SkippedFile, find_leaks, open_image, scan_image_set, thumbnail
-from .medical import ReadOptions
+from .models.host import ModelHost
+from .io.images import ImageRecord, ImageSet, SkippedFile, find_leaks, open_image, scan_image_set, thumbnail
+from .io.medical import ReadOptions
 from .pipeline import CompareRequest, compare
 from .progress import Progress, run
-from .proposers import ConceptBankProposer, Evidence, MeasurementProposer, Proposer, SpaceEvidence
-from .result import Cluster, Direction, Finding, Hypothesis, Leak, Result, Separability
+from .analysis.proposers import ConceptBankProposer, Evidence, MeasurementProposer, Proposer, SpaceEvidence
+from .analysis.result import Cluster, Direction, Finding, Hypothesis, Leak, Result, Separability
 
 __all__ = [
     "Cancelled", "Cluster", "CompareRequest", "ConceptBankProposer", "Direction", "EmbeddingCache",
@@ -48,39 +48,39 @@ __all__ = [
 def __getattr__(name):
     # heavier pieces load on first use, so `import engine` stays light
     if name == "VLMProposer":
-        from .proposers.vlm import VLMProposer
+        from .analysis.proposers.vlm import VLMProposer
 
         return VLMProposer
     if name == "VisionLanguageModel":
-        from .vlm import VisionLanguageModel
+        from .models.vlm import VisionLanguageModel
 
         return VisionLanguageModel
     if name in ("list_models", "get_model_spec", "availability"):
-        from . import models
+        from .models import registry as models
 
         return getattr(models, name)
     if name == "write_reports":
-        from .cli import write_reports
+        from .apps.cli import write_reports
 
         return write_reports
     if name in ("FeatureLibrary", "LibraryEntry", "LibraryError", "data_dir", "verdict_for"):
-        from . import library
+        from .analysis import library
 
         return getattr(library, name)
     if name == "LibraryProposer":
-        from .proposers.library import LibraryProposer
+        from .analysis.proposers.library import LibraryProposer
 
         return LibraryProposer
     if name in ("EmbeddingMap", "embedding_map"):
-        from . import projection
+        from .analysis import projection
 
         return getattr(projection, name)
     if name == "default_model":
-        from .cli import default_model
+        from .apps.cli import default_model
 
         return default_model
     if name == "heatmap_layer":
-        from .heatmap import finding_layer
+        from .analysis.heatmap import finding_layer
 
         return finding_layer
     if name in ("describe", "describe_test", "verdict"):

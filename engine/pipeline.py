@@ -13,19 +13,19 @@ from typing import Sequence
 
 import numpy as np
 
-from . import contrast
-from .cache import EmbeddingCache
-from .embedding import CachedTextEncoder, embed_images
+from .analysis import contrast
+from .models.cache import EmbeddingCache
+from .models.embedding import CachedTextEncoder, embed_images
 from .errors import InvalidParameterError
-from .host import ModelHost
-from .images import ImageRecord, ImageSet, find_leaks, scan_image_set
-from .medical import ReadOptions
-from .medical.acquisition import ACQUISITION, acquisition_space
-from .offline import hub_offline
+from .models.host import ModelHost
+from .io.images import ImageRecord, ImageSet, find_leaks, scan_image_set
+from .io.medical import ReadOptions
+from .analysis.acquisition import ACQUISITION, acquisition_space
+from .models.offline import hub_offline
 from .progress import Progress, Work, relay
-from .proposers import ConceptBankProposer, Evidence, MeasurementProposer, Proposer, SpaceEvidence
-from .result import Cluster, Direction, Result, Separability
-from .validate import DEFAULT_ALPHA, DEFAULT_MIN_EFFECT, HeldOut, Split, validate
+from .analysis.proposers import ConceptBankProposer, Evidence, MeasurementProposer, Proposer, SpaceEvidence
+from .analysis.result import Cluster, Direction, Result, Separability
+from .analysis.validate import DEFAULT_ALPHA, DEFAULT_MIN_EFFECT, HeldOut, Split, validate
 
 MEASUREMENTS = "measurements"
 
@@ -37,7 +37,7 @@ class CompareRequest:
     set_a, set_b : folders and/or image files of each set
     model : registry name of the embedding model; "measurements" needs no weights
     measurements : also compare the named image measurements (always cheap)
-    read_options : how multi-frame DICOM files and volumes become images (engine.medical.ReadOptions)
+    read_options : how multi-frame DICOM files and volumes become images (spotdiff.io.medical.ReadOptions)
     acquisition : also compare the images' acquisition tags (DICOM scanner, protocol, ...) as
         possible confounders, when they have any
     vlm : registry name of a vision-language model (kind "vlm") that also proposes hypotheses, or None
@@ -87,16 +87,16 @@ class CompareRequest:
 def default_proposers(vlm=None) -> list[Proposer]:
     """The measurement, acquisition and concept-bank proposers, after the feature library's when it has
     confirmed features (first, so a re-proposed feature keeps source "library" when another proposer repeats
-    it); last, the vision-language model's when ``vlm`` (a loaded engine.vlm.VisionLanguageModel) is given.
+    it); last, the vision-language model's when ``vlm`` (a loaded spotdiff.models.vlm.VisionLanguageModel) is given.
     The acquisition proposer proposes only when the images carry acquisition tags (DICOM, NIfTI, arrays)."""
-    from .proposers.acquisition import AcquisitionProposer
-    from .proposers.library import LibraryProposer
+    from .analysis.proposers.acquisition import AcquisitionProposer
+    from .analysis.proposers.library import LibraryProposer
 
     library = LibraryProposer.from_library()
     out = ([library] if library is not None else []) + [MeasurementProposer(), AcquisitionProposer(),
                                                         ConceptBankProposer()]
     if vlm is not None:
-        from .proposers.vlm import VLMProposer
+        from .analysis.proposers.vlm import VLMProposer
 
         out.append(VLMProposer(vlm))
     return out
@@ -134,7 +134,7 @@ def compare(request: CompareRequest, *, host: ModelHost | None = None, cache: Em
     """Run one comparison; yields Progress, returns Result.
 
     It opens no network connection: the Hugging Face libraries are offline throughout
-    (engine.offline); only ``spotdiff models pull`` downloads.
+    (spotdiff.models.offline); only ``spotdiff models pull`` downloads.
     """
     with hub_offline():
         return (yield from _compare(request, host=host, cache=cache, proposers=proposers))
@@ -219,7 +219,7 @@ def _heatmaps(host: ModelHost, request: CompareRequest, analysis: Analysis) -> W
     Only the exemplars of supported findings and of directions, so it costs a few dozen images.
     A map is an extra: a model without patch tokens or an image gone since the scan gives a warning.
     """
-    from . import heatmap
+    from .analysis import heatmap
     from .errors import UnreadableImageError
 
     if request.model == MEASUREMENTS:
@@ -324,7 +324,7 @@ def _analyse_space(space: Space, y: np.ndarray, heldout: np.ndarray, images: tup
 
 def _name_direction(feature_names: Sequence[str], w: np.ndarray, n: int = 3) -> tuple[str, ...]:
     """Words for a direction in a named-feature space: its heaviest features, signed."""
-    from .embedders.measurements import MEASUREMENTS
+    from .models.embedders.measurements import MEASUREMENTS
 
     words = {m.name: m for m in MEASUREMENTS}
     out = []

@@ -41,7 +41,7 @@ def run(work: Work[T], on_progress: Callable[[Progress], object] | None = None) 
     """Drive ``work`` to completion and return its result.
 
     ``on_progress`` is called with every report; if it returns ``False`` the
-    work is closed (its ``finally`` blocks run) and :class:`~engine.errors.Cancelled`
+    work is closed (its ``finally`` blocks run) and :class:`~spotdiff.errors.Cancelled`
     is raised.
     """
     from .errors import Cancelled

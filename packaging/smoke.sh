@@ -25,9 +25,9 @@ fail() { echo "smoke.sh: FAILED: $*" >&2; exit 1; }
 rm -rf "$WORK"
 mkdir -p "$WORK"
 if [ -z "$DEB" ]; then
-  step "a tiny model to ship: tiny-vlm (random-weight GGUF pair, engine.vlm.tiny)"
+  step "a tiny model to ship: tiny-vlm (random-weight GGUF pair, spotdiff.models.vlm.tiny)"
   mkdir -p "$WORK/models"
-  "$PY" -m engine.vlm.tiny "$WORK/models/tiny-vlm"
+  "$PY" -m spotdiff.models.vlm.tiny "$WORK/models/tiny-vlm"
   mv "$WORK/models/tiny-vlm/tiny-vlm.json" "$WORK/models/"  # its registry entry, sha256 included
 
   step "packaging/build.sh --with-models $WORK/models"

@@ -64,7 +64,7 @@ def read_sums(folder: Path) -> dict[str, str]:
 def files_of(spec, folder: Path) -> list[tuple[str, str | None]]:
     """(file relative to the model's folder, sha256 the registry expects or None) for what must ship."""
     if spec.kind == "vlm":
-        from engine.vlm.registry import config
+        from spotdiff.models.vlm.registry import config
 
         cfg = config(spec)
         return [(spec.filename, spec.sha256)] + ([(cfg.mmproj, cfg.mmproj_sha256)] if cfg.mmproj else [])
@@ -76,7 +76,7 @@ def files_of(spec, folder: Path) -> list[tuple[str, str | None]]:
 
 def stage(models: Path, out: Path) -> list[str]:
     """Check and copy every model of ``models`` into ``out``; return one line per model shipped."""
-    from engine.models import get_model_spec
+    from spotdiff.models.registry import get_model_spec
 
     if any(models.glob("*.json")):  # the folder's own entries join the registry, as $SPOTDIFF_REGISTRY does
         os.environ["SPOTDIFF_REGISTRY"] = os.pathsep.join(
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("models", type=Path, help="folder of model folders (DIR/NAME/<files>)")
     parser.add_argument("stage", type=Path, help="empty folder to fill")
     args = parser.parse_args(argv)
-    from engine.errors import SpotdiffError
+    from spotdiff.errors import SpotdiffError
 
     if args.stage.exists():
         shutil.rmtree(args.stage)

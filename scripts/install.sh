@@ -32,11 +32,11 @@ if [ -n "$extras" ]; then
   if command -v apt-get >/dev/null && command -v dpkg >/dev/null; then
     missing=""
     for lib in $qt_libs; do dpkg -s "$lib" >/dev/null 2>&1 || missing="$missing $lib"; done
-    missing="$missing $(.venv/bin/python -m desktop.platform_check --packages)"
+    missing="$missing $(.venv/bin/python -m spotdiff.gui.platform_check --packages)"
     missing=$(echo $missing)
     if [ -n "$missing" ] && [ "$(id -u)" = 0 ]; then
       apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
-      left=$(.venv/bin/python -m desktop.platform_check --packages)
+      left=$(.venv/bin/python -m spotdiff.gui.platform_check --packages)
       [ -z "$left" ] || echo "install.sh: Qt's xcb plugin still lacks libraries of: $left" >&2
     elif [ -n "$missing" ]; then
       echo "install.sh: Qt needs these system packages for a window: sudo apt-get install $missing" >&2

@@ -38,13 +38,13 @@ def main() -> int:
     from PySide6.QtCore import QElapsedTimer
     from PySide6.QtWidgets import QApplication
 
-    import engine
-    from desktop.main_window import MainWindow
-    from engine.demo import DEMO_IMAGES_PER_SET, SEMANTIC_PLANTS
-    from engine.synth import synth
+    import spotdiff
+    from spotdiff.gui.main_window import MainWindow
+    from spotdiff.apps.demo import DEMO_IMAGES_PER_SET, SEMANTIC_PLANTS
+    from spotdiff.synthetic.synth import synth
 
     sets = work / "demo"
-    engine.run(synth(sets, plants=SEMANTIC_PLANTS, prevalence=1.0, n_per_set=DEMO_IMAGES_PER_SET, seed=0,
+    spotdiff.run(synth(sets, plants=SEMANTIC_PLANTS, prevalence=1.0, n_per_set=DEMO_IMAGES_PER_SET, seed=0,
                      image_size=128))
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -102,7 +102,7 @@ def main() -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     if not window.grab().save(str(args.out)):
         raise SystemExit(f"cannot write {args.out}")
-    print(f"wrote {args.out} ({width}x{height}): {engine.verdict(window.result)}")
+    print(f"wrote {args.out} ({width}x{height}): {spotdiff.verdict(window.result)}")
     window.confirm_close = lambda: True
     window.close()
     return 0

@@ -28,7 +28,7 @@ def tiny_clip_weights(tmp_path_factory):
     import torch
     from safetensors.torch import save_file
 
-    from engine._torchvision_compat import import_open_clip
+    from spotdiff.models._torchvision_compat import import_open_clip
 
     open_clip = import_open_clip()
     torch.manual_seed(0)

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from .. import heatmap, images
+from ..analysis import heatmap; from ..io import images
 from ..errors import SpotdiffError, UnreadableImageError
-from ..images import ImageRecord
-from ..result import Finding, Result
+from ..io.images import ImageRecord
+from ..analysis.result import Finding, Result
 from .json_report import PathNamer
 
 THUMBNAIL_SIZE = 96

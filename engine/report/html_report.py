@@ -5,7 +5,7 @@ page context and returns an HTML fragment, or ``""`` to leave itself out. A new 
 (acquisition differences, say) is one more function in that tuple; pictures and their
 per-image overlays (heat maps) are in :mod:`.html_pictures`. Every string that comes from the
 user or a model passes through ``_e`` (``html.escape``); pictures are inline ``data:`` URIs made
-by :func:`engine.images.thumbnail`.
+by :func:`spotdiff.io.images.thumbnail`.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from typing import Callable
 
 import numpy as np
 
-from .. import heatmap
-from ..result import Cluster, Direction, Finding, Result
+from ..analysis import heatmap
+from ..analysis.result import Cluster, Direction, Finding, Result
 from .html_pictures import Page, Thumbnails, gallery
 from .html_pictures import escape as _e
 from .json_report import PathNamer, json_safe, ordered_findings, tool_version

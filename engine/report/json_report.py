@@ -1,7 +1,7 @@
 """report.json: a versioned, deterministic, JSON-safe record of one comparison.
 
 The schema is documented field by field in ``docs/report-schema.md``. The same
-:class:`~engine.result.Result` always gives the same bytes: keys are sorted,
+:class:`~spotdiff.analysis.result.Result` always gives the same bytes: keys are sorted,
 separators fixed, floats rounded to 6 significant digits, and nothing time- or
 machine-dependent is added beyond what the result itself carries.
 
@@ -24,11 +24,11 @@ from typing import Callable
 
 import numpy as np
 
-from ..heatmap import item_key
-from ..images import ImageRecord
-from ..result import Cluster, Direction, Finding, Result
-from ..subgroups import is_share_claim, share_above
-from ..validate import finding_order
+from ..analysis.heatmap import item_key
+from ..io.images import ImageRecord
+from ..analysis.result import Cluster, Direction, Finding, Result
+from ..analysis.subgroups import is_share_claim, share_above
+from ..analysis.validate import finding_order
 
 SCHEMA_VERSION = "1.3"
 TOOL_NAME = "spotdiff"

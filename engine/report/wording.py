@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
-from ..result import Finding, Result
-from ..subgroups import shares_above
+from ..analysis.result import Finding, Result
+from ..analysis.subgroups import shares_above
 
 DEFAULT_ALPHA = 0.05
 
@@ -49,7 +49,7 @@ def describe(finding: Finding) -> str:
     if finding.hypothesis.test == "exceedance":
         return _describe_subgroup(finding, statement)
     if finding.source == "acquisition":
-        from ..medical.acquisition import describe_acquisition
+        from ..analysis.acquisition import describe_acquisition
 
         h = finding.hypothesis
         return describe_acquisition(statement, h.more_in, h.vector, finding.scores_a, finding.scores_b)

@@ -5,6 +5,6 @@ import sys
 
 if __name__ == "__main__":
     multiprocessing.freeze_support()  # a child process of the frozen app runs its task, not the CLI
-    from engine.cli import main
+    from spotdiff.apps.cli import main
 
     sys.exit(main())

@@ -16,8 +16,8 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl  # noqa: E402
 from PySide6.QtGui import QDragEnterEvent, QDropEvent  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from engine.progress import run  # noqa: E402
-from engine.synth import synth  # noqa: E402
+from spotdiff.progress import run  # noqa: E402
+from spotdiff.synthetic.synth import synth  # noqa: E402
 
 
 def make_pair(root: Path, n: int, seed: int = 0, plants=(("blur", 0.6),)) -> Path:
@@ -71,7 +71,7 @@ def settle(window) -> None:
 
 @pytest.fixture
 def window(qtbot):
-    from desktop.main_window import MainWindow
+    from spotdiff.gui.main_window import MainWindow
 
     w = MainWindow(restore=False)
     # the measurements model: no weights, fast, and findings whose words the tests know in advance

@@ -1,10 +1,9 @@
-"""The desktop app talks to the engine through its public API (engine.__all__) and nothing else."""
+"""The desktop app talks to the engine through its public API (spotdiff.__all__) and nothing else."""
 
 import ast
 from pathlib import Path
 
-import engine
-
+import spotdiff
 DESKTOP = Path(__file__).resolve().parents[2] / "desktop"
 
 
@@ -26,4 +25,4 @@ def engine_names_used(path: Path) -> set[str]:
 def test_desktop_uses_only_names_in_engine_all():
     used = set().union(*(engine_names_used(p) for p in DESKTOP.glob("*.py")))
     assert {"compare", "CompareRequest", "FeatureLibrary", "embedding_map"} <= used
-    assert used <= set(engine.__all__), sorted(used - set(engine.__all__))
+    assert used <= set(spotdiff.__all__), sorted(used - set(spotdiff.__all__))

@@ -2,8 +2,8 @@
 
 from PySide6.QtCore import Qt
 
-import engine
-from desktop.result_view import COLUMNS
+import spotdiff
+from spotdiff.gui.result_view import COLUMNS
 
 
 def select(window, statement):
@@ -33,7 +33,7 @@ def test_confirm_a_finding_and_see_it_proposed_again_in_the_next_comparison(ui, 
     qtbot.keyClicks(view.note, "follows from the blur")
     ui.click(view.reject)
 
-    with engine.FeatureLibrary() as library:
+    with spotdiff.FeatureLibrary() as library:
         confirmed, rejected = library.confirmed(), library.rejected()
     assert [(e.statement, e.more_in, e.space, e.model, e.note) for e in confirmed] == [
         ("blurrier", "b", "measurements", window.picker.current(), "B came from the older scanner")]

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from desktop.platform_check import (check_platform, debian_package, missing_libraries, qt_plugin,
+from spotdiff.gui.platform_check import (check_platform, debian_package, missing_libraries, qt_plugin,
                                     requested_platform)
 
 
@@ -62,7 +62,7 @@ def test_no_display_and_a_dead_display_are_named():
 def test_spotdiff_gui_without_a_display_exits_2_with_one_line():
     env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
     env["QT_QPA_PLATFORM"] = "xcb"
-    done = subprocess.run([sys.executable, "-c", "import sys; from desktop.app import main; sys.exit(main([]))"],
+    done = subprocess.run([sys.executable, "-c", "import sys; from spotdiff.gui.app import main; sys.exit(main([]))"],
                           env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     lines = (done.stdout + done.stderr).strip().splitlines()

@@ -5,9 +5,7 @@ import time
 
 from PySide6.QtCore import QElapsedTimer, QTimer
 
-import engine
-
-
+import spotdiff
 def wait_for_embedding(qtbot, window, at_least=1):
     """Block (the test, not the GUI) until the run has embedded ``at_least`` images."""
     seen = []
@@ -60,7 +58,7 @@ def test_cancel_stops_promptly_and_leaves_the_cache_consistent(ui, window, qtbot
     assert window.result is None and window.progress.format() == "cancelled"
     assert window.run_button.isEnabled() and not window.cancel_button.isEnabled()
 
-    cache = engine.EmbeddingCache().path
+    cache = spotdiff.EmbeddingCache().path
     with sqlite3.connect(cache) as db:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         kept = db.execute("SELECT COUNT(*) FROM vectors").fetchone()[0]

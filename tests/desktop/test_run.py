@@ -7,10 +7,10 @@ import sys
 import pytest
 from PySide6.QtCore import QPoint, Qt
 
-import engine
-from desktop import errors
-from desktop.image_viewer import ImageViewer
-from desktop.result_view import COLUMNS
+import spotdiff
+from spotdiff.gui import errors
+from spotdiff.gui.image_viewer import ImageViewer
+from spotdiff.gui.result_view import COLUMNS
 
 
 def test_drop_two_folders_and_run_to_completion(ui, window, pair_with_junk):
@@ -119,10 +119,10 @@ def test_unexpected_error_goes_to_the_crash_dialog_and_the_log(ui, window, small
     handler = errors.setup_logging(process_wide=False)
     try:
         def broken(request, host):
-            yield engine.Progress("scan", 0, 0, "")
+            yield spotdiff.Progress("scan", 0, 0, "")
             raise ZeroDivisionError("a bug")
 
-        monkeypatch.setattr("desktop.session.comparison", broken)
+        monkeypatch.setattr("spotdiff.gui.session.comparison", broken)
         ui.load_sets(small_pair / "set_a", small_pair / "set_b")
         assert ui.run() == "failed"
         dialog = window.dialogs[-1]
@@ -165,8 +165,8 @@ def test_spotdiff_gui_command_opens_the_window_and_runs(qapp, small_pair, monkey
     from PySide6.QtWidgets import QApplication
 
     import threading
-    from desktop.app import main
-    from desktop.main_window import MainWindow
+    from spotdiff.gui.app import main
+    from spotdiff.gui.main_window import MainWindow
 
     handlers = []
     setup = errors.setup_logging

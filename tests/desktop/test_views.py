@@ -6,9 +6,9 @@ import time
 import pytest
 from PySide6.QtWidgets import QApplication
 
-import engine
-from desktop.main_window import MainWindow
-from desktop.thumbnails import ThumbnailGrid, ThumbnailLoader
+import spotdiff
+from spotdiff.gui.main_window import MainWindow
+from spotdiff.gui.thumbnails import ThumbnailGrid, ThumbnailLoader
 
 N_LARGE = 10_000
 
@@ -23,8 +23,8 @@ def ten_thousand(small_pair, tmp_path):
     for i in range(N_LARGE):
         path = folder / f"{i:05d}.png"
         os.link(sources[i % len(sources)], path)
-        records.append(engine.ImageRecord(path, f"{i:064x}", 64, 64, "PNG"))
-    return engine.ImageSet("a", (folder,), tuple(records), ())
+        records.append(spotdiff.ImageRecord(path, f"{i:064x}", 64, 64, "PNG"))
+    return spotdiff.ImageSet("a", (folder,), tuple(records), ())
 
 
 def test_grid_of_10000_images_is_lazy_and_scrolls_smoothly(qtbot, ten_thousand):
@@ -65,11 +65,11 @@ def test_model_picker_lists_every_model_and_explains_missing_weights(qtbot):
     qtbot.addWidget(fresh)
     fresh.show()
     qtbot.waitExposed(fresh)
-    assert fresh.picker.current() == engine.default_model() and fresh.picker.available()
+    assert fresh.picker.current() == spotdiff.default_model() and fresh.picker.available()
     picker = fresh.picker
     names = [picker.combo.itemData(i) for i in range(picker.combo.count())]
-    assert names == [spec.name for spec in engine.list_models()]
-    missing = [s for s in engine.list_models() if not engine.availability(s)[0]]
+    assert names == [spec.name for spec in spotdiff.list_models()]
+    missing = [s for s in spotdiff.list_models() if not spotdiff.availability(s)[0]]
     assert missing, "the test machine has no weights, so at least one model lacks them"
     spec = missing[0]
     picker.set_current(spec.name)
@@ -114,8 +114,8 @@ def test_a_restating_finding_is_marked_as_likely_the_same_as_the_stronger_one(qt
     import numpy as np
     from PySide6.QtCore import Qt
 
-    from desktop.result_view import COLUMNS, FindingsModel
-    from engine import Finding, Hypothesis
+    from spotdiff.gui.result_view import COLUMNS, FindingsModel
+    from spotdiff import Finding, Hypothesis
 
     def finding(statement, restates=None):
         h = Hypothesis(statement, "b", "concept-bank", "clip", np.ones(2))

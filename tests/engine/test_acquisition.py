@@ -8,16 +8,16 @@ import json
 import numpy as np
 import pytest
 
-from engine.images import ImageRecord
-from engine.medical.acquisition import ACQUISITION, MAX_LEVELS, acquisition_space, describe_acquisition
-from engine.medical.synth import write_dicom_set
-from engine.pipeline import CompareRequest, compare
-from engine.progress import run
-from engine.proposers import Evidence, SpaceEvidence
-from engine.proposers.acquisition import AcquisitionProposer
-from engine.report import describe, to_html, to_json_dict
-from engine.stats import benjamini_hochberg
-from engine.validate import HeldOut, Split, validate
+from spotdiff.io.images import ImageRecord
+from spotdiff.analysis.acquisition import ACQUISITION, MAX_LEVELS, acquisition_space, describe_acquisition
+from spotdiff.synthetic.medical import write_dicom_set
+from spotdiff.pipeline import CompareRequest, compare
+from spotdiff.progress import run
+from spotdiff.analysis.proposers import Evidence, SpaceEvidence
+from spotdiff.analysis.proposers.acquisition import AcquisitionProposer
+from spotdiff.report import describe, to_html, to_json_dict
+from spotdiff.analysis.stats import benjamini_hochberg
+from spotdiff.analysis.validate import HeldOut, Split, validate
 
 
 def meta(**tags) -> tuple[tuple[str, str], ...]:

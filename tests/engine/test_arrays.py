@@ -1,4 +1,4 @@
-""".npy arrays and the TIFF files PIL cannot read, by engine.medical.arrays' documented rules."""
+""".npy arrays and the TIFF files PIL cannot read, by spotdiff.io.medical.arrays' documented rules."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import pytest
 import tifffile
 from PIL import Image
 
-from engine.images import open_image, scan_image_set
-from engine.medical import ReadOptions
-from engine.medical.arrays import robust_range, slice_indices, to_uint8, window
-from engine.progress import run
+from spotdiff.io.images import open_image, scan_image_set
+from spotdiff.io.medical import ReadOptions
+from spotdiff.io.medical.arrays import robust_range, slice_indices, to_uint8, window
+from spotdiff.progress import run
 
 
 def scan(paths, **options):

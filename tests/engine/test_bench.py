@@ -4,16 +4,16 @@ import json
 
 import pytest
 
-from engine.bench.baselines import (METHODS, PairData, PhraseBank, gsclip, negate, no_heldout, spotdiff,
+from spotdiff.apps.bench.baselines import (METHODS, PairData, PhraseBank, gsclip, negate, no_heldout, spotdiff,
                                     visdiff_embedding)
-from engine.bench.judge import Claim, best_rank, first_match, matches, measurement_statements, unmatched_vocabulary
-from engine.bench.run import BenchConfig, run_benchmark, write_results
-from engine.bench.suites import (KINDS, PREVALENCE_SET_SIZES, PREVALENCES, SET_SIZES, Planted, build_suites,
+from spotdiff.apps.bench.judge import Claim, best_rank, first_match, matches, measurement_statements, unmatched_vocabulary
+from spotdiff.apps.bench.run import BenchConfig, run_benchmark, write_results
+from spotdiff.apps.bench.suites import (KINDS, PREVALENCE_SET_SIZES, PREVALENCES, SET_SIZES, Planted, build_suites,
                                  prevalence_level)
-from engine.cli import main
-from engine.edits import EDITS
-from engine.progress import run
-from engine.proposers.concept_bank import load_concepts, load_vocabulary
+from spotdiff.apps.cli import main
+from spotdiff.synthetic.edits import EDITS
+from spotdiff.progress import run
+from spotdiff.analysis.proposers.concept_bank import load_concepts, load_vocabulary
 
 pytestmark = pytest.mark.filterwarnings("error")
 
@@ -134,11 +134,11 @@ def test_a_pair_is_drawn_with_what_it_says_was_planted(tmp_path):
 @pytest.fixture
 def clip_pair(tmp_path, tiny_clip):
     """A small pair embedded in the tiny CLIP and the measurement space, as the benchmark embeds it."""
-    from engine.bench.run import _TextMemo
-    from engine.embedding import embed_images
-    from engine.host import ModelHost
-    from engine.images import scan_image_set
-    from engine.pipeline import Space
+    from spotdiff.apps.bench.run import _TextMemo
+    from spotdiff.models.embedding import embed_images
+    from spotdiff.models.host import ModelHost
+    from spotdiff.io.images import scan_image_set
+    from spotdiff.pipeline import Space
 
     pair = build_suites(["single"], quick=True)[0]
     run(pair.write(tmp_path / "pair", image_size=48))
@@ -226,8 +226,8 @@ def test_unknown_suite_is_an_input_error(capsys):
 
 
 def toy_shapes_available():
-    from engine.errors import SpotdiffError
-    from engine.models import availability, get_model_spec
+    from spotdiff.errors import SpotdiffError
+    from spotdiff.models.registry import availability, get_model_spec
 
     try:
         return availability(get_model_spec("toy-shapes"))[0]

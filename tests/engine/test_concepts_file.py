@@ -17,7 +17,7 @@ HEADER_PREFIX = "# "
 
 
 def _read_text() -> str:
-    resource = importlib.resources.files("engine") / "data" / "concepts.txt"
+    resource = importlib.resources.files("spotdiff") / "data" / "concepts.txt"
     return resource.read_text(encoding="utf-8")
 
 
@@ -55,7 +55,7 @@ def phrases(sections) -> list[str]:
 
 
 def test_file_is_utf8_and_ends_with_newline():
-    resource = importlib.resources.files("engine") / "data" / "concepts.txt"
+    resource = importlib.resources.files("spotdiff") / "data" / "concepts.txt"
     data = resource.read_bytes()
     data.decode("utf-8")
     assert data.endswith(b"\n")

@@ -1,4 +1,4 @@
-"""DICOM through engine.medical: pydicom's bundled files, and files written here with known values."""
+"""DICOM through spotdiff.io.medical: pydicom's bundled files, and files written here with known values."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ import pytest
 from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset
 
-from engine.errors import UnreadableImageError
-from engine.images import ImageRecord, open_image, scan_image_set
-from engine.medical import ReadOptions
-from engine.medical.dicom import DicomReader, modality_values, voi_window
-from engine.progress import run
+from spotdiff.errors import UnreadableImageError
+from spotdiff.io.images import ImageRecord, open_image, scan_image_set
+from spotdiff.io.medical import ReadOptions
+from spotdiff.io.medical.dicom import DicomReader, modality_values, voi_window
+from spotdiff.progress import run
 
 
 def bundled(name: str) -> Path:

@@ -7,9 +7,9 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
-from engine.edits import EDITS, Edit, get_edit, parse_plant
-from engine.errors import InvalidParameterError
-from engine.world import Scene, SceneObject, render
+from spotdiff.synthetic.edits import EDITS, Edit, get_edit, parse_plant
+from spotdiff.errors import InvalidParameterError
+from spotdiff.synthetic.world import Scene, SceneObject, render
 
 
 @pytest.fixture(scope="module")

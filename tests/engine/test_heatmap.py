@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine import heatmap
-from engine.heatmap import Heatmap, chance, hits, layer, overlay, patch_scores, peak, view_box
-from engine.images import scan_image_set
-from engine.models import get_model_spec, open_embedder
-from engine.progress import run
+from spotdiff.analysis import heatmap
+from spotdiff.analysis.heatmap import Heatmap, chance, hits, layer, overlay, patch_scores, peak, view_box
+from spotdiff.io.images import scan_image_set
+from spotdiff.models.registry import get_model_spec, open_embedder
+from spotdiff.progress import run
 
 pytestmark = pytest.mark.filterwarnings("error")
 
@@ -144,10 +144,10 @@ def test_layer_is_the_map_alone_sized_for_the_view_and_clear_outside_what_the_mo
 
 
 def test_compare_maps_direction_exemplars_into_both_reports(tiny_clip, tmp_path):
-    from engine.pipeline import CompareRequest, compare
-    from engine.proposers import ConceptBankProposer
-    from engine.report import write_html, write_json
-    from engine.synth import synth
+    from spotdiff.pipeline import CompareRequest, compare
+    from spotdiff.analysis.proposers import ConceptBankProposer
+    from spotdiff.report import write_html, write_json
+    from spotdiff.synthetic.synth import synth
 
     run(synth(tmp_path / "pair", plants=[("rectangles", 1.0)], n_per_set=12, seed=1, image_size=48))
     request = CompareRequest(set_a=(tmp_path / "pair" / "set_a",), set_b=(tmp_path / "pair" / "set_b",),
@@ -191,7 +191,7 @@ def test_a_resnet_tower_maps_gradient_times_activation_at_one_eighth_of_its_inpu
     import torch
     from safetensors.torch import save_file
 
-    from engine._torchvision_compat import import_open_clip
+    from spotdiff.models._torchvision_compat import import_open_clip
 
     cfg = {"embed_dim": 32, "vision_cfg": {"image_size": 32, "layers": [1, 1, 1, 1], "width": 8, "head_width": 32},
            "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}}
@@ -223,14 +223,14 @@ def test_a_resnet_tower_maps_gradient_times_activation_at_one_eighth_of_its_inpu
     expected = (grad * a).sum(dim=1).detach().numpy()
     np.testing.assert_allclose(np.stack(maps), expected, rtol=1e-3, atol=1e-6)
     # the full tokens (one backward pass per dimension) give the same maps
-    from engine.heatmap import scores_from_tokens
+    from spotdiff.analysis.heatmap import scores_from_tokens
     np.testing.assert_allclose(scores_from_tokens(tokens, v, centre=False), expected, rtol=1e-3, atol=1e-6)
     assert np.abs(expected).max() > 0
 
 
 def test_a_model_without_patch_tokens_gives_no_maps_and_no_error(tmp_path):
-    from engine.pipeline import CompareRequest, compare
-    from engine.synth import synth
+    from spotdiff.pipeline import CompareRequest, compare
+    from spotdiff.synthetic.synth import synth
 
     run(synth(tmp_path / "pair", plants=[("blur", 0.8)], n_per_set=10, seed=2, image_size=48))
     result = run(compare(CompareRequest(set_a=(tmp_path / "pair" / "set_a",), set_b=(tmp_path / "pair" / "set_b",),
@@ -243,8 +243,8 @@ def test_a_model_without_patch_tokens_gives_no_maps_and_no_error(tmp_path):
 
 
 def toy_shapes_available() -> bool:
-    from engine.errors import SpotdiffError
-    from engine.models import availability
+    from spotdiff.errors import SpotdiffError
+    from spotdiff.models.registry import availability
 
     try:
         return availability(get_model_spec("toy-shapes"))[0]
@@ -261,9 +261,9 @@ MIN_HIT_RATE = 0.40
 @pytest.mark.skipif(not toy_shapes_available(),
                     reason="the toy-shapes CLIP (engine/model_configs/toy-shapes.json + its weights) is not here")
 def test_toy_shapes_maps_peak_on_the_planted_rectangles(tmp_path):
-    from engine import contrast
-    from engine.heatmap import scores_from_tokens
-    from engine.synth import synth
+    from spotdiff.analysis import contrast
+    from spotdiff.analysis.heatmap import scores_from_tokens
+    from spotdiff.synthetic.synth import synth
 
     n = 80
     root = run(synth(tmp_path / "pair", plants=[("rectangles", 0.5)], prevalence=1.0, n_per_set=n, seed=7,

@@ -1,4 +1,4 @@
-"""engine.images: decoding every kind of file a user may drop in a folder, and scanning sets."""
+"""spotdiff.io.images: decoding every kind of file a user may drop in a folder, and scanning sets."""
 
 from __future__ import annotations
 
@@ -13,14 +13,14 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
-from engine.errors import (
+from spotdiff.errors import (
     Cancelled,
     EmptyImageSetError,
     ImageSetError,
     ImageSetNotFoundError,
     UnreadableImageError,
 )
-from engine.images import (
+from spotdiff.io.images import (
     IMAGE_SUFFIXES,
     ImageSet,
     find_leaks,
@@ -28,7 +28,7 @@ from engine.images import (
     scan_image_set,
     thumbnail,
 )
-from engine.progress import Progress, run
+from spotdiff.progress import Progress, run
 
 RED, BLUE, WHITE = (255, 0, 0), (0, 0, 255), (255, 255, 255)
 

@@ -6,14 +6,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.errors import InvalidParameterError
-from engine.library import FeatureLibrary, LibraryError, data_dir, verdict_for
-from engine.pipeline import CompareRequest, compare, default_proposers
-from engine.progress import run
-from engine.proposers import ConceptBankProposer, Evidence, LibraryProposer, SpaceEvidence
-from engine.proposers.concept_bank import contrast_vectors, embed_phrases
-from engine.result import Finding, Hypothesis
-from engine.synth import synth
+from spotdiff.errors import InvalidParameterError
+from spotdiff.analysis.library import FeatureLibrary, LibraryError, data_dir, verdict_for
+from spotdiff.pipeline import CompareRequest, compare, default_proposers
+from spotdiff.progress import run
+from spotdiff.analysis.proposers import ConceptBankProposer, Evidence, LibraryProposer, SpaceEvidence
+from spotdiff.analysis.proposers.concept_bank import contrast_vectors, embed_phrases
+from spotdiff.analysis.result import Finding, Hypothesis
+from spotdiff.synthetic.synth import synth
 
 
 def finding(statement="blurrier", more_in="b", space="measurements", source="measurements", auroc=0.9):

@@ -9,17 +9,17 @@ import numpy as np
 import pytest
 from PIL import Image, ImageEnhance, ImageFilter
 
-from engine.embedders.base import Embedder
-from engine.embedders.measurements import (
+from spotdiff.models.embedders.base import Embedder
+from spotdiff.models.embedders.measurements import (
     FEATURE_NAMES,
     MEASUREMENTS,
     MeasurementEmbedder,
     describe,
     measure,
 )
-from engine.errors import InvalidParameterError
-from engine.images import ImageRecord
-from engine.progress import Progress, run
+from spotdiff.errors import InvalidParameterError
+from spotdiff.io.images import ImageRecord
+from spotdiff.progress import Progress, run
 
 
 def value(image: Image.Image, name: str) -> float:

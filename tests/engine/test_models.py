@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-import engine.models as models
-from engine.download import pull
-from engine.errors import (InvalidParameterError, ModelError, ModelLoadError, UnknownModelError,
+import spotdiff.models.registry as models
+from spotdiff.models.download import pull
+from spotdiff.errors import (InvalidParameterError, ModelError, ModelLoadError, UnknownModelError,
                            WeightsDownloadError, WeightsIntegrityError, WeightsNotFoundError)
-from engine.models import (availability, get_model_spec, hf_cache_dir, list_models, locate_weights, models_dir,
+from spotdiff.models.registry import (availability, get_model_spec, hf_cache_dir, list_models, locate_weights, models_dir,
                            open_embedder, verify_sha256)
-from engine.progress import run
+from spotdiff.progress import run
 
 SHIPPED = Path(models.__file__).parent / "model_configs"
 REV = "89abcdef0123456789abcdef0123456789abcdef"
@@ -70,7 +70,7 @@ def test_shipped_entries_all_parse():
 
 @pytest.mark.parametrize("name", ["ViT-B-32", "ViT-L-14"])
 def test_clip_entries_agree_with_open_clips_pretrained_table(name):
-    from engine._torchvision_compat import import_open_clip
+    from spotdiff.models._torchvision_compat import import_open_clip
 
     spec = get_model_spec(name)
     table = import_open_clip().pretrained.get_pretrained_cfg(spec.architecture, spec.pretrained_tag)

@@ -9,13 +9,13 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from engine.images import open_image, scan_image_set
-from engine.medical import ReadOptions
-from engine.medical.arrays import slice_indices
-from engine.pipeline import CompareRequest, compare
-from engine.progress import run
-from engine.report import to_json_dict
-from engine.validate import Split
+from spotdiff.io.images import open_image, scan_image_set
+from spotdiff.io.medical import ReadOptions
+from spotdiff.io.medical.arrays import slice_indices
+from spotdiff.pipeline import CompareRequest, compare
+from spotdiff.progress import run
+from spotdiff.report import to_json_dict
+from spotdiff.analysis.validate import Split
 
 SHAPE = (20, 24, 16)  # x (left-right), y (posterior-anterior), z (inferior-superior)
 

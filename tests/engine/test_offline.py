@@ -14,17 +14,17 @@ import numpy as np
 import pytest
 import torch
 
-from engine._torchvision_compat import import_open_clip
-from engine.cli import main
-from engine.errors import ModelLoadError, WeightsDownloadError, WeightsNotFoundError
-from engine.medical.synth import write_dicom_set
-from engine.download import pull
-from engine.models import get_model_spec, list_models, open_embedder
-from engine.offline import OFFLINE_VARIABLES, hub_offline
-from engine.pipeline import CompareRequest, compare
-from engine.proposers import ConceptBankProposer, MeasurementProposer
-from engine.proposers.acquisition import AcquisitionProposer
-from engine.progress import run
+from spotdiff.models._torchvision_compat import import_open_clip
+from spotdiff.apps.cli import main
+from spotdiff.errors import ModelLoadError, WeightsDownloadError, WeightsNotFoundError
+from spotdiff.synthetic.medical import write_dicom_set
+from spotdiff.models.download import pull
+from spotdiff.models.registry import get_model_spec, list_models, open_embedder
+from spotdiff.models.offline import OFFLINE_VARIABLES, hub_offline
+from spotdiff.pipeline import CompareRequest, compare
+from spotdiff.analysis.proposers import ConceptBankProposer, MeasurementProposer
+from spotdiff.analysis.proposers.acquisition import AcquisitionProposer
+from spotdiff.progress import run
 
 REV = "0123456789abcdef0123456789abcdef01234567"
 TINY_CLIP_CFG = {  # the architecture of tests/conftest.py's tiny_clip_weights
@@ -253,7 +253,7 @@ def tiny_biomedclip(tmp_path, monkeypatch):
 def test_a_bert_text_tower_model_loads_offline_from_the_hf_cache(tiny_biomedclip, dicom_sets, no_network):
     from open_clip.tokenizer import HFTokenizer
 
-    from engine.images import scan_image_set
+    from spotdiff.io.images import scan_image_set
 
     embedder = open_embedder("tiny-biomedclip", precision="fp32")  # compared with the fp32 reference below
     records = run(scan_image_set(dicom_sets / "a", "a")).images[:3]

@@ -15,13 +15,13 @@ import pytest
 import torch
 from PIL import Image
 
-from engine._torchvision_compat import import_open_clip
-from engine.embedders.base import Embedder, TextEncoder
-from engine.embedders.open_clip import OpenClipEmbedder
-from engine.errors import InvalidParameterError, ModelLoadError, WeightsIntegrityError
-from engine.images import ImageRecord
-from engine.models import get_model_spec, locate_weights, open_embedder
-from engine.progress import Progress, run
+from spotdiff.models._torchvision_compat import import_open_clip
+from spotdiff.models.embedders.base import Embedder, TextEncoder
+from spotdiff.models.embedders.open_clip import OpenClipEmbedder
+from spotdiff.errors import InvalidParameterError, ModelLoadError, WeightsIntegrityError
+from spotdiff.io.images import ImageRecord
+from spotdiff.models.registry import get_model_spec, locate_weights, open_embedder
+from spotdiff.progress import Progress, run
 
 open_clip = import_open_clip()
 
@@ -333,8 +333,8 @@ def test_bf16_embeddings_agree_with_fp32(installed, images):
 
 
 def test_a_cache_written_in_one_precision_is_not_served_for_the_other(installed, images, tmp_path):
-    from engine.cache import EmbeddingCache
-    from engine.embedding import embed_images
+    from spotdiff.models.cache import EmbeddingCache
+    from spotdiff.models.embedding import embed_images
 
     cache = EmbeddingCache(tmp_path / "precision-cache")
     fp32 = open_embedder("tiny-clip", precision="fp32")

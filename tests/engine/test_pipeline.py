@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine.cache import EmbeddingCache
-from engine.cli import main
-from engine.errors import Cancelled
-from engine.pipeline import CompareRequest, compare
-from engine.progress import run
-from engine.synth import synth
-from engine.validate import reaches_effect
+from spotdiff.models.cache import EmbeddingCache
+from spotdiff.apps.cli import main
+from spotdiff.errors import Cancelled
+from spotdiff.pipeline import CompareRequest, compare
+from spotdiff.progress import run
+from spotdiff.synthetic.synth import synth
+from spotdiff.analysis.validate import reaches_effect
 
 
 def held_out_less_more(f):
@@ -160,7 +160,7 @@ def test_hostile_folder_is_compared_and_every_bad_file_listed(tmp_path):
 
 
 def test_bad_input_exits_2_with_one_line_and_no_traceback(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "engine.cli", "compare", str(tmp_path / "nope"), str(tmp_path)],
+    proc = subprocess.run([sys.executable, "-m", "spotdiff.apps.cli", "compare", str(tmp_path / "nope"), str(tmp_path)],
                           capture_output=True, text=True)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
@@ -186,7 +186,7 @@ def test_leaked_files_are_reported(tmp_path):
 
 
 def test_engine_never_imports_qt():
-    code = ("import sys, engine.pipeline, engine.cli, engine.report, engine.models, engine.world\n"
+    code = ("import sys, spotdiff.pipeline, spotdiff.apps.cli, spotdiff.report, spotdiff.models.registry, spotdiff.synthetic.world\n"
             "bad = [m for m in sys.modules if m.startswith(('PySide6', 'PyQt', 'desktop'))]\n"
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)

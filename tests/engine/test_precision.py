@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine.errors import InvalidParameterError
-from engine.precision import NATIVE_BF16_FLAGS, choose_precision, cpu_flags
+from spotdiff.errors import InvalidParameterError
+from spotdiff.models.precision import NATIVE_BF16_FLAGS, choose_precision, cpu_flags
 
 X86 = "processor\t: 0\nvendor_id\t: AuthenticAMD\nflags\t\t: fpu sse2 avx2 avx512f {extra}\nbugs\t\t: none\n"
 ARM = "processor\t: 0\nBogoMIPS\t: 50.00\nFeatures\t: fp asimd sve {extra}\nCPU implementer\t: 0x41\n"

@@ -10,11 +10,11 @@ from pathlib import Path
 import pydicom
 import pytest
 
-from engine.cli import main
-from engine.images import scan_image_set
-from engine.medical.synth import FAKE_PATIENT_FIELDS, fake_patient, write_dicom_set
-from engine.medical.tags import ALLOWED, DIGESTED, PATIENT_FIELDS, tag_digest
-from engine.progress import run
+from spotdiff.apps.cli import main
+from spotdiff.io.images import scan_image_set
+from spotdiff.synthetic.medical import FAKE_PATIENT_FIELDS, fake_patient, write_dicom_set
+from spotdiff.io.medical.tags import ALLOWED, DIGESTED, PATIENT_FIELDS, tag_digest
+from spotdiff.progress import run
 
 N = 12
 HOSPITALS = {"a": "Saint Qzwhatever Hospital", "b": "Qzbury Royal Infirmary"}

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from engine.errors import InvalidParameterError
-from engine.pipeline import CompareRequest, compare
-from engine.progress import run
-from engine.projection import embedding_map
-from engine.synth import synth
+from spotdiff.errors import InvalidParameterError
+from spotdiff.pipeline import CompareRequest, compare
+from spotdiff.progress import run
+from spotdiff.analysis.projection import embedding_map
+from spotdiff.synthetic.synth import synth
 
 
 def test_map_places_every_image_and_separates_a_planted_difference(tmp_path):

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine.images import ImageRecord, ImageSet, SkippedFile
-from engine.report import SCHEMA_VERSION, describe, to_html, to_json_dict, verdict, write_html, write_json
-from engine.result import Cluster, Direction, Finding, Hypothesis, Leak, Result, Separability
+from spotdiff.io.images import ImageRecord, ImageSet, SkippedFile
+from spotdiff.report import SCHEMA_VERSION, describe, to_html, to_json_dict, verdict, write_html, write_json
+from spotdiff.analysis.result import Cluster, Direction, Finding, Hypothesis, Leak, Result, Separability
 
 FOLDER_A = "holiday_cats_private"
 FOLDER_B = "clinic_dogs_private"

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine import selftest
-from engine.cli import main
+from spotdiff.apps import selftest
+from spotdiff.apps.cli import main
 
 ALL_CHECKS = ["open_clip", "faiss", "scikit-learn", "llama_cpp", "comparison", "desktop"]
 

@@ -3,13 +3,13 @@
 import numpy as np
 import pytest
 
-from engine.contrast import find_directions, separability_test
-from engine.embedders.measurements import MEASUREMENTS
-from engine.images import ImageRecord
-from engine.pipeline import CompareRequest, Space, analyse
-from engine.progress import run
-from engine.stats import auroc, auroc_columns, benjamini_hochberg, weighted_benjamini_hochberg
-from engine.validate import HeldOut, Split, discovery_weights, validate
+from spotdiff.analysis.contrast import find_directions, separability_test
+from spotdiff.models.embedders.measurements import MEASUREMENTS
+from spotdiff.io.images import ImageRecord
+from spotdiff.pipeline import CompareRequest, Space, analyse
+from spotdiff.progress import run
+from spotdiff.analysis.stats import auroc, auroc_columns, benjamini_hochberg, weighted_benjamini_hochberg
+from spotdiff.analysis.validate import HeldOut, Split, discovery_weights, validate
 
 NAMES = tuple(m.name for m in MEASUREMENTS)
 
@@ -126,8 +126,8 @@ def test_null_simulations_rarely_give_any_supported_finding():
 
 
 def test_a_claim_that_ranks_images_like_a_stronger_one_is_marked_as_restating_it():
-    from engine.result import Finding, Hypothesis
-    from engine.validate import mark_restatements
+    from spotdiff.analysis.result import Finding, Hypothesis
+    from spotdiff.analysis.validate import mark_restatements
 
     rng = np.random.default_rng(7)
     base_a, base_b = rng.normal(size=40), rng.normal(1.0, 1, size=40)
@@ -171,7 +171,7 @@ def test_weighted_bh_keeps_the_error_rate_when_weights_come_from_independent_dat
 
 
 def test_discovery_weights_follow_the_discovery_effect_and_average_one():
-    from engine.result import Hypothesis
+    from spotdiff.analysis.result import Hypothesis
 
     rng = np.random.default_rng(2)
     Xa, Xb = rng.normal(size=(30, 2)), rng.normal(size=(30, 2))
@@ -190,8 +190,8 @@ def test_discovery_weights_follow_the_discovery_effect_and_average_one():
 
 
 def test_supported_findings_are_ordered_by_effect_and_ties_in_auroc_by_separation():
-    from engine.result import Finding, Hypothesis
-    from engine.validate import separation, sort_findings
+    from spotdiff.analysis.result import Finding, Hypothesis
+    from spotdiff.analysis.validate import separation, sort_findings
 
     def finding(name, more_in, auroc, q, supported, a, b, space="clip"):
         h = Hypothesis(name, more_in, "test", space, np.ones(3))

@@ -4,15 +4,15 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from engine.embedders.measurements import MEASUREMENTS
-from engine.images import ImageRecord
-from engine.proposers import MeasurementProposer
-from engine.proposers.base import Evidence, SpaceEvidence
-from engine.report.wording import describe
-from engine.result import Hypothesis
-from engine.stats import fisher_greater_counts, mann_whitney_greater, mann_whitney_greater_from_auroc
-from engine.subgroups import strongest_subgroups, with_heldout_test
-from engine.validate import HeldOut, validate
+from spotdiff.models.embedders.measurements import MEASUREMENTS
+from spotdiff.io.images import ImageRecord
+from spotdiff.analysis.proposers import MeasurementProposer
+from spotdiff.analysis.proposers.base import Evidence, SpaceEvidence
+from spotdiff.report.wording import describe
+from spotdiff.analysis.result import Hypothesis
+from spotdiff.analysis.stats import fisher_greater_counts, mann_whitney_greater, mann_whitney_greater_from_auroc
+from spotdiff.analysis.subgroups import strongest_subgroups, with_heldout_test
+from spotdiff.analysis.validate import HeldOut, validate
 
 NAMES = tuple(m.name for m in MEASUREMENTS)
 BRIGHT = NAMES.index("brightness")
@@ -128,10 +128,10 @@ def test_the_measurement_proposer_proposes_subgroups_in_either_tail():
 def test_smaller_images_in_a_fifth_of_b_are_a_supported_subgroup_finding_in_every_report(tmp_path):
     """End to end: synth downscales 20 % of B's images; compare() finds it as a subgroup claim, and the reports
     give its test, threshold and held-out shares."""
-    from engine.pipeline import CompareRequest, compare
-    from engine.progress import run
-    from engine.report import to_json_dict, write_html
-    from engine.synth import synth
+    from spotdiff.pipeline import CompareRequest, compare
+    from spotdiff.progress import run
+    from spotdiff.report import to_json_dict, write_html
+    from spotdiff.synthetic.synth import synth
 
     run(synth(tmp_path / "pair", plants=[("downscale", 0.5)], prevalence=0.2, n_per_set=100, seed=3, image_size=48))
     request = CompareRequest(set_a=(tmp_path / "pair" / "set_a",), set_b=(tmp_path / "pair" / "set_b",),

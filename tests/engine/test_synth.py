@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine.errors import EmptyImageSetError, ImageSetNotFoundError, InvalidParameterError
-from engine.progress import Progress, run
-from engine.synth import synth
-from engine.world import pair_differing_in
+from spotdiff.errors import EmptyImageSetError, ImageSetNotFoundError, InvalidParameterError
+from spotdiff.progress import Progress, run
+from spotdiff.synthetic.synth import synth
+from spotdiff.synthetic.world import pair_differing_in
 
 
 def make(out: Path, **kwargs) -> Path:

@@ -1,6 +1,6 @@
 """toy-shapes, the CLIP that ships inside the engine: found and checked like any weights, and able to see its world.
 
-The model is trained by benchmarks/train_toy_clip.py on engine.world scenes (models/toy-shapes.md). These tests
+The model is trained by benchmarks/train_toy_clip.py on spotdiff.synthetic.world scenes (models/toy-shapes.md). These tests
 open it through the registry, as the app does, and check real capabilities with margins below what
 benchmarks/eval_toy_clip.py measures on many more scenes.
 """
@@ -15,14 +15,14 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from engine.embedders.open_clip import OpenClipEmbedder
-from engine.errors import WeightsIntegrityError
-from engine.images import ImageRecord
-from engine.models import bundled_dir, get_model_spec, locate_weights, models_dir, open_embedder
-from engine.progress import run
-from engine.proposers.concept_bank import contrast_vectors, embed_phrases
-from engine.proposers.base import SpaceEvidence
-from engine.world import BACKGROUND_COLOURS, COLOURS, POSITION_PHRASES, SHAPES, SetSpec, render, sample_scene
+from spotdiff.models.embedders.open_clip import OpenClipEmbedder
+from spotdiff.errors import WeightsIntegrityError
+from spotdiff.io.images import ImageRecord
+from spotdiff.models.registry import bundled_dir, get_model_spec, locate_weights, models_dir, open_embedder
+from spotdiff.progress import run
+from spotdiff.analysis.proposers.concept_bank import contrast_vectors, embed_phrases
+from spotdiff.analysis.proposers.base import SpaceEvidence
+from spotdiff.synthetic.world import BACKGROUND_COLOURS, COLOURS, POSITION_PHRASES, SHAPES, SetSpec, render, sample_scene
 
 SEED = 5_000_000  # far from the seeds the model was trained on
 

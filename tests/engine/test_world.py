@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.errors import InvalidParameterError
-from engine.world import (
+from spotdiff.errors import InvalidParameterError
+from spotdiff.synthetic.world import (
     BACKGROUND_COLOURS,
     BACKGROUNDS,
     COLOURS,

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from engine import models
-from engine.models import get_model_spec, locate_weights
+from spotdiff.models import registry as models
+from spotdiff.models.registry import get_model_spec, locate_weights
 
 PACKAGING = Path(__file__).resolve().parents[2] / "packaging"
 pytest.importorskip("gguf", reason="the tiny VLM is written with gguf (pip install -e '.[vlm]')")
@@ -37,7 +37,7 @@ def stage_models():
 @pytest.fixture
 def models_dir(tmp_path):
     """A --with-models folder: the tiny VLM (GGUF model + projector) and its registry entry beside it."""
-    from engine.vlm.tiny import write_pair
+    from spotdiff.models.vlm.tiny import write_pair
 
     folder = tmp_path / "models"
     _, _, entry = write_pair(folder / "tiny-vlm")

@@ -1,0 +1,192 @@
+"""What a comparison produces: frozen dataclasses, from evidence to validated findings.
+
+Arrays are float32 numpy arrays; shapes are documented per field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Mapping
+
+import numpy as np
+
+from ..io.images import ImageRecord, ImageSet, SkippedFile
+
+if TYPE_CHECKING:
+    from .heatmap import Heatmap
+
+
+@dataclass(frozen=True)
+class Separability:
+    """Do the two sets differ at all, in one embedding space?
+
+    auroc : cross-validated AUROC of a linear probe (0.5 = no difference)
+    p_value : permutation p-value of that AUROC
+    n_permutations : permutations drawn
+    """
+
+    space: str
+    auroc: float
+    p_value: float
+    n_permutations: int
+
+
+@dataclass(frozen=True)
+class Direction:
+    """A direction in one embedding space along which set B differs from set A.
+
+    vector : ndarray of shape (dim,), unit norm, pointing towards set B
+    discovery_auroc : cross-validated AUROC on the discovery half
+    heldout_auroc : AUROC of the projection on the held-out half
+    exemplars_a, exemplars_b : images of the discovery half most like A / most like B
+    typical_a, typical_b : images nearest each set's centre
+    """
+
+    space: str
+    index: int
+    vector: np.ndarray
+    discovery_auroc: float
+    heldout_auroc: float
+    exemplars_a: tuple[ImageRecord, ...]
+    exemplars_b: tuple[ImageRecord, ...]
+    typical_a: tuple[ImageRecord, ...] = ()
+    typical_b: tuple[ImageRecord, ...] = ()
+    concepts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """A region of embedding space over-represented in one set.
+
+    n_a, n_b : members from each set
+    enrichment : share of B among members divided by share of B overall
+    p_value : two-sided Fisher exact test of membership vs set
+    """
+
+    space: str
+    index: int
+    n_a: int
+    n_b: int
+    enrichment: float
+    p_value: float
+    more_in: str
+    members: tuple[ImageRecord, ...]
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    """A checkable claim: images of one set score higher on something.
+
+    statement : plain words ("blurrier", "a photo of a dog")
+    more_in : "a" or "b", the set claimed to have more of it
+    source : proposer name ("measurements", "concept-bank", "vlm", "library", ...)
+    space : name of the embedding space the score is computed in
+    vector : ndarray of shape (dim,); an image's score is its embedding @ vector,
+             oriented so that higher means more of the statement
+    evidence : short note from the proposer (how it found the claim)
+    test : how the held-out scores are tested: "mann-whitney" (one-sided, any scores: the claimed set
+           scores higher), "fisher" (one-sided Fisher exact test; scores are 0/1, e.g. "Manufacturer = GE")
+           or "exceedance" (a subgroup claim: more images of the claimed set score above ``threshold``,
+           one-sided Fisher exact test; see :mod:`spotdiff.analysis.subgroups`)
+    threshold : for "fisher" and "exceedance", the score above which an image counts as having it
+    """
+
+    statement: str
+    more_in: str
+    source: str
+    space: str
+    vector: np.ndarray = field(repr=False)
+    evidence: str = ""
+    test: str = "mann-whitney"
+    threshold: float = 0.5
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.space, self.statement.lower(), self.more_in)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A hypothesis scored on the held-out half only.
+
+    heldout_auroc : P(score of a held-out image of ``more_in`` > one of the other set); images from
+                    one file (frames, slices) count as one, by their mean score
+    p_value : one-sided p-value in the claimed direction (Mann–Whitney, or Fisher's exact test
+              for a hypothesis whose ``test`` is "fisher" or "exceedance")
+    q_value : Benjamini–Hochberg adjusted p over every hypothesis of the run, weighted by ``weight``
+    supported : q_value <= alpha and the held-out effect reaches min_effect: heldout_auroc >= 0.5 +
+                min_effect, or for a share claim ("fisher", "exceedance") the claimed set's held-out share
+                above the threshold exceeds the other set's by min_effect
+    scores_a, scores_b : ndarray of shape (n_heldout_a,), (n_heldout_b,)
+    exemplars_a, exemplars_b : held-out images scoring lowest / highest
+    restates : for a supported finding whose held-out scores track those of a stronger supported
+        finding (within-set rank correlation >= 0.7, both oriented to their claims), that finding's
+        statement: likely the same difference in other words; else None
+    """
+
+    hypothesis: Hypothesis
+    heldout_auroc: float
+    p_value: float
+    q_value: float
+    supported: bool
+    scores_a: np.ndarray = field(repr=False)
+    scores_b: np.ndarray = field(repr=False)
+    exemplars_a: tuple[ImageRecord, ...] = ()
+    exemplars_b: tuple[ImageRecord, ...] = ()
+    restates: str | None = None  # statement of a stronger supported finding this one tracks image by image
+    weight: float = 1.0  # its share of the error budget in weighted BH (mean 1; from the discovery half)
+
+    @property
+    def statement(self) -> str:
+        return self.hypothesis.statement
+
+    @property
+    def more_in(self) -> str:
+        return self.hypothesis.more_in
+
+    @property
+    def source(self) -> str:
+        return self.hypothesis.source
+
+
+@dataclass(frozen=True)
+class Leak:
+    """The same file content in both sets."""
+
+    path_a: Path
+    path_b: Path
+    content_hash: str
+
+
+@dataclass(frozen=True)
+class Result:
+    """Everything one comparison found, in the order the data flowed.
+
+    embeddings : space name -> ndarray of shape (n_a + n_b, dim), set A's images first, in
+        ``set_a.images + set_b.images`` order (for maps of all images; empty when not kept)
+    heatmaps : (spotdiff.analysis.heatmap.item_key(finding or direction, side), image content_hash) ->
+        spotdiff.analysis.heatmap.Heatmap: where in each shown exemplar its finding or direction lies
+        (supported findings and directions of a CLIP space only; empty when not made)
+    """
+
+    set_a: ImageSet
+    set_b: ImageSet
+    settings: dict
+    leaks: tuple[Leak, ...]
+    separability: tuple[Separability, ...]
+    directions: tuple[Direction, ...]
+    clusters: tuple[Cluster, ...]
+    findings: tuple[Finding, ...]
+    timings: dict
+    warnings: tuple[str, ...] = ()
+    embeddings: Mapping[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
+    heatmaps: Mapping[tuple[str, str], Heatmap] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def skipped(self) -> tuple[SkippedFile, ...]:
+        return self.set_a.skipped + self.set_b.skipped
+
+    @property
+    def supported(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.supported)

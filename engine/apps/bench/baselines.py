@@ -1,0 +1,198 @@
+"""The methods the benchmark compares, all on the same embeddings of the same files.
+
+Each method takes a :class:`PairData` (the embeddings of both sets in every space) and returns a
+:class:`MethodAnswer`: its claims in its own rank order, and which of them it asserts (its findings).
+
+* ``spotdiff`` — the pipeline's own analysis (:func:`spotdiff.pipeline.analyse`): proposers see the discovery half,
+  every hypothesis is scored on the held-out half, BH-FDR. Claims are its **supported** findings only, in
+  report order (:func:`spotdiff.analysis.validate.finding_order`): an unsupported hypothesis is not a claim.
+* ``visdiff-embedding`` — VisDiff's embedding-only proposer: mean(B) − mean(A) of the CLIP image embeddings,
+  decoded to the phrases nearest in cosine (phrases pointing the other way claim set A), ranked by |cosine|,
+  no validation. It asserts every phrase it ranks (it has no test), so on a pair with no difference it
+  always makes findings.
+* ``gsclip`` — GSCLIP's ranking: each phrase's direction is (phrase − negated phrase) in CLIP text space
+  ("no stars" negates "stars"); images are projected on it and a Welch t-test compares B with A; ranked by |t|.
+  It asserts the phrases with two-sided p < 0.05 (uncorrected, as GSCLIP reports).
+* ``no-heldout`` — spotdiff without held-out validation: the same proposers see all images, and the same
+  validation scores them on those same images (in-sample), BH-FDR and effect threshold unchanged.
+
+Every method chooses among the same phrases: those spotdiff's concept-bank proposer reads in the CLIP space (the
+model's own vocabulary when its registry entry names one, else the ~1,900-phrase concept bank). The two published
+baselines read text, so they work in the CLIP space only (as in their papers); spotdiff and its ablation also use
+the measurement space.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+from scipy import stats
+
+from ...io.images import ImageRecord
+from ...pipeline import CompareRequest, Space, analyse
+from ...progress import run
+from ...analysis.proposers import ConceptBankProposer, MeasurementProposer, SpaceEvidence
+from ...analysis.proposers.concept_bank import embed_phrases, vocabulary_for
+from ...analysis.validate import HeldOut, Split, validate
+from .judge import Claim
+
+METHODS = ("spotdiff", "visdiff-embedding", "gsclip", "no-heldout")
+METHOD_TITLES = {"spotdiff": "spotdiff", "visdiff-embedding": "VisDiff embedding-only",
+                 "gsclip": "GSCLIP-style t-test", "no-heldout": "spotdiff w/o held-out"}
+MAX_CLAIMS = 25  # kept per method and pair: enough for Acc@5 and recall@10, small enough for the JSON
+GSCLIP_P = 0.05
+
+
+@dataclass(frozen=True)
+class PairData:
+    """One pair's embeddings, shared by every method.
+
+    spaces : the comparison's spaces; each X of shape (n_a + n_b, dim), set A first
+    """
+
+    spaces: tuple[Space, ...]
+    images_a: tuple[ImageRecord, ...]
+    images_b: tuple[ImageRecord, ...]
+
+    @property
+    def y(self) -> np.ndarray:
+        return np.r_[np.zeros(len(self.images_a)), np.ones(len(self.images_b))].astype(bool)
+
+    def text_space(self) -> Space | None:
+        return next((s for s in self.spaces if s.text_encoder is not None), None)
+
+
+@dataclass(frozen=True)
+class MethodAnswer:
+    """claims : ranked (best first); asserted : how many leading claims the method asserts as findings"""
+
+    claims: tuple[Claim, ...]
+    n_asserted: int
+    seconds: float
+    available: bool = True
+
+    @property
+    def asserted(self) -> tuple[Claim, ...]:
+        return self.claims[: self.n_asserted]
+
+
+def bench_proposers() -> list:
+    """The app's own proposers, without the user's feature library (it would make runs depend on the machine)."""
+    return [MeasurementProposer(), ConceptBankProposer()]
+
+
+def bench_request(seed: int) -> CompareRequest:
+    """Settings of every spotdiff run: the app's defaults (alpha 0.05, held-out AUROC >= 0.60, 200 permutations)."""
+    return CompareRequest(set_a=(), set_b=(), seed=seed, use_cache=False)
+
+
+def _findings_to_claims(findings) -> tuple[Claim, ...]:
+    """Supported findings in report order; one that restates a stronger one is a row of its own in the
+    report (marked as such), and a claim of its own here."""
+    return tuple(Claim(f.statement, f.more_in, f.q_value) for f in findings if f.supported)
+
+
+def spotdiff(data: PairData, seed: int) -> MethodAnswer:
+    start = time.perf_counter()
+    split = Split.make(len(data.images_a), len(data.images_b), seed=seed, heldout_fraction=0.5)
+    analysis = run(analyse(data.spaces, data.images_a, data.images_b, split, bench_request(seed), bench_proposers()))
+    claims = _findings_to_claims(analysis.findings)
+    return MethodAnswer(claims[:MAX_CLAIMS], min(len(claims), MAX_CLAIMS), time.perf_counter() - start)
+
+
+def no_heldout(data: PairData, seed: int) -> MethodAnswer:
+    """Propose from every image, then validate on those same images."""
+    start = time.perf_counter()
+    n_a, n_b = len(data.images_a), len(data.images_b)
+    everything = Split(np.zeros(n_a, dtype=bool), np.zeros(n_b, dtype=bool))  # all images are "discovery"
+    request = bench_request(seed)
+    analysis = run(analyse(data.spaces, data.images_a, data.images_b, everything, request, bench_proposers()))
+    in_sample = HeldOut(images_a=data.images_a, images_b=data.images_b,
+                        embeddings_a={s.name: s.X[:n_a] for s in data.spaces},
+                        embeddings_b={s.name: s.X[n_a:] for s in data.spaces})
+    findings = validate([f.hypothesis for f in analysis.findings], in_sample, alpha=request.alpha,
+                        min_effect=request.min_effect, n_exemplars=1)
+    claims = _findings_to_claims(findings)
+    return MethodAnswer(claims[:MAX_CLAIMS], min(len(claims), MAX_CLAIMS), time.perf_counter() - start)
+
+
+class PhraseBank:
+    """Each text space's phrases, embedded once, with and without negation.
+
+    The phrases are the ones spotdiff's concept-bank proposer reads in that space (the model's own vocabulary
+    when its registry entry names one, else the shipped concept bank), so every method chooses among the same
+    words. ``vectors(space)`` returns (phrases, T, T_neg): T of shape (n_phrases, dim), unit phrase vectors
+    averaged over the model's prompt templates; T_neg the same for the negated phrases.
+    """
+
+    def __init__(self, phrases: Sequence[str] | None = None):
+        self.phrases = tuple(phrases) if phrases is not None else None
+        self._by_space: dict[str, tuple[tuple[str, ...], np.ndarray, np.ndarray]] = {}
+
+    def vectors(self, space: Space) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
+        if space.name not in self._by_space:
+            evidence = SpaceEvidence(name=space.name, X_a=space.X[:0], X_b=space.X[:0], images_a=(), images_b=(),
+                                     text_encoder=space.text_encoder, vocabulary=space.vocabulary,
+                                     prompt_templates=space.prompt_templates or ("a photo of {}.",))
+            phrases = self.phrases or vocabulary_for(evidence)
+            T = embed_phrases(evidence, phrases)
+            T_neg = embed_phrases(evidence, [negate(p) for p in phrases])
+            self._by_space[space.name] = (phrases, T, T_neg)
+        return self._by_space[space.name]
+
+
+def negate(phrase: str) -> str:
+    """GSCLIP's negated sentence, in the form the concept bank's phrases allow: "no stars", "no blurry image"."""
+    for article in ("a ", "an ", "the "):
+        if phrase.startswith(article):
+            phrase = phrase[len(article):]
+            break
+    return f"no {phrase}"
+
+
+def _unavailable() -> MethodAnswer:
+    return MethodAnswer((), 0, 0.0, available=False)
+
+
+def visdiff_embedding(data: PairData, bank: PhraseBank) -> MethodAnswer:
+    space = data.text_space()
+    if space is None:
+        return _unavailable()
+    start = time.perf_counter()
+    phrases, T, _ = bank.vectors(space)
+    X, y = np.asarray(space.X, dtype=np.float64), data.y
+    diff = X[y].mean(axis=0) - X[~y].mean(axis=0)
+    cosine = T @ (diff / max(np.linalg.norm(diff), 1e-12))
+    order = np.argsort(-np.abs(cosine), kind="stable")[:MAX_CLAIMS]
+    claims = tuple(Claim(phrases[i], "b" if cosine[i] > 0 else "a", float(cosine[i])) for i in order)
+    return MethodAnswer(claims, len(claims), time.perf_counter() - start)
+
+
+def gsclip(data: PairData, bank: PhraseBank) -> MethodAnswer:
+    space = data.text_space()
+    if space is None:
+        return _unavailable()
+    start = time.perf_counter()
+    phrases, T, T_neg = bank.vectors(space)
+    V = T - T_neg
+    V /= np.maximum(np.linalg.norm(V, axis=1, keepdims=True), 1e-12)
+    X, y = np.asarray(space.X, dtype=np.float64), data.y
+    P = X @ V.T  # (n_images, n_phrases)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t, p = stats.ttest_ind(P[y], P[~y], axis=0, equal_var=False)
+    t, p = np.nan_to_num(t, nan=0.0), np.nan_to_num(p, nan=1.0)
+    order = np.argsort(-np.abs(t), kind="stable")[:MAX_CLAIMS]
+    claims = tuple(Claim(phrases[i], "b" if t[i] > 0 else "a", float(t[i])) for i in order)
+    # the asserted ones: the leading claims with p < 0.05 (p falls as |t| grows, up to Welch's degrees of freedom)
+    n_asserted = next((k for k, i in enumerate(order) if p[i] >= GSCLIP_P), len(order))
+    return MethodAnswer(claims, n_asserted, time.perf_counter() - start)
+
+
+def run_methods(data: PairData, bank: PhraseBank, seed: int, methods: Sequence[str] = METHODS
+                ) -> dict[str, MethodAnswer]:
+    table = {"spotdiff": lambda: spotdiff(data, seed), "visdiff-embedding": lambda: visdiff_embedding(data, bank),
+             "gsclip": lambda: gsclip(data, bank), "no-heldout": lambda: no_heldout(data, seed)}
+    return {m: table[m]() for m in methods}

@@ -1,0 +1,277 @@
+"""The spotdiff command line: a thin shell over the engine.
+
+Exit codes: 0 success, 1 a check of ``spotdiff selftest`` failed, 2 bad input or missing model
+(one line, no traceback), 130 cancelled (Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from ..errors import Cancelled, SpotdiffError
+from ..progress import Progress, Work, run
+
+
+def _bar_driver(quiet: bool):
+    """A progress callback drawing one tqdm bar per stage on stderr."""
+    if quiet:
+        return None
+    from tqdm import tqdm
+
+    state: dict = {"stage": None, "bar": None}
+
+    def on_progress(p: Progress) -> None:
+        if p.stage != state["stage"]:
+            if state["bar"] is not None:
+                state["bar"].close()
+            state["stage"] = p.stage
+            state["bar"] = tqdm(total=p.total or None, desc=p.stage, unit="", leave=False, file=sys.stderr,
+                                dynamic_ncols=True, disable=None)  # no bars when stderr is not a terminal
+        bar = state["bar"]
+        if p.total and bar.total != p.total:
+            bar.total = p.total
+        bar.n = p.done
+        if p.message:
+            bar.set_postfix_str(p.message[:40], refresh=False)
+        bar.refresh()
+
+    def close() -> None:
+        if state["bar"] is not None:
+            state["bar"].close()
+
+    on_progress.close = close  # type: ignore[attr-defined]
+    return on_progress
+
+
+def drive(work: Work, quiet: bool = False):
+    callback = _bar_driver(quiet)
+    try:
+        return run(work, callback)
+    finally:
+        if callback is not None:
+            callback.close()
+
+
+def _add_compare_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default=None, help="embedding model (see 'spotdiff models'); default: the embedded default")
+    p.add_argument("--weights", type=Path, help="weights file or folder for --model, overriding the usual search")
+    p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto",
+                   help="number format of the CLIP model: auto = bf16 where this CPU runs it natively and it "
+                        "agrees with fp32 (cosine >= 0.999), else fp32 (default auto)")
+    p.add_argument("--vlm", default=None, metavar="NAME",
+                   help="also let this local vision-language model (kind vlm, see 'spotdiff models') propose "
+                        "differences in words; they are checked on held-out images like every claim")
+    p.add_argument("--out", type=Path, default=None, help="folder for report.json and report.html")
+    p.add_argument("--seed", type=int, default=0, help="seed of the discovery / held-out split (default 0)")
+    p.add_argument("--alpha", type=float, default=0.05, help="false discovery rate (default 0.05)")
+    p.add_argument("--min-effect", type=float, default=0.1,
+                   help="held-out effect a finding must reach: AUROC above 0.5 by this much, or for a claim "
+                        "about shares, this much more of the claimed set (default 0.1: AUROC >= 0.60, 10 points)")
+    p.add_argument("--permutations", type=int, default=200, help="permutations of the separability test")
+    p.add_argument("--no-measurements", action="store_true", help="do not compare named image measurements")
+    p.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
+    p.add_argument("--pseudonymise", action="store_true", help="replace file paths in the report with pseudonyms")
+    p.add_argument("--frames", choices=("middle", "all"), default="middle",
+                   help="multi-frame DICOM: use the middle frame (default) or every frame as its own image")
+    p.add_argument("--volume", choices=("middle", "slices", "mip"), default="middle",
+                   help="NIfTI volumes and 3-D .npy arrays: the middle slice (default), --slices evenly spaced "
+                        "slices, or a maximum-intensity projection, along --axis")
+    p.add_argument("--slices", type=int, default=5, help="slices per volume with --volume slices (default 5)")
+    p.add_argument("--axis", type=int, choices=(0, 1, 2), default=2,
+                   help="volume axis to slice or project along; NIfTI: 0 sagittal, 1 coronal, 2 axial (default)")
+    p.add_argument("--no-acquisition", action="store_true",
+                   help="do not compare acquisition tags (scanner, protocol, ...) as possible confounders")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="spotdiff", description="How do two sets of images differ?")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("compare", help="compare two image sets and write a report")
+    p.add_argument("set_a", type=Path, help="folder (recursive) or image file of set A")
+    p.add_argument("set_b", type=Path, help="folder (recursive) or image file of set B")
+    _add_compare_options(p)
+
+    p = sub.add_parser("demo", help="make two procedural sets with a planted difference and compare them")
+    p.add_argument("--out", type=Path, default=Path("spotdiff-demo"), help="folder for the sets and the report")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+    p = sub.add_parser("synth", help="write a test pair of image sets with planted differences and truth.json")
+    p.add_argument("--out", type=Path, required=True, help="folder for set_a/, set_b/ and truth.json")
+    p.add_argument("--from", dest="source", type=Path, default=None,
+                   help="split this folder of your own images into A and B (read only) instead of drawing scenes")
+    p.add_argument("--plant", action="append", default=[], metavar="EDIT[:STRENGTH]",
+                   help="edit applied to set B, strength in (0, 1] (default 0.5); repeat for several. "
+                        "Edits: rectangles, shape-watermark, text-watermark, warm, cool, brighter, darker, blur, "
+                        "noise, jpeg, lowres, downscale, vignette, rotate")
+    p.add_argument("--prevalence", type=float, default=1.0, help="fraction of set B that gets the edits")
+    p.add_argument("-n", "--n-per-set", type=int, default=50, help="images per set (default 50)")
+    p.add_argument("--size", type=int, default=128, help="image size in pixels (longer side with --from)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+    p = sub.add_parser("bench", help="the planted-difference benchmark: spotdiff and baselines on known differences")
+    from .bench.options import add_arguments as add_bench_arguments
+
+    add_bench_arguments(p, Path("spotdiff-bench"))
+
+    p = sub.add_parser("selftest", help="load every component (CLIP, faiss, scikit-learn, llama.cpp, the desktop "
+                                        "window) and run a tiny comparison; exit 0 if all work")
+    p.add_argument("--model", default=None, help="embedding model to check (default: the toy model that ships inside)")
+    p.add_argument("--no-desktop", action="store_true", help="do not open the desktop app's window")
+
+    p = sub.add_parser("models", help="list models and whether they are available here; pull one")
+    msub = p.add_subparsers(dest="models_command")
+    pull = msub.add_parser("pull", help="download a model's weights from the Hugging Face hub")
+    pull.add_argument("name")
+    return parser
+
+
+def default_model() -> str:
+    from ..models.registry import availability, get_model_spec
+
+    try:
+        spec = get_model_spec("toy-shapes")
+    except SpotdiffError:
+        return "measurements"
+    return spec.name if availability(spec)[0] else "measurements"
+
+
+def cmd_compare(args) -> int:
+    from ..io.medical import ReadOptions
+    from ..pipeline import CompareRequest, compare
+
+    read_options = ReadOptions(frames=args.frames, volume=args.volume, n_slices=args.slices, axis=args.axis)
+    request = CompareRequest(
+        set_a=(args.set_a,), set_b=(args.set_b,), model=args.model or default_model(), weights=args.weights, precision=args.precision,
+        measurements=not args.no_measurements, seed=args.seed, alpha=args.alpha, min_effect=args.min_effect,
+        n_permutations=args.permutations, use_cache=not args.no_cache, vlm=args.vlm,
+        read_options=read_options, acquisition=not args.no_acquisition,
+    )
+    result = drive(compare(request), args.quiet)
+    out = args.out or Path("spotdiff-report")
+    write_reports(result, out, pseudonymise=args.pseudonymise)
+    print_summary(result, out)
+    return 0
+
+
+def write_reports(result, out: Path, *, pseudonymise: bool = False) -> None:
+    from ..report import write_html, write_json
+
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(result, out / "report.json", pseudonymise_paths=pseudonymise)
+    write_html(result, out / "report.html", pseudonymise_paths=pseudonymise)
+
+
+def print_summary(result, out: Path) -> None:
+    from ..report import describe, verdict
+
+    print(verdict(result))
+    for warning in result.warnings:
+        print(f"warning: {warning}")
+    supported = result.supported
+    print(f"{len(supported)} of {len(result.findings)} hypotheses hold up on held-out images:")
+    for f in (f for f in supported if f.restates is None):
+        print(f"  - {describe(f)}  (held-out AUROC {f.heldout_auroc:.2f}, q = {f.q_value:.2g}; {f.source})")
+        for echo in (e for e in supported if e.restates == f.statement):
+            print(f"      ≈ {describe(echo)}  (ranks the images alike: likely the same difference)")
+    unsupported = len(result.findings) - len(supported)
+    if unsupported:
+        print(f"  ({unsupported} more were proposed but not confirmed; see the report)")
+    from_vlm = [f for f in result.findings if f.source == "vlm"]
+    if from_vlm:  # a model's words count only as far as the held-out check goes
+        print(f"  ({len(from_vlm)} of the hypotheses came from the vision-language model "
+              f"{result.settings.get('vlm')}, {sum(f.supported for f in from_vlm)} of them supported)")
+    print(f"report: {out / 'report.html'}")
+
+
+def cmd_demo(args) -> int:
+    from .demo import run_demo
+
+    return run_demo(args.out, quiet=args.quiet)
+
+
+def cmd_synth(args) -> int:
+    from ..synthetic.synth import synth
+
+    out = drive(synth(args.out, plants=args.plant, prevalence=args.prevalence, n_per_set=args.n_per_set,
+                      source=args.source, seed=args.seed, image_size=args.size), args.quiet)
+    print(f"wrote {out / 'set_a'}, {out / 'set_b'} and {out / 'truth.json'}")
+    return 0
+
+
+def cmd_models(args) -> int:
+    from ..models.download import pull
+    from ..models.registry import availability, get_model_spec, list_models
+
+    if args.models_command == "pull":
+        path = drive(pull(get_model_spec(args.name)))
+        print(f"{args.name}: weights ready at {path}")
+        return 0
+    from ..models.registry import models_dir
+
+    rows = []
+    for spec in list_models():
+        ok, where = availability(spec)
+        if not ok:  # the full search list is in the error a compare would raise; here, the fix
+            where = f"run 'spotdiff models pull {spec.name}' or put {spec.filename} in {models_dir() / spec.name}"
+        size = f"{spec.size_bytes / 1e6:,.0f} MB" if spec.size_bytes else ""
+        rows.append((spec.name, spec.kind, "yes" if ok else "no", size, where))
+    header = ("name", "kind", "here", "size", "where / how to get it")
+    widths = [max(len(r[i]) for r in rows + [header]) for i in range(4)]
+    for r in [header, *rows]:
+        print("  ".join(f"{c:<{w}}" for c, w in zip(r[:4], widths)) + "  " + r[4])
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from .bench.run import run_from_args
+
+    return run_from_args(args)
+
+
+def cmd_selftest(args) -> int:
+    from .selftest import TOY_MODEL, selftest, where_am_i
+
+    print(where_am_i(), flush=True)
+
+    def show(r) -> None:
+        print(f"  {'ok  ' if r.ok else 'FAIL'}  {r.name:<13} {r.detail}  ({r.seconds:.1f} s)", flush=True)
+        if r.trace:
+            print(r.trace, file=sys.stderr, flush=True)
+
+    results = selftest(args.model or TOY_MODEL, desktop=not args.no_desktop, on_result=show)
+    failed = [r.name for r in results if not r.ok]
+    seconds = sum(r.seconds for r in results)
+    if failed:
+        print(f"selftest FAILED: {', '.join(failed)} ({len(results) - len(failed)} of {len(results)} checks passed)")
+        return 1
+    print(f"selftest passed: {len(results)} of {len(results)} checks in {seconds:.1f} s")
+    return 0
+
+
+COMMANDS = {"compare": cmd_compare, "demo": cmd_demo, "synth": cmd_synth, "models": cmd_models, "bench": cmd_bench,
+            "selftest": cmd_selftest}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except Cancelled:
+        print("spotdiff: cancelled", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("spotdiff: cancelled", file=sys.stderr)
+        return 130
+    except SpotdiffError as e:
+        print(f"spotdiff: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

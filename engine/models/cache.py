@@ -1,0 +1,130 @@
+"""On-disk embedding cache: one SQLite file in the user cache dir.
+
+Rows are keyed by (embedder cache key, file content sha256), so a renamed or
+moved file is still a hit and an edited file is a miss. The embedder's cache key
+already names model, weights hash, preprocessing and precision. Each row stores
+a checksum of its bytes; a row that fails it (or has the wrong length) is
+treated as absent and recomputed. SQLite transactions make writes atomic; a
+database file that SQLite cannot open is moved aside and replaced.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import time
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import numpy as np
+
+from ..errors import CacheError
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS vectors (
+    embedder TEXT NOT NULL,
+    item TEXT NOT NULL,
+    dim INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    checksum TEXT NOT NULL,
+    PRIMARY KEY (embedder, item)
+)
+"""
+
+
+def default_cache_dir() -> Path:
+    """$SPOTDIFF_CACHE if set, else the platform's user cache dir for spotdiff."""
+    env = os.environ.get("SPOTDIFF_CACHE")
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("spotdiff"))
+
+
+def _checksum(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+class EmbeddingCache:
+    """Vectors by (embedder key, item key), stored in ``folder/embeddings.sqlite``.
+
+    ``item`` is a file content hash for images and ``"text:" + sha256(text)``
+    for text embeddings.
+    """
+
+    def __init__(self, folder: Path | str | None = None):
+        self.folder = Path(folder) if folder is not None else default_cache_dir()
+        self.path = self.folder / "embeddings.sqlite"
+        self._db: sqlite3.Connection | None = None
+        self.n_corrupt_ = 0
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._db is not None:
+            return self._db
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise CacheError(self.folder, f"cannot create the folder ({e.strerror})") from e
+        try:
+            self._db = self._open()
+        except sqlite3.DatabaseError:
+            # Not a database any more (disk error, truncated copy): keep it for
+            # inspection and start afresh; a cache never holds the only copy.
+            aside = self.path.with_name(f"embeddings.corrupt-{int(time.time())}.sqlite")
+            self.path.replace(aside)
+            self._db = self._open()
+        return self._db
+
+    def _open(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute(_SCHEMA)
+        db.execute("SELECT count(*) FROM vectors").fetchone()
+        return db
+
+    def get_many(self, embedder: str, items: Iterable[str], dim: int) -> dict[str, np.ndarray]:
+        """Return the valid cached vectors among ``items``; damaged rows are dropped."""
+        wanted = list(dict.fromkeys(items))
+        found: dict[str, np.ndarray] = {}
+        db = self._connect()
+        bad: list[str] = []
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = db.execute(
+                f"SELECT item, dim, data, checksum FROM vectors WHERE embedder = ? AND item IN ({marks})",
+                [embedder, *chunk],
+            ).fetchall()
+            for item, row_dim, data, checksum in rows:
+                if row_dim != dim or len(data) != 4 * dim or _checksum(data) != checksum:
+                    bad.append(item)
+                    continue
+                found[item] = np.frombuffer(data, dtype="<f4").copy()
+        if bad:
+            self.n_corrupt_ += len(bad)
+            with db:
+                db.executemany("DELETE FROM vectors WHERE embedder = ? AND item = ?", [(embedder, b) for b in bad])
+        return found
+
+    def put_many(self, embedder: str, vectors: Mapping[str, np.ndarray]) -> None:
+        """Store vectors in one transaction: all of them or none."""
+        rows = []
+        for item, vector in vectors.items():
+            data = np.ascontiguousarray(vector, dtype="<f4").tobytes()
+            rows.append((embedder, item, len(data) // 4, data, _checksum(data)))
+        db = self._connect()
+        with db:
+            db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?, ?, ?, ?)", rows)
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def __enter__(self) -> "EmbeddingCache":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
