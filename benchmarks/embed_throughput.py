@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import make_jpegs, median_time, random_vit_b32, records, table  # noqa: E402
 
 from spotdiff.models.embedding import embed_images  # noqa: E402
-from spotdiff.models.registry import open_embedder  # noqa: E402
+from spotdiff.models.factory import open_embedder
 from spotdiff.models.precision import matmul_peak_gflops  # noqa: E402
 from spotdiff.progress import run  # noqa: E402
 

@@ -37,7 +37,7 @@ import numpy as np
 from spotdiff.analysis import contrast
 from spotdiff.analysis.heatmap import chance, hits, peak, scores_from_tokens, view_box
 from spotdiff.io.images import scan_image_set
-from spotdiff.models.registry import open_embedder
+from spotdiff.models.factory import open_embedder
 from spotdiff.progress import run
 from spotdiff.analysis.proposers.concept_bank import contrast_vectors, load_concepts
 from spotdiff.synthetic.synth import synth

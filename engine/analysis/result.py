@@ -6,12 +6,12 @@ Arrays are float32 numpy arrays; shapes are documented per field.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
+
 from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
 
-from ..io.images import ImageRecord, ImageSet, SkippedFile
+from ..io.images import ImageRecord, ImageSet, Leak, SkippedFile
 
 if TYPE_CHECKING:
     from .heatmap import Heatmap
@@ -148,15 +148,6 @@ class Finding:
     @property
     def source(self) -> str:
         return self.hypothesis.source
-
-
-@dataclass(frozen=True)
-class Leak:
-    """The same file content in both sets."""
-
-    path_a: Path
-    path_b: Path
-    content_hash: str
 
 
 @dataclass(frozen=True)

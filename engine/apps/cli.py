@@ -12,47 +12,16 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import Cancelled, SpotdiffError
-from ..progress import Progress, Work, run
-
-
-def _bar_driver(quiet: bool):
-    """A progress callback drawing one tqdm bar per stage on stderr."""
-    if quiet:
-        return None
-    from tqdm import tqdm
-
-    state: dict = {"stage": None, "bar": None}
-
-    def on_progress(p: Progress) -> None:
-        if p.stage != state["stage"]:
-            if state["bar"] is not None:
-                state["bar"].close()
-            state["stage"] = p.stage
-            state["bar"] = tqdm(total=p.total or None, desc=p.stage, unit="", leave=False, file=sys.stderr,
-                                dynamic_ncols=True, disable=None)  # no bars when stderr is not a terminal
-        bar = state["bar"]
-        if p.total and bar.total != p.total:
-            bar.total = p.total
-        bar.n = p.done
-        if p.message:
-            bar.set_postfix_str(p.message[:40], refresh=False)
-        bar.refresh()
-
-    def close() -> None:
-        if state["bar"] is not None:
-            state["bar"].close()
-
-    on_progress.close = close  # type: ignore[attr-defined]
-    return on_progress
-
-
-def drive(work: Work, quiet: bool = False):
-    callback = _bar_driver(quiet)
-    try:
-        return run(work, callback)
-    finally:
-        if callback is not None:
-            callback.close()
+from ..io.medical import ReadOptions
+from ..models.download import pull
+from ..models.registry import availability, default_model, get_model_spec, list_models, models_dir
+from ..pipeline import CompareRequest, compare
+from ..synthetic.synth import synth
+from .bench.options import add_arguments as add_bench_arguments
+from .bench.run import run_from_args
+from .console import drive, print_summary, write_reports
+from .demo import run_demo
+from .selftest import TOY_MODEL, selftest, where_am_i
 
 
 def _add_compare_options(p: argparse.ArgumentParser) -> None:
@@ -115,8 +84,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
     p = sub.add_parser("bench", help="the planted-difference benchmark: spotdiff and baselines on known differences")
-    from .bench.options import add_arguments as add_bench_arguments
-
     add_bench_arguments(p, Path("spotdiff-bench"))
 
     p = sub.add_parser("selftest", help="load every component (CLIP, faiss, scikit-learn, llama.cpp, the desktop "
@@ -131,20 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def default_model() -> str:
-    from ..models.registry import availability, get_model_spec
-
-    try:
-        spec = get_model_spec("toy-shapes")
-    except SpotdiffError:
-        return "measurements"
-    return spec.name if availability(spec)[0] else "measurements"
-
-
 def cmd_compare(args) -> int:
-    from ..io.medical import ReadOptions
-    from ..pipeline import CompareRequest, compare
-
     read_options = ReadOptions(frames=args.frames, volume=args.volume, n_slices=args.slices, axis=args.axis)
     request = CompareRequest(
         set_a=(args.set_a,), set_b=(args.set_b,), model=args.model or default_model(), weights=args.weights, precision=args.precision,
@@ -159,45 +113,11 @@ def cmd_compare(args) -> int:
     return 0
 
 
-def write_reports(result, out: Path, *, pseudonymise: bool = False) -> None:
-    from ..report import write_html, write_json
-
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(result, out / "report.json", pseudonymise_paths=pseudonymise)
-    write_html(result, out / "report.html", pseudonymise_paths=pseudonymise)
-
-
-def print_summary(result, out: Path) -> None:
-    from ..report import describe, verdict
-
-    print(verdict(result))
-    for warning in result.warnings:
-        print(f"warning: {warning}")
-    supported = result.supported
-    print(f"{len(supported)} of {len(result.findings)} hypotheses hold up on held-out images:")
-    for f in (f for f in supported if f.restates is None):
-        print(f"  - {describe(f)}  (held-out AUROC {f.heldout_auroc:.2f}, q = {f.q_value:.2g}; {f.source})")
-        for echo in (e for e in supported if e.restates == f.statement):
-            print(f"      ≈ {describe(echo)}  (ranks the images alike: likely the same difference)")
-    unsupported = len(result.findings) - len(supported)
-    if unsupported:
-        print(f"  ({unsupported} more were proposed but not confirmed; see the report)")
-    from_vlm = [f for f in result.findings if f.source == "vlm"]
-    if from_vlm:  # a model's words count only as far as the held-out check goes
-        print(f"  ({len(from_vlm)} of the hypotheses came from the vision-language model "
-              f"{result.settings.get('vlm')}, {sum(f.supported for f in from_vlm)} of them supported)")
-    print(f"report: {out / 'report.html'}")
-
-
 def cmd_demo(args) -> int:
-    from .demo import run_demo
-
     return run_demo(args.out, quiet=args.quiet)
 
 
 def cmd_synth(args) -> int:
-    from ..synthetic.synth import synth
-
     out = drive(synth(args.out, plants=args.plant, prevalence=args.prevalence, n_per_set=args.n_per_set,
                       source=args.source, seed=args.seed, image_size=args.size), args.quiet)
     print(f"wrote {out / 'set_a'}, {out / 'set_b'} and {out / 'truth.json'}")
@@ -205,15 +125,10 @@ def cmd_synth(args) -> int:
 
 
 def cmd_models(args) -> int:
-    from ..models.download import pull
-    from ..models.registry import availability, get_model_spec, list_models
-
     if args.models_command == "pull":
         path = drive(pull(get_model_spec(args.name)))
         print(f"{args.name}: weights ready at {path}")
         return 0
-    from ..models.registry import models_dir
-
     rows = []
     for spec in list_models():
         ok, where = availability(spec)
@@ -229,14 +144,11 @@ def cmd_models(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from .bench.run import run_from_args
 
     return run_from_args(args)
 
 
 def cmd_selftest(args) -> int:
-    from .selftest import TOY_MODEL, selftest, where_am_i
-
     print(where_am_i(), flush=True)
 
     def show(r) -> None:

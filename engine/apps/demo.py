@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..models.registry import default_model, get_model_spec
+from ..models.vlm.registry import present_vlm
 from ..pipeline import CompareRequest, compare
+from ..synthetic.synth import synth
+from .console import drive, print_summary, write_reports
 
 # With a CLIP model that sees the procedural world (toy-shapes, shipped), the demo is the original
 # example: tiny rectangles pasted into every image of set B. With the measurements alone, which
@@ -17,10 +21,6 @@ DEMO_IMAGES_PER_SET = 60
 
 def run_demo(out: Path, *, quiet: bool = False, model: str | None = None) -> int:
     """Make set A and set B with a planted difference, compare them, print what was found."""
-    from .cli import default_model, drive, print_summary, write_reports
-    from ..models.registry import get_model_spec
-    from ..synthetic.synth import synth
-
     out = Path(out)
     sets = out / "sets"
     model = model or default_model()
@@ -41,9 +41,6 @@ def run_demo(out: Path, *, quiet: bool = False, model: str | None = None) -> int
 
 def _demo_vlm(model: str) -> str | None:
     """A vision-language model for the demo, only when one is present and the model can read its words."""
-    from ..models.registry import get_model_spec
-    from ..models.vlm.registry import present_vlm
-
     if get_model_spec(model).kind != "open_clip":  # its statements are scored by a CLIP text tower
         return None
     return present_vlm()

@@ -212,10 +212,17 @@ def _record_order(record: ImageRecord) -> tuple:
     return (record.path, -1 if record.axis is None else record.axis, -1 if record.frame is None else record.frame)
 
 
+@dataclass(frozen=True)
+class Leak:
+    """The same file content in both sets."""
+
+    path_a: Path
+    path_b: Path
+    content_hash: str
+
+
 def find_leaks(set_a: ImageSet, set_b: ImageSet) -> tuple[Leak, ...]:
     """Pairs of files with identical content, one in each set, sorted by path."""
-    from ..analysis.result import Leak  # result imports this module
-
     by_hash: dict[str, list[Path]] = {}
     for record in set_a.images:
         by_hash.setdefault(record.content_hash, []).append(record.path)

@@ -9,17 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import WeightsDownloadError, WeightsIntegrityError, WeightsNotFoundError
+from .paths import hub_errors
+from .vlm.config import mmproj_spec
 from .registry import (SHA256_PATTERN, ModelSpec, file_sha256, hf_cache_dir, hf_offline, locate_weights,
                      models_dir, verify_sha256, weights_file)
 from ..progress import Progress, Work
-
-
-def _hub_errors() -> tuple[type[BaseException], ...]:
-    from huggingface_hub import errors
-
-    # HfHubHTTPError's first base is the HTTP client's own error class (httpx or requests by
-    # version); connection failures raise that class unwrapped.
-    return (OSError, ValueError, errors.EntryNotFoundError, errors.HfHubHTTPError.__bases__[0])
 
 
 def pull(spec: ModelSpec) -> Work[Path]:
@@ -31,7 +25,6 @@ def pull(spec: ModelSpec) -> Work[Path]:
     import huggingface_hub
 
     if spec.kind == "vlm":  # two files: the image projector first, then the language model
-        from .vlm.registry import mmproj_spec
 
         if (projector := mmproj_spec(spec)) is not None:
             yield from pull(projector)
@@ -63,7 +56,7 @@ def pull(spec: ModelSpec) -> Work[Path]:
                 spec.hf_hub, cache_dir=hf_cache_dir(), allow_patterns=[spec.filename, "*.json", "*.txt", "*.model"])
         else:
             got = huggingface_hub.hf_hub_download(spec.hf_hub, spec.filename, cache_dir=hf_cache_dir())
-    except _hub_errors() as e:
+    except hub_errors() as e:
         raise WeightsDownloadError(spec.name, spec.hf_hub, f"{type(e).__name__}: {e}",
                                    f"Check the internet connection and try again. {by_hand}") from e
     path, file = Path(got), weights_file(spec, Path(got))

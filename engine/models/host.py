@@ -5,7 +5,11 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from ..errors import InvalidParameterError
 from .embedders.base import Embedder
+from .factory import open_embedder
+from .registry import get_model_spec
+from .vlm.registry import open_vlm
 
 
 class ModelHost:
@@ -21,8 +25,6 @@ class ModelHost:
         self._vlms: dict[tuple, object] = {}
 
     def embedder(self, name: str, *, weights: Path | None = None, precision: str = "auto") -> Embedder:
-        from .registry import get_model_spec, open_embedder
-
         spec = get_model_spec(name)
         key = (spec.name, str(weights) if weights else None, precision)
         with self._lock:
@@ -36,10 +38,6 @@ class ModelHost:
         weights : a folder holding the model GGUF and its projector, overriding the usual search
         options : passed to VisionLanguageModel (n_threads, time_budget_s, ...); part of the cache key
         """
-        from ..errors import InvalidParameterError
-        from .registry import get_model_spec
-        from .vlm.registry import open_vlm
-
         spec = get_model_spec(name)
         if spec.kind != "vlm":
             raise InvalidParameterError("vlm", name, "a model of kind 'vlm' (see 'spotdiff models'), "

@@ -11,10 +11,10 @@ import logging
 import os
 from pathlib import Path
 
+from .paths import cache_dir
+
 
 def memo_path(name: str) -> Path:
-    from .registry import cache_dir
-
     return cache_dir() / name
 
 

@@ -1,4 +1,4 @@
-"""The model registry: which models exist, where their weights lie, and how to open them.
+"""The model registry: which models exist and where their weights lie (:mod:`.factory` opens them).
 
 Models are data, as in open_clip: one JSON file per model in ``engine/model_configs/``, plus every
 ``*.json`` in the folders named by ``$SPOTDIFF_REGISTRY`` (``os.pathsep``-separated); an entry there
@@ -16,15 +16,12 @@ import os
 import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
-
 from ..errors import InvalidParameterError, ModelLoadError, UnknownModelError, WeightsIntegrityError, WeightsNotFoundError
+from .memo import read_memo, remember
+from .paths import (PACKAGE_DIR, bundled_dir, cache_dir, hf_cache_dir, hf_offline, hub_errors,  # noqa: F401 (re-exported)
+                    models_dir)
+from .vlm.config import check_entry, mmproj_spec
 
-if TYPE_CHECKING:
-    from .embedders.base import Embedder
-
-#: the spotdiff package's folder: model_configs/ and model_weights/ (bundled models) lie in it
-PACKAGE_DIR = Path(__file__).resolve().parents[1]
 LAYOUTS = ("weights-file", "local-dir")
 OPEN_CLIP_CONFIG = "open_clip_config.json"  # what open_clip's "local-dir:" needs beside the weights
 _PREPROCESS_KEYS = frozenset({"image_size", "mean", "std", "interpolation", "resize_mode"})
@@ -129,8 +126,6 @@ def _parse_spec(path: Path) -> ModelSpec:
     if spec.kind == "open_clip":
         _check_open_clip(spec)
     elif spec.kind == "vlm":
-        from .vlm.registry import check_entry
-
         check_entry(spec)
     return spec
 
@@ -185,35 +180,6 @@ def get_model_spec(name: str) -> ModelSpec:
 
 
 # --- where weights live ----------------------------------------------------------------------
-
-
-def models_dir() -> Path:
-    """``$SPOTDIFF_MODELS``, else the platform's user data folder for spotdiff, plus ``models``."""
-    import platformdirs
-
-    env = os.environ.get("SPOTDIFF_MODELS")
-    return Path(env).expanduser() if env else Path(platformdirs.user_data_dir("spotdiff")) / "models"
-
-
-def bundled_dir() -> Path:
-    """The engine package's folder, against which an entry's ``bundled`` path is resolved."""
-    return PACKAGE_DIR
-
-
-def hf_cache_dir() -> Path:
-    """The Hugging Face hub cache, resolved from the environment now, as huggingface_hub does at import."""
-    env = os.environ
-    home = env.get("HF_HOME") or os.path.join(env.get("XDG_CACHE_HOME") or "~/.cache", "huggingface")
-    cache = env.get("HF_HUB_CACHE") or env.get("HUGGINGFACE_HUB_CACHE") or os.path.join(home, "hub")
-    return Path(os.path.expanduser(os.path.expandvars(cache)))
-
-
-def hf_offline() -> bool:
-    """Whether the user has forbidden hub traffic (HF_HUB_OFFLINE, now or at import)."""
-    from huggingface_hub import constants
-
-    value = os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE") or ""
-    return value.strip().upper() in {"1", "ON", "YES", "TRUE"} or bool(constants.HF_HUB_OFFLINE)
 
 
 def _usable(spec: ModelSpec, path: Path) -> bool:
@@ -278,15 +244,40 @@ def locate_weights(spec: ModelSpec, explicit: Path | str | None = None) -> Path:
     raise WeightsNotFoundError(spec.name, needed, searched, hint)
 
 
+def locate_vlm(spec: ModelSpec, weights: Path | None = None) -> tuple[Path, Path | None]:
+    """(language model GGUF, projector GGUF or None). ``weights``: a folder holding both, or the model file."""
+    folder = None
+    if weights is not None:
+        weights = Path(weights).expanduser()
+        folder = weights if weights.is_dir() else weights.parent
+    model = locate_weights(spec, weights)
+    proj = mmproj_spec(spec)
+    return model, (locate_weights(proj, folder) if proj is not None else None)
+
+
+
+#: the embedded default model: bundled with every install; without its weights, the measurements alone
+DEFAULT_MODEL = "toy-shapes"
+MEASUREMENTS = "measurements"
+
+
+def default_model() -> str:
+    """The model a comparison uses when none is named: DEFAULT_MODEL where its weights are here, else the
+    measurements, which need none (the command line, the desktop app and ``spotdiff.compare`` alike)."""
+    try:
+        spec = get_model_spec(DEFAULT_MODEL)
+    except UnknownModelError:
+        return MEASUREMENTS
+    return spec.name if availability(spec)[0] else MEASUREMENTS
+
+
 def availability(spec: ModelSpec) -> tuple[bool, str]:
     """(usable now, one line saying where the weights are or what is missing). Hashes nothing."""
     if not spec.needs_weights:
         return True, "built in; needs no weights"
     try:
         if spec.kind == "vlm":  # a language model and its image projector: both must be here
-            from .vlm.registry import locate
-
-            model, mmproj = locate(spec)
+            model, mmproj = locate_vlm(spec)
             return True, f"weights at {model}" + (f" (projector {mmproj.name} beside it)" if mmproj else "")
         return True, f"weights at {locate_weights(spec)}"
     except WeightsNotFoundError as e:
@@ -294,14 +285,6 @@ def availability(spec: ModelSpec) -> tuple[bool, str]:
 
 
 # --- trust -----------------------------------------------------------------------------------
-
-
-def cache_dir() -> Path:
-    """``$SPOTDIFF_CACHE``, else the platform's user cache folder for spotdiff (as spotdiff.models.cache uses)."""
-    import platformdirs
-
-    env = os.environ.get("SPOTDIFF_CACHE")
-    return Path(env).expanduser() if env else Path(platformdirs.user_cache_dir("spotdiff"))
 
 
 def weights_file(spec: ModelSpec, located: Path) -> Path:
@@ -314,8 +297,6 @@ SHA256_MEMO = "weights-sha256.json"
 
 def file_sha256(path: Path) -> str:
     """sha256 of ``path``, remembered per (path, size, mtime) so big files are hashed once."""
-    from .memo import read_memo, remember
-
     real = Path(path).resolve()  # HF cache entries are symlinks to blobs
     stat = real.stat()
     known = read_memo(SHA256_MEMO).get(str(real))
@@ -339,43 +320,3 @@ def verify_sha256(spec: ModelSpec, path: Path) -> str:
     if spec.sha256 and found != spec.sha256:
         raise WeightsIntegrityError(spec.name, file, spec.sha256, found)
     return found
-
-
-# --- opening ---------------------------------------------------------------------------------
-
-
-def _open_open_clip(spec: ModelSpec, weights: Path | None, device: str, precision: str) -> Embedder:
-    from .embedders.open_clip import OpenClipEmbedder
-
-    return OpenClipEmbedder(spec, locate_weights(spec, weights), device=device, precision=precision)
-
-
-def _open_measurements(spec: ModelSpec, weights: Path | None, device: str, precision: str) -> Embedder:
-    from .embedders.measurements import MeasurementEmbedder  # numpy on the CPU: device and precision do not apply
-
-    if weights is not None:
-        raise InvalidParameterError("weights", str(weights), f"no weights path: {spec.name!r} needs none")
-    return MeasurementEmbedder()
-
-
-#: kind -> opener(spec, weights, device, precision); new kinds of model register here.
-OPENERS: dict[str, Callable[[ModelSpec, Path | None, str, str], Embedder]] = {
-    "open_clip": _open_open_clip, "measurements": _open_measurements}
-
-
-def open_embedder(name_or_spec: str | ModelSpec, *, weights: Path | None = None, device: str = "cpu",
-                  precision: str = "auto") -> Embedder:
-    """Locate, verify and load a registered model; return it as an Embedder.
-
-    precision : "auto" (the best the model supports on ``device``) or a name such as "fp32"
-    """
-    spec = name_or_spec if isinstance(name_or_spec, ModelSpec) else get_model_spec(name_or_spec)
-    opener = OPENERS.get(spec.kind)
-    if spec.kind == "vlm":  # proposes words, embeds nothing
-        raise InvalidParameterError("model", spec.name, "an embedding model (open_clip or measurements); "
-                                    f"{spec.name!r} is a vision-language model: pass it as --vlm {spec.name}")
-    if opener is None:
-        raise ModelLoadError(spec.name, spec.source_path,
-                             f"its kind {spec.kind!r} is not one this version of spotdiff can open "
-                             f"({', '.join(sorted(OPENERS))}); update spotdiff or fix the entry")
-    return opener(spec, weights, device, precision)

@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 
 from ..errors import ModelLoadError, WeightsDownloadError, WeightsNotFoundError
+from .paths import hf_cache_dir, hub_errors
 
 HF_NAME_KEYS = ("hf_model_name", "hf_tokenizer_name")
 FILES = ["config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt",
@@ -51,7 +52,6 @@ def _snapshot(repo: str, model: str) -> Path:
     import huggingface_hub
     from huggingface_hub.errors import LocalEntryNotFoundError
 
-    from .registry import hf_cache_dir
 
     cache = hf_cache_dir()
     try:
@@ -110,13 +110,12 @@ def fetch(folder: Path, model: str) -> list[Path]:
     """Download what the folder's Hugging Face text tower needs and the cache lacks (``models pull`` only)."""
     import huggingface_hub
 
-    from .registry import _hub_errors, hf_cache_dir
 
     out = []
     for repo in missing(folder, model):
         try:
             out.append(Path(huggingface_hub.snapshot_download(repo, cache_dir=hf_cache_dir(), allow_patterns=FILES)))
-        except _hub_errors() as e:
+        except hub_errors() as e:
             raise WeightsDownloadError(model, repo, f"{type(e).__name__}: {e}",
                                        "Check the internet connection and try again.") from e
     return out

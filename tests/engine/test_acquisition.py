@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from spotdiff.io.images import ImageRecord
-from spotdiff.analysis.acquisition import ACQUISITION, MAX_LEVELS, acquisition_space, describe_acquisition
+from spotdiff.analysis.acquisition import ACQUISITION, MAX_LEVELS, acquisition_space
+from spotdiff.report.wording import describe_acquisition
 from spotdiff.synthetic.medical import write_dicom_set
 from spotdiff.pipeline import CompareRequest, compare
 from spotdiff.progress import run

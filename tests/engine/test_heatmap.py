@@ -15,7 +15,8 @@ from PIL import Image
 from spotdiff.analysis import heatmap
 from spotdiff.analysis.heatmap import Heatmap, chance, hits, layer, overlay, patch_scores, peak, view_box
 from spotdiff.io.images import scan_image_set
-from spotdiff.models.registry import get_model_spec, open_embedder
+from spotdiff.models.factory import open_embedder
+from spotdiff.models.registry import get_model_spec
 from spotdiff.progress import run
 
 pytestmark = pytest.mark.filterwarnings("error")

@@ -19,7 +19,8 @@ from spotdiff.apps.cli import main
 from spotdiff.errors import ModelLoadError, WeightsDownloadError, WeightsNotFoundError
 from spotdiff.synthetic.medical import write_dicom_set
 from spotdiff.models.download import pull
-from spotdiff.models.registry import get_model_spec, list_models, open_embedder
+from spotdiff.models.factory import open_embedder
+from spotdiff.models.registry import get_model_spec, list_models
 from spotdiff.models.offline import OFFLINE_VARIABLES, hub_offline
 from spotdiff.pipeline import CompareRequest, compare
 from spotdiff.analysis.proposers import ConceptBankProposer, MeasurementProposer

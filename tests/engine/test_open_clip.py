@@ -20,7 +20,8 @@ from spotdiff.models.embedders.base import Embedder, TextEncoder
 from spotdiff.models.embedders.open_clip import OpenClipEmbedder
 from spotdiff.errors import InvalidParameterError, ModelLoadError, WeightsIntegrityError
 from spotdiff.io.images import ImageRecord
-from spotdiff.models.registry import get_model_spec, locate_weights, open_embedder
+from spotdiff.models.factory import open_embedder
+from spotdiff.models.registry import get_model_spec, locate_weights
 from spotdiff.progress import Progress, run
 
 open_clip = import_open_clip()

@@ -18,7 +18,8 @@ from PIL import Image, ImageDraw
 from spotdiff.models.embedders.open_clip import OpenClipEmbedder
 from spotdiff.errors import WeightsIntegrityError
 from spotdiff.io.images import ImageRecord
-from spotdiff.models.registry import bundled_dir, get_model_spec, locate_weights, models_dir, open_embedder
+from spotdiff.models.factory import open_embedder
+from spotdiff.models.registry import bundled_dir, get_model_spec, locate_weights, models_dir
 from spotdiff.progress import run
 from spotdiff.analysis.proposers.concept_bank import contrast_vectors, embed_phrases
 from spotdiff.analysis.proposers.base import SpaceEvidence

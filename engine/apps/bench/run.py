@@ -24,6 +24,8 @@ from typing import Sequence
 import numpy as np
 
 from ...models.cache import EmbeddingCache
+from ...models.registry import default_model
+from ..console import drive
 from ...models.embedding import CachedTextEncoder, embed_images
 from ...errors import InvalidParameterError
 from ...models.host import ModelHost
@@ -201,8 +203,6 @@ def command_line(config: BenchConfig) -> str:
 
 
 def run_from_args(args) -> int:
-    from ..cli import default_model, drive
-
     config = BenchConfig(suites=tuple(s.strip() for s in args.suites.split(",") if s.strip()),
                          model=args.model or default_model(), seed=args.seed, quick=args.quick,
                          image_size=args.image_size, workers=args.workers, keep=args.keep)

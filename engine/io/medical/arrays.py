@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image
 
 from ...errors import UnreadableImageError
-from . import Item, ReadOptions
+from .base import Item, ReadOptions
 
 LOW_PERCENTILE, HIGH_PERCENTILE = 0.5, 99.5
 _PERCENTILE_SAMPLE = 1 << 20  # percentiles of big arrays come from an even subsample of this many values

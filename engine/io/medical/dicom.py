@@ -32,10 +32,13 @@ from pathlib import Path
 from typing import Any, BinaryIO, Iterator
 
 import numpy as np
+import pydicom
 from PIL import Image
+from pydicom.errors import InvalidDicomError
+from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi, get_decoder, pixel_array
 
 from ...errors import UnreadableImageError
-from . import Item, ReadOptions, has_dicom_preamble, suffix
+from .base import Item, ReadOptions, has_dicom_preamble, suffix
 from .arrays import picture, robust_range, window
 from .tags import acquisition_tags
 
@@ -60,11 +63,6 @@ def _quiet() -> Iterator[None]:
 
 def read_dataset(fp: BinaryIO, path: Path) -> Any:
     """The whole dataset (header and pixel data) of a DICOM file; UnreadableImageError if it is not one."""
-    try:
-        import pydicom
-        from pydicom.errors import InvalidDicomError
-    except ImportError as e:
-        raise UnreadableImageError(path, "a DICOM file, and pydicom is not installed (pip install pydicom)") from e
     forced = suffix(path) in (".dcm", ".dicom") and not has_dicom_preamble(fp)  # old files lack the marker
     fp.seek(0)
     try:
@@ -92,8 +90,6 @@ def n_frames(ds: Any) -> int:
 
 
 def _check_decoder(ds: Any, path: Path) -> None:
-    from pydicom.pixels import get_decoder
-
     uid = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
     if uid is None or not uid.is_compressed:
         return
@@ -140,8 +136,6 @@ def _first(value: Any) -> float | None:
 def modality_values(arr: np.ndarray, ds: Any, frame: int | None) -> np.ndarray:
     """Stored values through the Modality LUT (rescale slope and intercept, or the LUT sequence)."""
     if "ModalityLUTSequence" in ds:
-        from pydicom.pixels import apply_modality_lut
-
         return np.asarray(apply_modality_lut(arr, ds), dtype=np.float64)
     slope = _first(_frame_attribute(ds, frame, "PixelValueTransformationSequence", "RescaleSlope"))
     intercept = _first(_frame_attribute(ds, frame, "PixelValueTransformationSequence", "RescaleIntercept"))
@@ -172,8 +166,6 @@ def voi_window(values: np.ndarray, ds: Any, frame: int | None) -> np.ndarray | N
 def _voi_lut(values: np.ndarray, ds: Any) -> np.ndarray | None:
     if "VOILUTSequence" not in ds or not len(ds.VOILUTSequence):
         return None
-    from pydicom.pixels import apply_voi
-
     bits = int(ds.VOILUTSequence[0].LUTDescriptor[2])
     out = apply_voi(values.astype(np.int64) if np.all(values == np.round(values)) else values, ds, index=0)
     return np.clip(np.asarray(out, dtype=np.float64) / (2.0 ** bits - 1.0), 0.0, 1.0)
@@ -181,8 +173,6 @@ def _voi_lut(values: np.ndarray, ds: Any) -> np.ndarray | None:
 
 def render(ds: Any, path: Path, frame: int | None) -> Image.Image:
     """One frame of ``ds`` as an 8-bit "L" or "RGB" picture (module docstring, steps 1-5)."""
-    from pydicom.pixels import apply_color_lut, pixel_array
-
     _check_decoder(ds, path)
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper()
     try:

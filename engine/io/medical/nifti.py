@@ -19,10 +19,12 @@ import zlib
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import nibabel as nib
 import numpy as np
+from nibabel.filebasedimages import ImageFileError
 
 from ...errors import UnreadableImageError
-from . import Item, ReadOptions
+from .base import Item, ReadOptions
 from .arrays import volume_items, volume_picture
 
 FORMAT = "NIfTI"
@@ -30,11 +32,6 @@ _DEFAULT_AXIS = 2
 
 
 def _load(path: Path) -> Any:
-    try:
-        import nibabel as nib
-        from nibabel.filebasedimages import ImageFileError
-    except ImportError as e:
-        raise UnreadableImageError(path, "a NIfTI file, and nibabel is not installed (pip install nibabel)") from e
     try:
         image = nib.load(str(path))
         if not isinstance(image, (nib.Nifti1Image, nib.Nifti2Image)):
