@@ -19,14 +19,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import random_vit_b32, table  # noqa: E402
 
-from spotdiff.pipeline import CompareRequest, compare  # noqa: E402
+from spotdiff.pipeline import CompareRequest, compare_steps  # noqa: E402
 from spotdiff.progress import run  # noqa: E402
 from spotdiff.synthetic.synth import synth  # noqa: E402
 
 
 def timed(request) -> tuple[float, dict]:
     start = time.perf_counter()
-    result = run(compare(request))
+    result = run(compare_steps(request))
     return time.perf_counter() - start, result.timings
 
 

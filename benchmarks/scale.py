@@ -22,11 +22,11 @@ from _common import table  # noqa: E402
 
 CHILD = """
 import json, resource, sys, time
-from spotdiff.pipeline import CompareRequest, compare
+from spotdiff.pipeline import CompareRequest, compare_steps
 from spotdiff.progress import run
 root, model, cache = sys.argv[1:4]
 start = time.perf_counter()
-result = run(compare(CompareRequest(set_a=(root + "/set_a",), set_b=(root + "/set_b",), model=model,
+result = run(compare_steps(CompareRequest(set_a=(root + "/set_a",), set_b=(root + "/set_b",), model=model,
                                     cache_dir=cache)))
 print(json.dumps({"wall": time.perf_counter() - start, "timings": result.timings,
                   "n_findings": len(result.findings), "n_supported": len(result.supported),

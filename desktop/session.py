@@ -9,12 +9,14 @@ from pathlib import Path
 from PySide6.QtCore import QSettings
 
 import spotdiff
+
 log = logging.getLogger(__name__)
 
 
 def comparison(request, host):
     """The engine's comparison, then the map of its images: one generator for one worker."""
-    result = yield from spotdiff.compare(request, host=host)
+    with spotdiff.FeatureLibrary() as library:  # the user's confirmed features are proposed again
+        result = yield from spotdiff.compare_steps(request, host=host, library=library)
     yield spotdiff.Progress("map", 0, 1, "placing every image on the map")
     emap = spotdiff.embedding_map(result)
     yield spotdiff.Progress("map", 1, 1, "done")

@@ -1,10 +1,26 @@
-"""spotdiff engine: how do two sets of images differ? No Qt here.
+"""spotdiff: how do two sets of images differ? Said in plain words, each claim checked on held-out images.
 
-The public API — what the desktop app and other callers may use — is ``__all__``.
+    >>> import spotdiff
+    >>> result = spotdiff.compare("set_a/", "set_b/")    # a Result
+    >>> print(result.supported[0])                     # the strongest difference that held up
+    >>> result.save("report")                          # report.json + report.html
+
+The public API — what the desktop app (``spotdiff.gui``) and other callers may use — is ``__all__``.
+The engine holds no Qt. Its layers, each importing only those below it (import-linter checks them,
+see pyproject.toml): apps (cli, demo, selftest, bench) › api › projection › pipeline › comparison ›
+report › analysis › models › synthetic › io › errors, progress, params, spaces.
 Data flows: images → embeddings → directions → hypotheses → validated findings → report.
 """
 
-from .models.cache import EmbeddingCache
+from .analysis.heatmap import finding_layer as heatmap_layer
+from .analysis.library import FeatureLibrary, LibraryEntry, data_dir, verdict_for
+from .analysis.proposers import ConceptBankProposer, Evidence, MeasurementProposer, Proposer, SpaceEvidence
+from .analysis.proposers.library import LibraryProposer
+from .analysis.proposers.vlm import VLMProposer
+from .analysis.result import Cluster, Direction, Finding, Hypothesis, Separability
+from .api import compare
+from .apps.console import write_reports
+from .comparison import Result
 from .errors import (
     Cancelled,
     EmptyImageSetError,
@@ -12,6 +28,7 @@ from .errors import (
     ImageSetNotFoundError,
     InputError,
     InvalidParameterError,
+    LibraryError,
     ModelError,
     SpotdiffError,
     UnknownModelError,
@@ -23,68 +40,35 @@ from .errors import (
     WeightsIntegrityError,
     WeightsNotFoundError,
 )
-from .models.host import ModelHost
-from .io.images import ImageRecord, ImageSet, SkippedFile, find_leaks, open_image, scan_image_set, thumbnail
+from .io.images import ImageRecord, ImageSet, Leak, SkippedFile, find_leaks, open_image, scan_image_set, thumbnail
 from .io.medical import ReadOptions
-from .pipeline import CompareRequest, compare
+from .models.cache import EmbeddingCache
+from .models.host import ModelHost
+from .models.registry import availability, default_model, get_model_spec, list_models
+from .models.vlm import VisionLanguageModel
+from .pipeline import CompareRequest, compare_steps
 from .progress import Progress, run
-from .analysis.proposers import ConceptBankProposer, Evidence, MeasurementProposer, Proposer, SpaceEvidence
-from .analysis.result import Cluster, Direction, Finding, Hypothesis, Leak, Result, Separability
+from .projection import EmbeddingMap, embedding_map
+from .report import describe, describe_test, verdict
 
 __all__ = [
-    "Cancelled", "Cluster", "CompareRequest", "ConceptBankProposer", "Direction", "EmbeddingCache",
-    "EmptyImageSetError", "Evidence", "Finding", "Hypothesis", "ImageRecord", "ImageSet", "ImageSetError",
-    "ImageSetNotFoundError", "InputError", "InvalidParameterError", "Leak", "MeasurementProposer", "ModelError",
-    "ModelHost", "Progress", "Proposer", "Result", "Separability", "SkippedFile", "SpaceEvidence", "SpotdiffError",
-    "UnknownModelError", "UnreadableImageError", "WeightsIntegrityError", "WeightsNotFoundError", "compare",
-    "find_leaks", "open_image", "run", "scan_image_set", "thumbnail", "ReadOptions",
-    "list_models", "get_model_spec", "availability", "write_reports",
-    "FeatureLibrary", "LibraryEntry", "LibraryError", "LibraryProposer", "data_dir", "verdict_for",
-    "EmbeddingMap", "embedding_map", "default_model", "describe", "describe_test", "verdict", "heatmap_layer",
-    "VLMAnswerError", "VLMError", "VLMRuntimeError", "VLMTimeoutError", "VLMProposer", "VisionLanguageModel",
+    # comparing
+    "compare", "compare_steps", "CompareRequest", "Result", "Finding", "Hypothesis", "Separability", "Direction",
+    "Cluster", "Leak", "Progress", "run", "ModelHost", "EmbeddingCache", "write_reports",
+    # images
+    "ImageRecord", "ImageSet", "SkippedFile", "ReadOptions", "find_leaks", "open_image", "scan_image_set", "thumbnail",
+    # models
+    "availability", "default_model", "get_model_spec", "list_models", "VisionLanguageModel",
+    # proposers
+    "Proposer", "Evidence", "SpaceEvidence", "ConceptBankProposer", "MeasurementProposer", "LibraryProposer",
+    "VLMProposer",
+    # the feature library
+    "FeatureLibrary", "LibraryEntry", "data_dir", "verdict_for",
+    # words and pictures
+    "describe", "describe_test", "verdict", "EmbeddingMap", "embedding_map", "heatmap_layer",
+    # errors
+    "SpotdiffError", "InputError", "ImageSetError", "ImageSetNotFoundError", "EmptyImageSetError",
+    "UnreadableImageError", "InvalidParameterError", "ModelError", "UnknownModelError", "WeightsNotFoundError",
+    "WeightsIntegrityError", "LibraryError", "VLMError", "VLMRuntimeError", "VLMTimeoutError", "VLMAnswerError",
+    "Cancelled",
 ]
-
-
-def __getattr__(name):
-    # heavier pieces load on first use, so `import engine` stays light
-    if name == "VLMProposer":
-        from .analysis.proposers.vlm import VLMProposer
-
-        return VLMProposer
-    if name == "VisionLanguageModel":
-        from .models.vlm import VisionLanguageModel
-
-        return VisionLanguageModel
-    if name in ("list_models", "get_model_spec", "availability"):
-        from .models import registry as models
-
-        return getattr(models, name)
-    if name == "write_reports":
-        from .apps.cli import write_reports
-
-        return write_reports
-    if name in ("FeatureLibrary", "LibraryEntry", "LibraryError", "data_dir", "verdict_for"):
-        from .analysis import library
-
-        return getattr(library, name)
-    if name == "LibraryProposer":
-        from .analysis.proposers.library import LibraryProposer
-
-        return LibraryProposer
-    if name in ("EmbeddingMap", "embedding_map"):
-        from .analysis import projection
-
-        return getattr(projection, name)
-    if name == "default_model":
-        from .apps.cli import default_model
-
-        return default_model
-    if name == "heatmap_layer":
-        from .analysis.heatmap import finding_layer
-
-        return finding_layer
-    if name in ("describe", "describe_test", "verdict"):
-        from . import report
-
-        return getattr(report, name)
-    raise AttributeError(f"module 'engine' has no attribute {name!r}")

@@ -80,7 +80,9 @@ class UnreadableImageError(ImageSetError):
         )
 
 
-class InvalidParameterError(InputError):
+class InvalidParameterError(InputError, ValueError):
+    """An option with an impossible value; also a ValueError, as in scikit-learn."""
+
     def __init__(self, name: str, value: object, expected: str):
         self.name = name
         self.value = value

@@ -7,27 +7,35 @@ A generator: it yields Progress and returns a Result. Stop iterating and
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+import os
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Sequence
+from typing import ClassVar, Sequence
 
 import numpy as np
 
-from .analysis import contrast
-from .models.cache import EmbeddingCache
-from .models.embedding import CachedTextEncoder, embed_images
-from .errors import InvalidParameterError
-from .models.host import ModelHost
+from .analysis import contrast, heatmap
+from .analysis.acquisition import acquisition_space
+from .analysis.library import FeatureLibrary
+from .analysis.proposers import ConceptBankProposer, Evidence, MeasurementProposer, Proposer, SpaceEvidence
+from .analysis.proposers.acquisition import AcquisitionProposer
+from .analysis.proposers.library import LibraryProposer
+from .analysis.proposers.vlm import VLMProposer
+from .analysis.result import Cluster, Direction, Separability
+from .comparison import Result
+from .analysis.validate import DEFAULT_ALPHA, DEFAULT_MIN_EFFECT, HeldOut, Split, validate
+from .errors import InvalidParameterError, UnreadableImageError
 from .io.images import ImageRecord, ImageSet, find_leaks, scan_image_set
 from .io.medical import ReadOptions
-from .analysis.acquisition import ACQUISITION, acquisition_space
+from .models.cache import EmbeddingCache
+from .models.embedders.measurements import MEASUREMENTS as MEASUREMENT_DEFINITIONS
+from .models.embedding import CachedTextEncoder, embed_images
+from .models.host import ModelHost
 from .models.offline import hub_offline
+from .models.registry import default_model
+from .params import BOOL, NONE, PATH, PATHS, TEXT, Constraint, InstanceOf, Interval, Options, validate_params
 from .progress import Progress, Work, relay
-from .analysis.proposers import ConceptBankProposer, Evidence, MeasurementProposer, Proposer, SpaceEvidence
-from .analysis.result import Cluster, Direction, Result, Separability
-from .analysis.validate import DEFAULT_ALPHA, DEFAULT_MIN_EFFECT, HeldOut, Split, validate
-
-MEASUREMENTS = "measurements"
+from .spaces import ACQUISITION, MEASUREMENTS
 
 
 @dataclass(frozen=True)
@@ -35,7 +43,8 @@ class CompareRequest:
     """Everything one comparison needs; captured up front, shared by no one.
 
     set_a, set_b : folders and/or image files of each set
-    model : registry name of the embedding model; "measurements" needs no weights
+    model : registry name of the embedding model; "measurements" needs no weights; default (None): the
+        embedded default (:func:`spotdiff.models.registry.default_model`), as the command line and the app use
     measurements : also compare the named image measurements (always cheap)
     read_options : how multi-frame DICOM files and volumes become images (spotdiff.io.medical.ReadOptions)
     acquisition : also compare the images' acquisition tags (DICOM scanner, protocol, ...) as
@@ -45,7 +54,7 @@ class CompareRequest:
 
     set_a: tuple[Path, ...]
     set_b: tuple[Path, ...]
-    model: str = MEASUREMENTS
+    model: str | None = None
     measurements: bool = True
     weights: Path | None = None
     precision: str = "auto"
@@ -64,19 +73,29 @@ class CompareRequest:
     acquisition: bool = True
     extra: dict = field(default_factory=dict, compare=False)
 
+    #: what each field may be (checked in __post_init__; the error names the field, the value and this)
+    PARAMETER_CONSTRAINTS: ClassVar[dict[str, list[Constraint]]] = {
+        "set_a": [PATH, PATHS], "set_b": [PATH, PATHS], "model": [TEXT, NONE], "measurements": [BOOL],
+        "weights": [PATH, NONE], "precision": [Options(("auto", "bf16", "fp32"))],
+        "seed": [Interval(int, 0, None)], "heldout_fraction": [Interval(float, 0.1, 0.9)],
+        "alpha": [Interval(float, 0, 1, closed="neither")], "min_effect": [Interval(float, 0, 0.5, closed="left")],
+        "n_permutations": [Interval(int, 19, None)], "n_directions": [Interval(int, 1, 50)],
+        "n_exemplars": [Interval(int, 1, 100)], "min_images": [Interval(int, 2, None)], "use_cache": [BOOL],
+        "cache_dir": [PATH, NONE], "vlm": [TEXT, NONE], "read_options": [InstanceOf((ReadOptions,))],
+        "acquisition": [BOOL], "extra": [InstanceOf((dict,))],
+    }
+
     def __post_init__(self):
+        validate_params({f.name: getattr(self, f.name) for f in fields(self)}, self.PARAMETER_CONSTRAINTS)
         for name in ("set_a", "set_b"):
             value = getattr(self, name)
-            paths = (value,) if isinstance(value, (str, Path)) else tuple(value)
+            paths = (value,) if isinstance(value, (str, os.PathLike)) else tuple(value)
             object.__setattr__(self, name, tuple(Path(p) for p in paths))
-        if not 0.1 <= self.heldout_fraction <= 0.9:
-            raise InvalidParameterError("heldout_fraction", self.heldout_fraction, "a number between 0.1 and 0.9")
-        if not 0 < self.alpha < 1:
-            raise InvalidParameterError("alpha", self.alpha, "a number between 0 and 1")
-        if not 0 <= self.min_effect < 0.5:
-            raise InvalidParameterError("min_effect", self.min_effect, "a number in [0, 0.5)")
-        if self.n_permutations < 19:
-            raise InvalidParameterError("n_permutations", self.n_permutations, "at least 19")
+        for name in ("weights", "cache_dir"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, Path(getattr(self, name)))
+        if self.model is None:
+            object.__setattr__(self, "model", default_model())
 
     def settings(self) -> dict:
         out = {k: v for k, v in asdict(self).items() if k not in ("set_a", "set_b", "extra", "cache_dir")}
@@ -84,20 +103,15 @@ class CompareRequest:
         return out
 
 
-def default_proposers(vlm=None) -> list[Proposer]:
+def default_proposers(vlm=None, library: FeatureLibrary | None = None) -> list[Proposer]:
     """The measurement, acquisition and concept-bank proposers, after the feature library's when it has
     confirmed features (first, so a re-proposed feature keeps source "library" when another proposer repeats
     it); last, the vision-language model's when ``vlm`` (a loaded spotdiff.models.vlm.VisionLanguageModel) is given.
     The acquisition proposer proposes only when the images carry acquisition tags (DICOM, NIfTI, arrays)."""
-    from .analysis.proposers.acquisition import AcquisitionProposer
-    from .analysis.proposers.library import LibraryProposer
-
-    library = LibraryProposer.from_library()
-    out = ([library] if library is not None else []) + [MeasurementProposer(), AcquisitionProposer(),
+    confirmed = LibraryProposer.from_library(library) if library is not None else None
+    out = ([confirmed] if confirmed is not None else []) + [MeasurementProposer(), AcquisitionProposer(),
                                                         ConceptBankProposer()]
     if vlm is not None:
-        from .analysis.proposers.vlm import VLMProposer
-
         out.append(VLMProposer(vlm))
     return out
 
@@ -129,19 +143,22 @@ class Analysis:
     warnings: tuple[str, ...] = ()  # from proposers (e.g. a VLM that could not be used)
 
 
-def compare(request: CompareRequest, *, host: ModelHost | None = None, cache: EmbeddingCache | None = None,
-            proposers: Sequence[Proposer] | None = None) -> Work[Result]:
+def compare_steps(request: CompareRequest, *, host: ModelHost | None = None, cache: EmbeddingCache | None = None,
+                  proposers: Sequence[Proposer] | None = None, library: FeatureLibrary | None = None) -> Work[Result]:
     """Run one comparison; yields Progress, returns Result.
+
+    library : a feature library whose confirmed features are proposed again (nothing is read implicitly:
+        the command line and the desktop app pass the user's); ignored when ``proposers`` is given
 
     It opens no network connection: the Hugging Face libraries are offline throughout
     (spotdiff.models.offline); only ``spotdiff models pull`` downloads.
     """
     with hub_offline():
-        return (yield from _compare(request, host=host, cache=cache, proposers=proposers))
+        return (yield from _compare(request, host=host, cache=cache, proposers=proposers, library=library))
 
 
 def _compare(request: CompareRequest, *, host: ModelHost | None, cache: EmbeddingCache | None,
-             proposers: Sequence[Proposer] | None) -> Work[Result]:
+             proposers: Sequence[Proposer] | None, library: FeatureLibrary | None) -> Work[Result]:
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -186,9 +203,12 @@ def _compare(request: CompareRequest, *, host: ModelHost | None, cache: Embeddin
 
         split = Split.make(len(set_a), len(set_b), seed=request.seed, heldout_fraction=request.heldout_fraction,
                            groups_a=_file_groups(set_a), groups_b=_file_groups(set_b))
-        if proposers is None and request.vlm:
-            yield Progress("load model", 0, 0, request.vlm)
-            proposers = default_proposers(vlm=host.vlm(request.vlm))
+        if proposers is None:
+            vlm = None
+            if request.vlm:
+                yield Progress("load model", 0, 0, request.vlm)
+                vlm = host.vlm(request.vlm)
+            proposers = default_proposers(vlm=vlm, library=library)
         analysis = yield from analyse(spaces, set_a.images, set_b.images, split, request, proposers)
         lap("analyse")
         maps, map_warnings = yield from _heatmaps(host, request, analysis)
@@ -219,9 +239,6 @@ def _heatmaps(host: ModelHost, request: CompareRequest, analysis: Analysis) -> W
     Only the exemplars of supported findings and of directions, so it costs a few dozen images.
     A map is an extra: a model without patch tokens or an image gone since the scan gives a warning.
     """
-    from .analysis import heatmap
-    from .errors import UnreadableImageError
-
     if request.model == MEASUREMENTS:
         return {}, []
     embedder = host.embedder(request.model, weights=request.weights, precision=request.precision)
@@ -324,9 +341,7 @@ def _analyse_space(space: Space, y: np.ndarray, heldout: np.ndarray, images: tup
 
 def _name_direction(feature_names: Sequence[str], w: np.ndarray, n: int = 3) -> tuple[str, ...]:
     """Words for a direction in a named-feature space: its heaviest features, signed."""
-    from .models.embedders.measurements import MEASUREMENTS
-
-    words = {m.name: m for m in MEASUREMENTS}
+    words = {m.name: m for m in MEASUREMENT_DEFINITIONS}
     out = []
     for i in np.argsort(-np.abs(w))[:n]:
         m = words.get(feature_names[i])

@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Generator, TypeVar
 
+from .errors import Cancelled
+
 T = TypeVar("T")
 
 Work = Generator["Progress", None, T]
@@ -44,8 +46,6 @@ def run(work: Work[T], on_progress: Callable[[Progress], object] | None = None) 
     work is closed (its ``finally`` blocks run) and :class:`~spotdiff.errors.Cancelled`
     is raised.
     """
-    from .errors import Cancelled
-
     try:
         while True:
             report = next(work)

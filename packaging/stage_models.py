@@ -64,7 +64,7 @@ def read_sums(folder: Path) -> dict[str, str]:
 def files_of(spec, folder: Path) -> list[tuple[str, str | None]]:
     """(file relative to the model's folder, sha256 the registry expects or None) for what must ship."""
     if spec.kind == "vlm":
-        from spotdiff.models.vlm.registry import config
+        from spotdiff.models.vlm.config import config
 
         cfg = config(spec)
         return [(spec.filename, spec.sha256)] + ([(cfg.mmproj, cfg.mmproj_sha256)] if cfg.mmproj else [])

@@ -28,11 +28,11 @@ MOVES = {
     "models": "models.registry", "memo": "models.memo", "precision": "models.precision",
     "cache": "models.cache", "download": "models.download", "offline": "models.offline",
     "_torchvision_compat": "models._torchvision_compat", "embedders": "models.embedders",
-    "embedding": "models.embedding", "host": "models.host", "vlm": "models.vlm", "worker": "worker",
+    "embedding": "models.embedding", "host": "models.host", "vlm": "models.vlm", "vlm.registry": "models.factory", "worker": "worker",
     "result": "analysis.result", "stats": "analysis.stats", "contrast": "analysis.contrast",
     "subgroups": "analysis.subgroups", "validate": "analysis.validate", "projection": "analysis.projection",
     "heatmap": "analysis.heatmap", "library": "analysis.library", "proposers": "analysis.proposers",
-    "explain": "analysis.explain", "domain": "analysis.domain",
+    "projection": "projection", "explain": "analysis.explain", "domain": "analysis.domain",
 }
 NEW_PACKAGES = ("apps", "io", "models", "analysis", "synthetic")
 

@@ -24,10 +24,10 @@ from typing import Sequence
 
 import numpy as np
 
+from ..spaces import ACQUISITION  # the space, its proposer and its findings' source
+
 from ..io.medical.tags import CATEGORIES, DIGESTED
 
-ACQUISITION = "acquisition"
-"""Name of the space, of the proposer and of its findings' source."""
 
 MAX_LEVELS = 12
 LEVEL_SEPARATOR = " = "

@@ -14,6 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .stats import auroc, auroc_columns
+from scipy.linalg import cho_solve
+import faiss
+from scipy.stats import fisher_exact
 
 ALPHAS = (0.1, 1.0, 10.0)
 
@@ -73,8 +76,6 @@ def _ridge_solver(X_train: np.ndarray, alpha: float):
 
 
 def _cho_solve(chol: np.ndarray, B: np.ndarray) -> np.ndarray:
-    from scipy.linalg import cho_solve
-
     return cho_solve((chol, True), B)
 
 
@@ -169,8 +170,6 @@ def find_directions(X: np.ndarray, y: np.ndarray, *, n_directions: int = 3, alph
 
 def nearest(X: np.ndarray, query: np.ndarray, k: int, *, metric: str = "ip") -> np.ndarray:
     """Indices of the k rows of X nearest to ``query`` (inner product or L2), via faiss."""
-    import faiss
-
     X = np.ascontiguousarray(X, dtype=np.float32)
     k = min(k, len(X))
     if k == 0:
@@ -193,9 +192,6 @@ def enriched_clusters(X: np.ndarray, y: np.ndarray, *, n_clusters: int | None = 
 
     Returns one dict per cluster: members (indices), n_a, n_b, enrichment, p_value (Fisher exact).
     """
-    import faiss
-    from scipy.stats import fisher_exact
-
     X = np.ascontiguousarray(X, dtype=np.float32)
     y = np.asarray(y).astype(bool)
     n = len(X)

@@ -26,11 +26,13 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import platformdirs
+
 from ..errors import InvalidParameterError, LibraryError
+from ..spaces import MEASUREMENTS
 from .result import Finding
 
 VERDICTS = ("confirmed", "rejected")
-MEASUREMENTS_SPACE = "measurements"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS verdicts (
@@ -55,8 +57,6 @@ def data_dir() -> Path:
     env = os.environ.get("SPOTDIFF_DATA")
     if env:
         return Path(env).expanduser()
-    import platformdirs
-
     return Path(platformdirs.user_data_dir("spotdiff"))
 
 
@@ -205,7 +205,7 @@ class FeatureLibrary:
         for entry in map(self._entry, rows):
             if entry.space == space:
                 same = entry
-            elif MEASUREMENTS_SPACE not in (entry.space, space):
+            elif MEASUREMENTS not in (entry.space, space):
                 other = entry
         return same or other
 

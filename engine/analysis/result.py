@@ -1,4 +1,5 @@
-"""What a comparison produces: frozen dataclasses, from evidence to validated findings.
+"""What the analysis finds: frozen dataclasses, from evidence to validated findings (the whole
+comparison's :class:`spotdiff.comparison.Result` holds them).
 
 Arrays are float32 numpy arrays; shapes are documented per field.
 """
@@ -7,14 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from typing import TYPE_CHECKING, Mapping
-
 import numpy as np
 
-from ..io.images import ImageRecord, ImageSet, Leak, SkippedFile
-
-if TYPE_CHECKING:
-    from .heatmap import Heatmap
+from ..io.images import ImageRecord
 
 
 @dataclass(frozen=True)
@@ -148,36 +144,3 @@ class Finding:
     @property
     def source(self) -> str:
         return self.hypothesis.source
-
-
-@dataclass(frozen=True)
-class Result:
-    """Everything one comparison found, in the order the data flowed.
-
-    embeddings : space name -> ndarray of shape (n_a + n_b, dim), set A's images first, in
-        ``set_a.images + set_b.images`` order (for maps of all images; empty when not kept)
-    heatmaps : (spotdiff.analysis.heatmap.item_key(finding or direction, side), image content_hash) ->
-        spotdiff.analysis.heatmap.Heatmap: where in each shown exemplar its finding or direction lies
-        (supported findings and directions of a CLIP space only; empty when not made)
-    """
-
-    set_a: ImageSet
-    set_b: ImageSet
-    settings: dict
-    leaks: tuple[Leak, ...]
-    separability: tuple[Separability, ...]
-    directions: tuple[Direction, ...]
-    clusters: tuple[Cluster, ...]
-    findings: tuple[Finding, ...]
-    timings: dict
-    warnings: tuple[str, ...] = ()
-    embeddings: Mapping[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
-    heatmaps: Mapping[tuple[str, str], Heatmap] = field(default_factory=dict, repr=False, compare=False)
-
-    @property
-    def skipped(self) -> tuple[SkippedFile, ...]:
-        return self.set_a.skipped + self.set_b.skipped
-
-    @property
-    def supported(self) -> tuple[Finding, ...]:
-        return tuple(f for f in self.findings if f.supported)

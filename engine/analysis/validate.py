@@ -20,14 +20,14 @@ test compares files, each by the mean score of its items.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Mapping, Sequence
 
 import numpy as np
+from scipy.stats import rankdata
 
 from ..io.images import ImageRecord
-from .library import MEASUREMENTS_SPACE
-from .acquisition import ACQUISITION
+from ..spaces import EXACT_SPACES
 from .result import Finding, Hypothesis
 from .stats import auroc, benjamini_hochberg, fisher_greater, mann_whitney_greater, weighted_benjamini_hochberg
 from .subgroups import is_share_claim, shares_above, with_heldout_test
@@ -205,8 +205,6 @@ RESTATEMENT_CORRELATION = 0.7
 
 def _within_set_ranks(scores_a: np.ndarray, scores_b: np.ndarray) -> np.ndarray:
     """Scores ranked and standardised within each set, so set membership itself adds no correlation."""
-    from scipy.stats import rankdata
-
     parts = []
     for s in (scores_a, scores_b):
         r = rankdata(s)
@@ -224,8 +222,6 @@ def mark_restatements(findings: Sequence[Finding], threshold: float = RESTATEMEN
     first finding of its group (a claim like any member of a group joins it); it stays supported and
     reported, folded under that first finding. ``findings`` must be in report order.
     """
-    from dataclasses import replace
-
     earlier: list[tuple[np.ndarray, str]] = []  # (within-set ranks, statement of the group's first finding)
     out = []
     for f in findings:
@@ -256,8 +252,6 @@ def separation(f: Finding) -> float:
     return float(np.sign(gap) * np.inf) if gap else 0.0
 
 
-# spaces of exact values (pixel statistics, acquisition metadata) rather than a model's view of the content
-EXACT_SPACES = (MEASUREMENTS_SPACE, ACQUISITION)
 
 
 def finding_order(f: Finding) -> tuple:

@@ -11,11 +11,12 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from ..analysis.library import FeatureLibrary
 from ..errors import Cancelled, SpotdiffError
 from ..io.medical import ReadOptions
 from ..models.download import pull
 from ..models.registry import availability, default_model, get_model_spec, list_models, models_dir
-from ..pipeline import CompareRequest, compare
+from ..pipeline import CompareRequest, compare_steps
 from ..synthetic.synth import synth
 from .bench.options import add_arguments as add_bench_arguments
 from .bench.run import run_from_args
@@ -53,6 +54,8 @@ def _add_compare_options(p: argparse.ArgumentParser) -> None:
                    help="volume axis to slice or project along; NIfTI: 0 sagittal, 1 coronal, 2 axial (default)")
     p.add_argument("--no-acquisition", action="store_true",
                    help="do not compare acquisition tags (scanner, protocol, ...) as possible confounders")
+    p.add_argument("--no-library", action="store_true",
+                   help="do not propose again the features confirmed in your feature library")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
 
@@ -106,7 +109,8 @@ def cmd_compare(args) -> int:
         n_permutations=args.permutations, use_cache=not args.no_cache, vlm=args.vlm,
         read_options=read_options, acquisition=not args.no_acquisition,
     )
-    result = drive(compare(request), args.quiet)
+    with FeatureLibrary() as library:  # the user's confirmed features are proposed again
+        result = drive(compare_steps(request, library=None if args.no_library else library), args.quiet)
     out = args.out or Path("spotdiff-report")
     write_reports(result, out, pseudonymise=args.pseudonymise)
     print_summary(result, out)

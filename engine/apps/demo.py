@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..models.registry import default_model, get_model_spec
-from ..models.vlm.registry import present_vlm
-from ..pipeline import CompareRequest, compare
+from ..models.registry import default_model, get_model_spec, present_vlm
+from ..pipeline import CompareRequest, compare_steps
 from ..synthetic.synth import synth
 from .console import drive, print_summary, write_reports
 
@@ -33,7 +32,7 @@ def run_demo(out: Path, *, quiet: bool = False, model: str | None = None) -> int
           f"planted in set B: {planted}.")
     request = CompareRequest(set_a=(sets / "set_a",), set_b=(sets / "set_b",), model=model, seed=0,
                              vlm=_demo_vlm(model))
-    result = drive(compare(request), quiet)
+    result = drive(compare_steps(request), quiet)
     write_reports(result, out / "report")
     print_summary(result, out / "report")
     return 0

@@ -33,6 +33,20 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
+from importlib import metadata
+import hashlib
+from ..io.images import ImageRecord
+from ..synthetic.world import SetSpec, render, sample_scene
+from ..models.factory import open_embedder
+from ..models.registry import get_model_spec, locate_weights
+from ..progress import run
+from ..io.images import open_image
+from ..models.vlm import VisionLanguageModel
+from ..models.vlm.grids import to_data_uri
+from ..pipeline import CompareRequest, compare_steps
+from ..report import write_html, write_json
+from ..synthetic.synth import synth
+from ..models.offline import hub_offline
 
 #: the model whose weights ship inside every build (engine/model_weights/toy-shapes)
 TOY_MODEL = "toy-shapes"
@@ -52,8 +66,6 @@ class CheckResult:
 
 def where_am_i() -> str:
     """One line: version, frozen or source tree, Python, platform."""
-    from importlib import metadata
-
     try:
         version = metadata.version("spotdiff")
     except metadata.PackageNotFoundError:
@@ -66,11 +78,6 @@ def where_am_i() -> str:
 
 def _images(folder: Path, n: int, seed: int = 0) -> list:
     """``n`` procedural scenes of 64 px, written as PNG into ``folder``; their ImageRecords."""
-    import hashlib
-
-    from ..io.images import ImageRecord
-    from ..synthetic.world import SetSpec, render, sample_scene
-
     folder.mkdir(parents=True, exist_ok=True)
     records = []
     for i in range(n):
@@ -84,9 +91,6 @@ def _images(folder: Path, n: int, seed: int = 0) -> list:
 
 
 def check_open_clip(scratch: Path, model: str) -> str:
-    from ..models.registry import get_model_spec, locate_weights, open_embedder
-    from ..progress import run
-
     spec = get_model_spec(model)
     if spec.kind != "open_clip":
         raise ValueError(f"{spec.name!r} is a model of kind {spec.kind!r}; the check needs an open_clip model "
@@ -102,7 +106,7 @@ def check_open_clip(scratch: Path, model: str) -> str:
 
 
 def check_faiss(scratch: Path) -> str:
-    import faiss
+    import faiss  # lazy: the check is whether it imports
 
     X = np.random.default_rng(0).standard_normal((200, 32)).astype(np.float32)
     X /= np.linalg.norm(X, axis=1, keepdims=True)
@@ -115,26 +119,21 @@ def check_faiss(scratch: Path) -> str:
 
 
 def check_sklearn(scratch: Path) -> str:
-    import sklearn
-    from sklearn.linear_model import LogisticRegression
+    import sklearn.linear_model  # lazy: the check is whether it imports
 
     rng = np.random.default_rng(0)
     X = np.vstack([rng.normal(0, 1, (50, 4)), rng.normal(2, 1, (50, 4))])
     y = np.repeat([0, 1], 50)
-    accuracy = LogisticRegression().fit(X, y).score(X, y)
+    accuracy = sklearn.linear_model.LogisticRegression().fit(X, y).score(X, y)
     if accuracy < 0.9:
         raise AssertionError(f"a logistic regression separated two far-apart clouds with accuracy {accuracy:.2f}")
     return f"scikit-learn {sklearn.__version__}: logistic regression fitted (accuracy {accuracy:.2f})"
 
 
 def check_llama_cpp(scratch: Path) -> str:
-    import llama_cpp
+    import llama_cpp  # lazy: the check is whether it imports (an optional extra)
 
-    from ..io.images import open_image
-    from ..progress import run
-    from ..models.vlm import VisionLanguageModel
-    from ..models.vlm.grids import to_data_uri
-    from ..models.vlm.tiny import write_pair
+    from ..models.vlm.tiny import write_pair  # lazy: it needs gguf, of the same optional extra
 
     model_path, mmproj_path, _ = write_pair(scratch / "tiny-vlm")
     image = _images(scratch / "vlm", 1)[0]
@@ -159,15 +158,10 @@ def check_llama_cpp(scratch: Path) -> str:
 
 
 def check_comparison(scratch: Path, model: str) -> str:
-    from ..pipeline import CompareRequest, compare
-    from ..progress import run
-    from ..report import write_html, write_json
-    from ..synthetic.synth import synth
-
     pair = run(synth(scratch / "pair", plants=[("blur", 0.8)], n_per_set=12, seed=0, image_size=64), None)
     request = CompareRequest(set_a=(pair / "set_a",), set_b=(pair / "set_b",), model=model, n_permutations=50,
                              use_cache=False, acquisition=False)
-    result = run(compare(request), None)
+    result = run(compare_steps(request), None)
     (scratch / "report").mkdir()
     write_json(result, scratch / "report" / "report.json")
     write_html(result, scratch / "report" / "report.html")
@@ -214,8 +208,6 @@ def check_desktop(scratch: Path) -> str:
 @contextmanager
 def _scratch_user_folders() -> Iterator[Path]:
     """A temporary folder that holds everything the checks write: cache, feature library, settings."""
-    from ..models.offline import hub_offline
-
     scratch = Path(tempfile.mkdtemp(prefix="spotdiff-selftest-"))
     names = ("SPOTDIFF_CACHE", "SPOTDIFF_DATA")
     saved = {name: os.environ.get(name) for name in names}

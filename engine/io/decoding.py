@@ -16,10 +16,11 @@ import numpy as np
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from . import medical
+from .medical.arrays import decode_tiff
 from ..errors import UnreadableImageError
 
 if TYPE_CHECKING:
-    from .images import ImageRecord
+    from .images import ImageRecord  # lazy: type hints only (images imports this module)
 
 
 
@@ -74,8 +75,6 @@ def _decode_tiff(fp: BinaryIO, max_side: int | None) -> Decoded:
     try:
         return _decode_with_pil(fp, max_side)
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, struct.error) as e:
-        from .medical.arrays import decode_tiff
-
         try:
             image = decode_tiff(fp, Path(getattr(fp, "name", "")))
         except UnreadableImageError:

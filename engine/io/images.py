@@ -9,7 +9,7 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Callable, Iterator, Sequence
+from typing import BinaryIO, Callable, Iterator, Sequence
 
 from . import medical
 from .decoding import IMAGE_SUFFIXES, decode, open_image, open_readonly, thumbnail  # noqa: F401 (re-exported)
@@ -21,9 +21,6 @@ from ..errors import (
 )
 from .medical import ReadOptions
 from ..progress import Progress, Work
-
-if TYPE_CHECKING:
-    from ..analysis.result import Leak
 
 
 @dataclass(frozen=True)

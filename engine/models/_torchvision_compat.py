@@ -48,6 +48,6 @@ def ensure_torchvision_importable() -> None:
 def import_open_clip():
     """Return the ``open_clip`` module, importing it once with the compat fix applied."""
     ensure_torchvision_importable()
-    import open_clip
+    import open_clip  # lazy: after the fix above, and only when a CLIP model is opened
 
     return open_clip

@@ -11,7 +11,6 @@ database file that SQLite cannot open is moved aside and replaced.
 from __future__ import annotations
 
 import hashlib
-import os
 import sqlite3
 import time
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
+from .paths import cache_dir
 from ..errors import CacheError
 
 _SCHEMA = """
@@ -35,12 +35,7 @@ CREATE TABLE IF NOT EXISTS vectors (
 
 def default_cache_dir() -> Path:
     """$SPOTDIFF_CACHE if set, else the platform's user cache dir for spotdiff."""
-    env = os.environ.get("SPOTDIFF_CACHE")
-    if env:
-        return Path(env)
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("spotdiff"))
+    return cache_dir()
 
 
 def _checksum(data: bytes) -> str:

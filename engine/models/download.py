@@ -9,7 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import WeightsDownloadError, WeightsIntegrityError, WeightsNotFoundError
-from .paths import hub_errors
+from . import text_tower
+from .paths import hub, hub_errors
 from .vlm.config import mmproj_spec
 from .registry import (SHA256_PATTERN, ModelSpec, file_sha256, hf_cache_dir, hf_offline, locate_weights,
                      models_dir, verify_sha256, weights_file)
@@ -22,8 +23,7 @@ def pull(spec: ModelSpec) -> Work[Path]:
     Weights already here are checked and returned without network access. A download is checked
     against the registry's sha256, else the hub's LFS sha256. WeightsDownloadError if the hub fails.
     """
-    import huggingface_hub
-
+    huggingface_hub = hub()
     if spec.kind == "vlm":  # two files: the image projector first, then the language model
 
         if (projector := mmproj_spec(spec)) is not None:
@@ -74,8 +74,6 @@ def _pull_text_tower(spec: ModelSpec, located: Path) -> Work[None]:
     transformer's config and tokenizer files from their own repo (spotdiff.models.text_tower)."""
     if spec.kind != "open_clip" or spec.layout != "local-dir":
         return
-    from . import text_tower
-
     repos = text_tower.missing(located, spec.name)
     if not repos:
         return

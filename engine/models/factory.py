@@ -1,4 +1,5 @@
-"""Opening a registered model as an Embedder: locate, verify, load (the registry says what exists).
+"""Opening a registered model: locate, verify, load (the registry says what exists) — an Embedder, or a
+vision-language model (:func:`open_vlm`).
 
 New kinds of model register an opener in :data:`OPENERS`. torch and open_clip are imported only
 when a CLIP-like model is opened, so a comparison whose embeddings are all cached never loads them.
@@ -12,7 +13,9 @@ from typing import Callable
 from ..errors import InvalidParameterError, ModelLoadError
 from .embedders.base import Embedder
 from .embedders.measurements import MeasurementEmbedder
-from .registry import ModelSpec, get_model_spec, locate_weights
+from .registry import ModelSpec, get_model_spec, locate_vlm, locate_weights, verify_sha256
+from .vlm.config import config, mmproj_spec
+from .vlm.runtime import VisionLanguageModel
 
 
 def _open_open_clip(spec: ModelSpec, weights: Path | None, device: str, precision: str) -> Embedder:
@@ -50,3 +53,17 @@ def open_embedder(name_or_spec: str | ModelSpec, *, weights: Path | None = None,
                              f"its kind {spec.kind!r} is not one this version of spotdiff can open "
                              f"({', '.join(sorted(OPENERS))}); update spotdiff or fix the entry")
     return opener(spec, weights, device, precision)
+
+
+def open_vlm(spec, *, weights: Path | None = None, verify: bool = True, **overrides) -> VisionLanguageModel:
+    """Locate, verify (sha256, when the entry gives one) and load a registered vision-language model."""
+    cfg = config(spec)
+    model_path, mmproj_path = locate_vlm(spec, weights)
+    if verify and spec.sha256:  # without an expected value, hashing gigabytes would check nothing
+        verify_sha256(spec, model_path)
+    if verify and mmproj_path is not None and cfg.mmproj_sha256:
+        verify_sha256(mmproj_spec(spec), mmproj_path)
+    kwargs = dict(name=spec.name, chat_handler=cfg.chat_handler, n_ctx=cfg.context(),
+                  time_budget_s=cfg.time_budget_s)
+    kwargs.update(overrides)
+    return VisionLanguageModel(model_path, mmproj_path, config=cfg, **kwargs)

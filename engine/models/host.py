@@ -7,9 +7,8 @@ from pathlib import Path
 
 from ..errors import InvalidParameterError
 from .embedders.base import Embedder
-from .factory import open_embedder
+from .factory import open_embedder, open_vlm
 from .registry import get_model_spec
-from .vlm.registry import open_vlm
 
 
 class ModelHost:

@@ -40,18 +40,23 @@ def hf_cache_dir() -> Path:
     return Path(os.path.expanduser(os.path.expandvars(cache)))
 
 
+def hub():
+    """The huggingface_hub package, with its constants and errors: imported on first need (~0.3 s), as
+    only weights missing from spotdiff's own folders or a download ask the hub's cache."""
+    import huggingface_hub.constants, huggingface_hub.errors  # lazy: ~0.3 s, asked on a miss only  # noqa: E401
+
+    return huggingface_hub
+
+
 def hf_offline() -> bool:
     """Whether the user has forbidden hub traffic (HF_HUB_OFFLINE, now or at import)."""
-    from huggingface_hub import constants  # lazy: huggingface_hub takes ~0.3 s to import; asked only on a miss
-
     value = os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE") or ""
-    return value.strip().upper() in {"1", "ON", "YES", "TRUE"} or bool(constants.HF_HUB_OFFLINE)
+    return value.strip().upper() in {"1", "ON", "YES", "TRUE"} or bool(hub().constants.HF_HUB_OFFLINE)
 
 
 def hub_errors() -> tuple[type[BaseException], ...]:
     """The exceptions a failed hub download raises (what ``models pull`` turns into WeightsDownloadError)."""
-    from huggingface_hub import errors  # lazy: as in hf_offline; only a download needs it
-
+    errors = hub().errors
     # HfHubHTTPError's first base is the HTTP client's own error class (httpx or requests by
     # version); connection failures raise that class unwrapped.
     return (OSError, ValueError, errors.EntryNotFoundError, errors.HfHubHTTPError.__bases__[0])

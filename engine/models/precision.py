@@ -18,6 +18,8 @@ from functools import lru_cache
 from pathlib import Path
 
 import torch
+from .memo import read_memo, remember
+from ..errors import InvalidParameterError
 
 PRECISIONS = ("bf16", "fp32")
 DTYPES = {"bf16": torch.bfloat16, "fp32": torch.float32}
@@ -71,7 +73,6 @@ def bf16_pays_off(device: str = "cpu") -> bool:
     flags = cpu_flags()
     if flags is not None:
         return bool(flags & NATIVE_BF16_FLAGS)
-    from .memo import read_memo, remember
 
     key = f"{platform.machine()}|{platform.processor()}|{os.cpu_count()} cpus|torch {torch.__version__}"
     known = read_memo(PRECISION_MEMO).get(key)
@@ -87,8 +88,6 @@ def choose_precision(requested: str = "auto", device: str = "cpu") -> str:
     ``SPOTDIFF_PRECISION=fp32`` in the environment forces fp32 for "auto".
     """
     if requested not in PRECISIONS + ("auto",):
-        from ..errors import InvalidParameterError
-
         raise InvalidParameterError("precision", requested, f"one of auto, {', '.join(PRECISIONS)}")
     if requested != "auto":
         return requested

@@ -11,6 +11,7 @@ Environment variables are read at call time, so settings made after import still
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import re
@@ -18,9 +19,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from ..errors import InvalidParameterError, ModelLoadError, UnknownModelError, WeightsIntegrityError, WeightsNotFoundError
 from .memo import read_memo, remember
-from .paths import (PACKAGE_DIR, bundled_dir, cache_dir, hf_cache_dir, hf_offline, hub_errors,  # noqa: F401 (re-exported)
+from .paths import (PACKAGE_DIR, bundled_dir, cache_dir, hf_cache_dir, hf_offline, hub, hub_errors,  # noqa: F401 (re-exported)
                     models_dir)
-from .vlm.config import check_entry, mmproj_spec
+from .vlm.config import check_entry, config, mmproj_spec
 
 LAYOUTS = ("weights-file", "local-dir")
 OPEN_CLIP_CONFIG = "open_clip_config.json"  # what open_clip's "local-dir:" needs beside the weights
@@ -35,7 +36,7 @@ class ModelSpec:
 
     preprocess : dict of image_size, mean, std, interpolation, resize_mode (open_clip's pretrained
         table), or None for layout local-dir, whose folder says
-    vlm : for kind "vlm", the image projector file and how to prompt the model (spotdiff.models.vlm.registry)
+    vlm : for kind "vlm", the image projector file and how to prompt the model (spotdiff.models.vlm.config)
     bundled : folder shipped inside the engine package that holds the weights (relative to it), or None
     prompt_templates : how the model expects a phrase to be framed, each with one ``{}``; empty: the
         embedder's default
@@ -190,14 +191,12 @@ def _usable(spec: ModelSpec, path: Path) -> bool:
 
 
 def _from_hf_cache(spec: ModelSpec) -> Path | None:
-    import huggingface_hub
-    from huggingface_hub.errors import EntryNotFoundError
-
+    huggingface_hub = hub()
     cache = hf_cache_dir()
     if spec.layout == "local-dir":
         try:
             folder = Path(huggingface_hub.snapshot_download(spec.hf_hub, cache_dir=cache, local_files_only=True))
-        except (EntryNotFoundError, OSError):
+        except (huggingface_hub.errors.EntryNotFoundError, OSError):
             return None
         return folder if _usable(spec, folder) else None
     found = huggingface_hub.try_to_load_from_cache(spec.hf_hub, spec.filename, cache_dir=cache)
@@ -320,3 +319,16 @@ def verify_sha256(spec: ModelSpec, path: Path) -> str:
     if spec.sha256 and found != spec.sha256:
         raise WeightsIntegrityError(spec.name, file, spec.sha256, found)
     return found
+
+
+def present_vlm() -> str | None:
+    """The smallest registered vision-language model whose files are here and that llama-cpp-python can run, or None.
+
+    Looks only at this machine (hashes nothing, downloads nothing): what `spotdiff demo` uses to
+    add a VLM when one is present.
+    """
+    if importlib.util.find_spec("llama_cpp") is None:
+        return None
+    present = [s for s in list_models() if s.kind == "vlm" and availability(s)[0]]
+    present.sort(key=lambda s: (s.size_bytes or 0) + (config(s).mmproj_size_bytes or 0))  # the fastest first
+    return present[0].name if present else None

@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 
 from ..errors import ModelLoadError, WeightsDownloadError, WeightsNotFoundError
-from .paths import hf_cache_dir, hub_errors
+from .paths import hf_cache_dir, hub, hub_errors
 
 HF_NAME_KEYS = ("hf_model_name", "hf_tokenizer_name")
 FILES = ["config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt",
@@ -49,15 +49,13 @@ def hub_names(folder: Path, model: str) -> list[str]:
 
 
 def _snapshot(repo: str, model: str) -> Path:
-    import huggingface_hub
-    from huggingface_hub.errors import LocalEntryNotFoundError
-
+    huggingface_hub = hub()
 
     cache = hf_cache_dir()
     try:
         folder = Path(huggingface_hub.snapshot_download(repo, cache_dir=cache, local_files_only=True,
                                                         allow_patterns=FILES))
-    except (LocalEntryNotFoundError, OSError, ValueError):
+    except (huggingface_hub.errors.LocalEntryNotFoundError, OSError, ValueError):
         folder = None
     if folder is None or not (folder / "config.json").is_file():
         raise WeightsNotFoundError(
@@ -88,7 +86,7 @@ def local_config(folder: Path, model: str) -> dict | None:
         return None
     names = hub_names(folder, model)
     try:
-        import transformers  # noqa: F401 - open_clip imports it lazily; fail here, with the fix
+        import transformers  # lazy: only BiomedCLIP-like text towers need it; fail here, with the fix  # noqa: F401
     except ImportError as e:
         raise ModelLoadError(model, folder, "its text tower is a Hugging Face transformer, which needs the "
                                             "'transformers' package: pip install 'spotdiff[medical]'") from e
@@ -108,9 +106,7 @@ def local_config(folder: Path, model: str) -> dict | None:
 
 def fetch(folder: Path, model: str) -> list[Path]:
     """Download what the folder's Hugging Face text tower needs and the cache lacks (``models pull`` only)."""
-    import huggingface_hub
-
-
+    huggingface_hub = hub()
     out = []
     for repo in missing(folder, model):
         try:

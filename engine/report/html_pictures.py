@@ -3,6 +3,8 @@ heat map beside them, and galleries; plus the page context every section reads (
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import base64
 import html
 from dataclasses import dataclass, field
@@ -12,8 +14,11 @@ from typing import Iterable
 from ..analysis import heatmap; from ..io import images
 from ..errors import SpotdiffError, UnreadableImageError
 from ..io.images import ImageRecord
-from ..analysis.result import Finding, Result
+from ..analysis.result import Finding
 from .json_report import PathNamer
+
+if TYPE_CHECKING:
+    from ..comparison import Result  # lazy: type hints only (Result writes its reports with this package)
 
 THUMBNAIL_SIZE = 96
 MAX_THUMBNAILS_PER_SIDE = 8

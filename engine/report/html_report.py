@@ -10,6 +10,8 @@ by :func:`spotdiff.io.images.thumbnail`.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import json
 import math
 from importlib import resources
@@ -19,12 +21,15 @@ from typing import Callable
 import numpy as np
 
 from ..analysis import heatmap
-from ..analysis.result import Cluster, Direction, Finding, Result
+from ..analysis.result import Cluster, Direction, Finding
 from .html_pictures import Page, Thumbnails, gallery
 from .html_pictures import escape as _e
 from .json_report import PathNamer, json_safe, ordered_findings, tool_version
 from .svg_charts import histogram_svg
 from .wording import DEFAULT_ALPHA, describe, fmt_2dp, fmt_p, is_confounder, p_is, describe_test, verdict
+
+if TYPE_CHECKING:
+    from ..comparison import Result  # lazy: type hints only (Result writes its reports with this package)
 
 SKIPPED_OPEN_UP_TO = 20
 """The skipped-files list starts folded when it is longer than this."""

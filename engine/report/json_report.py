@@ -11,6 +11,8 @@ shared without revealing folder or file names.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import dataclasses
 import enum
 import hashlib
@@ -26,9 +28,12 @@ import numpy as np
 
 from ..analysis.heatmap import item_key
 from ..io.images import ImageRecord
-from ..analysis.result import Cluster, Direction, Finding, Result
+from ..analysis.result import Cluster, Direction, Finding
 from ..analysis.subgroups import is_share_claim, share_above
 from ..analysis.validate import finding_order
+
+if TYPE_CHECKING:
+    from ..comparison import Result  # lazy: type hints only (Result writes its reports with this package)
 
 SCHEMA_VERSION = "1.3"
 TOOL_NAME = "spotdiff"

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import math
 
 import numpy as np
 
-from ..analysis.result import Finding, Result
+from ..analysis.result import Finding
 from ..analysis.subgroups import shares_above
+
+if TYPE_CHECKING:
+    from ..comparison import Result  # lazy: type hints only (Result writes its reports with this package)
 
 DEFAULT_ALPHA = 0.05
 

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Mapping
 
 import numpy as np
+import pydicom
+from pydicom.data import get_testdata_file
 
 FAKE_PATIENT_FIELDS = ("PatientName", "PatientID", "PatientBirthDate", "AccessionNumber", "StudyDate",
                        "SeriesDate", "PatientAddress", "ReferringPhysicianName", "OperatorsName", "InstitutionAddress",
@@ -38,9 +40,6 @@ def write_dicom_set(folder: Path | str, n: int, *, label: str = "a", seed: int =
         e.g. ``{"Manufacturer": "ACME"}``
     noise : standard deviation of the Gaussian noise added to the stored values
     """
-    import pydicom
-    from pydicom.data import get_testdata_file
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng([seed, ord(label[0])])

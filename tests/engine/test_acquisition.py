@@ -12,7 +12,7 @@ from spotdiff.io.images import ImageRecord
 from spotdiff.analysis.acquisition import ACQUISITION, MAX_LEVELS, acquisition_space
 from spotdiff.report.wording import describe_acquisition
 from spotdiff.synthetic.medical import write_dicom_set
-from spotdiff.pipeline import CompareRequest, compare
+from spotdiff.pipeline import CompareRequest, compare_steps
 from spotdiff.progress import run
 from spotdiff.analysis.proposers import Evidence, SpaceEvidence
 from spotdiff.analysis.proposers.acquisition import AcquisitionProposer
@@ -138,10 +138,10 @@ def planted_dicom(tmp_path_factory):
 
 
 def test_a_retagged_manufacturer_is_a_supported_acquisition_finding(planted_dicom):
-    request = CompareRequest(set_a=planted_dicom / "a", set_b=planted_dicom / "b", use_cache=False,
+    request = CompareRequest(model="measurements", set_a=planted_dicom / "a", set_b=planted_dicom / "b", use_cache=False,
                              n_permutations=19)
 
-    result = run(compare(request))
+    result = run(compare_steps(request))
 
     acme = next(f for f in result.findings if f.statement == "Manufacturer = ACME MEDICAL")
     assert acme.supported and acme.more_in == "b" and acme.source == "acquisition" and acme.hypothesis.test == "fisher"
@@ -163,10 +163,10 @@ def test_a_retagged_manufacturer_is_a_supported_acquisition_finding(planted_dico
 
 
 def test_acquisition_can_be_switched_off(planted_dicom):
-    request = CompareRequest(set_a=planted_dicom / "a", set_b=planted_dicom / "b", use_cache=False,
+    request = CompareRequest(model="measurements", set_a=planted_dicom / "a", set_b=planted_dicom / "b", use_cache=False,
                              n_permutations=19, acquisition=False)
 
-    result = run(compare(request))
+    result = run(compare_steps(request))
 
     assert not any(f.source == "acquisition" for f in result.findings)
     assert ACQUISITION not in json.dumps(to_json_dict(result)["separability"])

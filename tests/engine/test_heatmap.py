@@ -145,7 +145,7 @@ def test_layer_is_the_map_alone_sized_for_the_view_and_clear_outside_what_the_mo
 
 
 def test_compare_maps_direction_exemplars_into_both_reports(tiny_clip, tmp_path):
-    from spotdiff.pipeline import CompareRequest, compare
+    from spotdiff.pipeline import CompareRequest, compare_steps
     from spotdiff.analysis.proposers import ConceptBankProposer
     from spotdiff.report import write_html, write_json
     from spotdiff.synthetic.synth import synth
@@ -155,7 +155,7 @@ def test_compare_maps_direction_exemplars_into_both_reports(tiny_clip, tmp_path)
                              model=tiny_clip, measurements=False, n_permutations=19, n_exemplars=3,
                              use_cache=False, precision="fp32")
     phrases = ["small rectangles", "a circle", "stripes", "a red square"]
-    result = run(compare(request, proposers=[ConceptBankProposer(phrases, min_effect=0.0)]))
+    result = run(compare_steps(request, proposers=[ConceptBankProposer(phrases, min_effect=0.0)]))
     assert result.directions and result.heatmaps
     d = result.directions[0]
     for side, exemplars in (("a", d.exemplars_a), ("b", d.exemplars_b)):
@@ -230,11 +230,11 @@ def test_a_resnet_tower_maps_gradient_times_activation_at_one_eighth_of_its_inpu
 
 
 def test_a_model_without_patch_tokens_gives_no_maps_and_no_error(tmp_path):
-    from spotdiff.pipeline import CompareRequest, compare
+    from spotdiff.pipeline import CompareRequest, compare_steps
     from spotdiff.synthetic.synth import synth
 
     run(synth(tmp_path / "pair", plants=[("blur", 0.8)], n_per_set=10, seed=2, image_size=48))
-    result = run(compare(CompareRequest(set_a=(tmp_path / "pair" / "set_a",), set_b=(tmp_path / "pair" / "set_b",),
+    result = run(compare_steps(CompareRequest(model="measurements", set_a=(tmp_path / "pair" / "set_a",), set_b=(tmp_path / "pair" / "set_b",),
                                         n_permutations=19, use_cache=False)))
     assert result.heatmaps == {}
     assert get_model_spec("measurements").kind == "measurements"

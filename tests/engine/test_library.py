@@ -8,7 +8,7 @@ import pytest
 
 from spotdiff.errors import InvalidParameterError
 from spotdiff.analysis.library import FeatureLibrary, LibraryError, data_dir, verdict_for
-from spotdiff.pipeline import CompareRequest, compare, default_proposers
+from spotdiff.pipeline import CompareRequest, compare_steps, default_proposers
 from spotdiff.progress import run
 from spotdiff.analysis.proposers import ConceptBankProposer, Evidence, LibraryProposer, SpaceEvidence
 from spotdiff.analysis.proposers.concept_bank import contrast_vectors, embed_phrases
@@ -90,7 +90,7 @@ def test_default_proposers_read_the_library_only_when_something_is_confirmed():
 
 
 def test_confirmed_measurement_is_proposed_again_and_validated(tmp_path):
-    first = run(compare(pair(tmp_path / "one", [("blur", 0.6)])))
+    first = run(compare_steps(pair(tmp_path / "one", [("blur", 0.6)])))
     blurrier = next(f for f in first.supported if f.statement == "blurrier")
     with FeatureLibrary() as library:
         library.record(blurrier, "confirmed", model=first.settings["model"])
@@ -98,7 +98,7 @@ def test_confirmed_measurement_is_proposed_again_and_validated(tmp_path):
     # new sets where A, not B, is the blurrier one: the claim's side comes from the discovery half
     second = pair(tmp_path / "two", [("blur", 0.6)], seed=5)
     swapped = CompareRequest(set_a=second.set_b, set_b=second.set_a, model="measurements", n_permutations=50)
-    result = run(compare(swapped))
+    result = run(compare_steps(swapped))
     again = next(f for f in result.findings if f.source == "library")
     assert (again.statement, again.more_in, again.hypothesis.space) == ("blurrier", "a", "measurements")
     assert again.supported and again.heldout_auroc > 0.8

@@ -12,7 +12,7 @@ import pytest
 from spotdiff.io.images import open_image, scan_image_set
 from spotdiff.io.medical import ReadOptions
 from spotdiff.io.medical.arrays import slice_indices
-from spotdiff.pipeline import CompareRequest, compare
+from spotdiff.pipeline import CompareRequest, compare_steps
 from spotdiff.progress import run
 from spotdiff.report import to_json_dict
 from spotdiff.analysis.validate import Split
@@ -156,10 +156,10 @@ def test_a_comparison_of_volumes_reports_each_slice(tmp_path):
         for i in range(8):
             data = volume(seed=i + 100 * (label == "b")) + shift * np.indices(SHAPE)[0]
             save(tmp_path / label / f"s{i}.nii.gz", data)
-    request = CompareRequest(set_a=tmp_path / "a", set_b=tmp_path / "b", use_cache=False, n_permutations=19,
+    request = CompareRequest(model="measurements", set_a=tmp_path / "a", set_b=tmp_path / "b", use_cache=False, n_permutations=19,
                              read_options=ReadOptions(volume="slices", n_slices=3), min_images=8)
 
-    result = run(compare(request))
+    result = run(compare_steps(request))
     doc = to_json_dict(result)
 
     assert len(result.set_a.images) == 24 and any("from 8 files" in w for w in result.warnings)

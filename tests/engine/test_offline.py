@@ -22,7 +22,7 @@ from spotdiff.models.download import pull
 from spotdiff.models.factory import open_embedder
 from spotdiff.models.registry import get_model_spec, list_models
 from spotdiff.models.offline import OFFLINE_VARIABLES, hub_offline
-from spotdiff.pipeline import CompareRequest, compare
+from spotdiff.pipeline import CompareRequest, compare_steps
 from spotdiff.analysis.proposers import ConceptBankProposer, MeasurementProposer
 from spotdiff.analysis.proposers.acquisition import AcquisitionProposer
 from spotdiff.progress import run
@@ -105,7 +105,7 @@ def test_a_full_comparison_opens_no_connection(tiny_clip, dicom_sets, monkeypatc
     phrases = ConceptBankProposer(phrases=["a bright scan", "a dark scan", "a noisy image", "a sharp image"])
     proposers = [MeasurementProposer(), AcquisitionProposer(), phrases, recorder]
 
-    result = run(compare(request, proposers=proposers))
+    result = run(compare_steps(request, proposers=proposers))
 
     assert no_network == []
     assert {s.space for s in result.separability} == {"tiny-clip", "measurements", "acquisition"}

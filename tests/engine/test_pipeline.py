@@ -1,4 +1,4 @@
-"""End to end through compare() and the CLI, on procedural images and the measurement embedder."""
+"""End to end through compare_steps() and the CLI, on procedural images and the measurement embedder."""
 
 import json
 import shutil
@@ -13,7 +13,7 @@ from PIL import Image
 from spotdiff.models.cache import EmbeddingCache
 from spotdiff.apps.cli import main
 from spotdiff.errors import Cancelled
-from spotdiff.pipeline import CompareRequest, compare
+from spotdiff.pipeline import CompareRequest, compare_steps
 from spotdiff.progress import run
 from spotdiff.synthetic.synth import synth
 from spotdiff.analysis.validate import reaches_effect
@@ -41,7 +41,7 @@ def measurements_request(root: Path, **kw) -> CompareRequest:
 
 
 def test_planted_blur_and_warmth_are_supported_findings(blur_warm_pair):
-    result = run(compare(measurements_request(blur_warm_pair)))
+    result = run(compare_steps(measurements_request(blur_warm_pair)))
     supported = {(f.statement, f.more_in) for f in result.supported}
     assert ("blurrier", "b") in supported
     assert any("warm" in s and m == "b" for s, m in supported)
@@ -62,7 +62,7 @@ def test_two_random_halves_of_one_folder_give_no_supported_finding(tmp_path):
     order = np.random.default_rng(11).permutation(len(files))
     half_a = tuple(files[i] for i in order[:40])
     half_b = tuple(files[i] for i in order[40:])
-    result = run(compare(CompareRequest(set_a=half_a, set_b=half_b, model="measurements")))
+    result = run(compare_steps(CompareRequest(set_a=half_a, set_b=half_b, model="measurements")))
     assert result.findings, "hypotheses should still be proposed and reported"
     assert not result.supported, [(f.statement, f.q_value) for f in result.supported]
 
@@ -83,7 +83,7 @@ def test_rerun_embeds_nothing_and_a_corrupt_entry_is_recomputed(blur_warm_pair, 
 
     def embed_reports(req):
         reports = []
-        result = run(compare(req), reports.append)
+        result = run(compare_steps(req), reports.append)
         return result, [r for r in reports if r.stage.startswith("embed")]
 
     first, reports = embed_reports(request)
@@ -121,8 +121,8 @@ def test_cancel_mid_embedding_leaves_a_consistent_cache(blur_warm_pair, tmp_path
         return not (report.stage.startswith("embed") and report.done >= 16)
 
     with pytest.raises(Cancelled):
-        run(compare(request), stop_after_first_batch)
-    result = run(compare(request))
+        run(compare_steps(request), stop_after_first_batch)
+    result = run(compare_steps(request))
     assert any(f.statement == "blurrier" for f in result.supported)
 
 
@@ -180,7 +180,7 @@ def test_too_few_images_is_a_clear_error(tmp_path, capsys):
 def test_leaked_files_are_reported(tmp_path):
     root = make_pair(tmp_path / "leak", [("blur", 0.6)], n=12)
     shutil.copy(root / "set_a" / "0000.png", root / "set_b" / "copy.png")
-    result = run(compare(measurements_request(root)))
+    result = run(compare_steps(measurements_request(root)))
     assert len(result.leaks) == 1 and result.leaks[0].path_b.name == "copy.png"
     assert any("both sets" in w for w in result.warnings)
 

@@ -4,15 +4,15 @@ import numpy as np
 import pytest
 
 from spotdiff.errors import InvalidParameterError
-from spotdiff.pipeline import CompareRequest, compare
+from spotdiff.pipeline import CompareRequest, compare_steps
 from spotdiff.progress import run
-from spotdiff.analysis.projection import embedding_map
+from spotdiff.projection import embedding_map
 from spotdiff.synthetic.synth import synth
 
 
 def test_map_places_every_image_and_separates_a_planted_difference(tmp_path):
     run(synth(tmp_path, plants=[("blur", 0.8), ("warm", 0.8)], n_per_set=20, image_size=64))
-    result = run(compare(CompareRequest(set_a=(tmp_path / "set_a",), set_b=(tmp_path / "set_b",),
+    result = run(compare_steps(CompareRequest(set_a=(tmp_path / "set_a",), set_b=(tmp_path / "set_b",),
                                         model="measurements", n_permutations=50)))
     assert result.embeddings["measurements"].shape == (40, len(result.embeddings["measurements"][0]))
     m = embedding_map(result)

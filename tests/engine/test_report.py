@@ -13,7 +13,9 @@ from PIL import Image
 
 from spotdiff.io.images import ImageRecord, ImageSet, SkippedFile
 from spotdiff.report import SCHEMA_VERSION, describe, to_html, to_json_dict, verdict, write_html, write_json
-from spotdiff.analysis.result import Cluster, Direction, Finding, Hypothesis, Leak, Result, Separability
+from spotdiff.analysis.result import Cluster, Direction, Finding, Hypothesis, Separability
+from spotdiff.comparison import Result
+from spotdiff.io.images import Leak
 
 FOLDER_A = "holiday_cats_private"
 FOLDER_B = "clinic_dogs_private"

@@ -126,9 +126,9 @@ def test_the_measurement_proposer_proposes_subgroups_in_either_tail():
 
 
 def test_smaller_images_in_a_fifth_of_b_are_a_supported_subgroup_finding_in_every_report(tmp_path):
-    """End to end: synth downscales 20 % of B's images; compare() finds it as a subgroup claim, and the reports
+    """End to end: synth downscales 20 % of B's images; compare_steps() finds it as a subgroup claim, and the reports
     give its test, threshold and held-out shares."""
-    from spotdiff.pipeline import CompareRequest, compare
+    from spotdiff.pipeline import CompareRequest, compare_steps
     from spotdiff.progress import run
     from spotdiff.report import to_json_dict, write_html
     from spotdiff.synthetic.synth import synth
@@ -136,7 +136,7 @@ def test_smaller_images_in_a_fifth_of_b_are_a_supported_subgroup_finding_in_ever
     run(synth(tmp_path / "pair", plants=[("downscale", 0.5)], prevalence=0.2, n_per_set=100, seed=3, image_size=48))
     request = CompareRequest(set_a=(tmp_path / "pair" / "set_a",), set_b=(tmp_path / "pair" / "set_b",),
                              model="measurements", use_cache=False)
-    result = run(compare(request))
+    result = run(compare_steps(request))
     narrower = MEASUREMENTS[NAMES.index("width")].lower
     finding = next(f for f in result.supported if f.statement == narrower)
     assert finding.more_in == "b" and finding.hypothesis.test == "exceedance"

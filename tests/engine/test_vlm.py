@@ -33,7 +33,9 @@ from spotdiff.analysis.proposers.vlm import VLMProposer
 from spotdiff.analysis.result import Direction
 from spotdiff.analysis.stats import weighted_benjamini_hochberg
 from spotdiff.models.vlm import ANSWER_SCHEMA, ANSWER_TOKENS, Hints, grids, prompts, tiny
-from spotdiff.models.vlm.registry import config, open_vlm, present_vlm
+from spotdiff.models.factory import open_vlm
+from spotdiff.models.registry import present_vlm
+from spotdiff.models.vlm.config import config
 from spotdiff.models.vlm.runtime import VisionLanguageModel, default_threads
 
 TINY_CLIP = {

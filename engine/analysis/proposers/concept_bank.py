@@ -11,6 +11,7 @@ import numpy as np
 from ..result import Hypothesis
 from ..stats import auroc_columns
 from ..subgroups import subgroup_picks
+from ...models.vocabulary import load_vocabulary  # noqa: F401 (re-exported)
 from .base import Evidence, SpaceEvidence
 
 
@@ -28,20 +29,6 @@ def load_concepts() -> tuple[tuple[str, str], ...]:
             continue
         out.append((section, line))
     return tuple(out)
-
-
-@lru_cache(maxsize=None)
-def load_vocabulary(name: str) -> tuple[str, ...]:
-    """A model's own phrase list, engine/data/vocabularies/NAME.txt (one phrase a line, '#' comments)."""
-    from ...errors import InvalidParameterError
-
-    folder = resources.files("spotdiff") / "data" / "vocabularies"
-    path = folder / f"{name}.txt"
-    if not path.is_file():
-        known = sorted(p.name.removesuffix(".txt") for p in folder.iterdir() if p.name.endswith(".txt"))
-        raise InvalidParameterError("vocabulary", name, f"one of {', '.join(known)}")
-    lines = (line.strip() for line in path.read_text(encoding="utf-8").splitlines())
-    return tuple(dict.fromkeys(line for line in lines if line and not line.startswith("#")))
 
 
 def vocabulary_for(space: SpaceEvidence) -> tuple[str, ...]:

@@ -6,11 +6,13 @@ from typing import Sequence
 
 import numpy as np
 
-from ..library import MEASUREMENTS_SPACE, FeatureLibrary, LibraryEntry
+from ...spaces import MEASUREMENTS as MEASUREMENTS_SPACE
+from ..library import FeatureLibrary, LibraryEntry
 from ..result import Hypothesis
 from ..stats import auroc_columns
 from .base import Evidence, SpaceEvidence
 from .concept_bank import embed_phrases, vocabulary_for
+from ...models.embedders.measurements import FEATURE_NAMES, MEASUREMENTS
 
 
 class LibraryProposer:
@@ -33,7 +35,8 @@ class LibraryProposer:
     word for word, so :func:`spotdiff.analysis.library.verdict_for` finds it again.
 
     entries : the confirmed entries to propose; default: read from ``library`` at propose time
-    library : the library to read (default: the user's, :func:`spotdiff.analysis.library.data_dir`)
+    library : the library to read; nothing is read implicitly, so that one call gives the same findings on
+        every machine (the command line and the desktop app pass the user's)
     reference_phrases : vocabulary whose mean phrase is taken away (default: the concept bank)
     """
 
@@ -46,24 +49,17 @@ class LibraryProposer:
         self.reference_phrases = tuple(reference_phrases) if reference_phrases is not None else None
 
     @classmethod
-    def from_library(cls, library: FeatureLibrary | None = None) -> "LibraryProposer | None":
+    def from_library(cls, library: FeatureLibrary) -> "LibraryProposer | None":
         """A proposer of the library's confirmed features, or None when there are none."""
-        own = library is None
-        library = library or FeatureLibrary()
-        try:
-            entries = library.confirmed() if library.exists() else ()
-        finally:
-            if own:
-                library.close()
+        entries = library.confirmed() if library.exists() else ()
         return cls(entries) if entries else None
 
     def confirmed(self) -> tuple[LibraryEntry, ...]:
         if self.entries is not None:
             return tuple(e for e in self.entries if e.confirmed)
-        if self.library is not None:
+        if self.library is not None and self.library.exists():
             return self.library.confirmed()
-        with FeatureLibrary() as library:
-            return library.confirmed() if library.exists() else ()
+        return ()
 
     def propose(self, evidence: Evidence) -> list[Hypothesis]:
         entries = self.confirmed()
@@ -78,8 +74,6 @@ class LibraryProposer:
         return out
 
     def _measured(self, space: SpaceEvidence, entries: Sequence[LibraryEntry]) -> list[Hypothesis]:
-        from ...models.embedders.measurements import MEASUREMENTS
-
         index = {n: i for i, n in enumerate(space.feature_names)}
         signed = {}
         for m in MEASUREMENTS:
@@ -118,8 +112,6 @@ class LibraryProposer:
 
 
 def _is_measurement_space(space: SpaceEvidence) -> bool:
-    from ...models.embedders.measurements import FEATURE_NAMES
-
     return bool(space.feature_names) and set(space.feature_names) <= set(FEATURE_NAMES)
 
 

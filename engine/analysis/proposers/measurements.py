@@ -8,6 +8,7 @@ from ..result import Hypothesis
 from ..stats import auroc_columns
 from ..subgroups import subgroup_picks
 from .base import Evidence
+from ...models.embedders.measurements import MEASUREMENTS
 
 
 class MeasurementProposer:
@@ -28,8 +29,6 @@ class MeasurementProposer:
         self.min_effect = min_effect
 
     def propose(self, evidence: Evidence) -> list[Hypothesis]:
-        from ...models.embedders.measurements import MEASUREMENTS
-
         by_name = {m.name: m for m in MEASUREMENTS}
         hypotheses: list[Hypothesis] = []
         for space in evidence.spaces.values():

@@ -22,6 +22,7 @@ from ...models.vlm import grids, prompts
 from ...models.vlm.runtime import Timing, VisionLanguageModel
 from .base import Evidence, SpaceEvidence
 from .concept_bank import contrast_vectors, embed_phrases, vocabulary_for
+from ...models.embedders.measurements import MEASUREMENTS
 
 
 @dataclass(frozen=True)
@@ -39,8 +40,8 @@ class Round:
 class VLMProposer:
     """Ask a vision-language model what differs along each discriminative direction.
 
-    vlm : a loaded VisionLanguageModel (ModelHost.vlm); one without an image projector is asked
-        from the engine's hints alone
+    vlm : a loaded VisionLanguageModel (ModelHost.vlm); one without an image projector is asked,
+        with the engine's hints alone
     max_directions : directions described, strongest (discovery AUROC) first, CLIP spaces first
     per_direction : statements asked for per direction (at most prompts.MAX_STATEMENTS)
     image_size, multi_image : how the grids are made; default: the model's registry entry
@@ -170,8 +171,6 @@ class VLMProposer:
 
 def _measured(evidence: Evidence, n: int = 3, min_effect: float = 0.1) -> list[str]:
     """Measured differences of the discovery half, in words: "set B images are brighter (AUROC 0.71)"."""
-    from ...models.embedders.measurements import MEASUREMENTS
-
     by_name = {m.name: m for m in MEASUREMENTS}
     out = []
     for space in evidence.spaces.values():

@@ -33,6 +33,7 @@ from scipy import stats
 
 from ...io.images import ImageRecord
 from ...pipeline import CompareRequest, Space, analyse
+from ...spaces import MEASUREMENTS
 from ...progress import run
 from ...analysis.proposers import ConceptBankProposer, MeasurementProposer, SpaceEvidence
 from ...analysis.proposers.concept_bank import embed_phrases, vocabulary_for
@@ -86,7 +87,7 @@ def bench_proposers() -> list:
 
 def bench_request(seed: int) -> CompareRequest:
     """Settings of every spotdiff run: the app's defaults (alpha 0.05, held-out AUROC >= 0.60, 200 permutations)."""
-    return CompareRequest(set_a=(), set_b=(), seed=seed, use_cache=False)
+    return CompareRequest(set_a=(), set_b=(), model=MEASUREMENTS, seed=seed, use_cache=False)
 
 
 def _findings_to_claims(findings) -> tuple[Claim, ...]:

@@ -33,6 +33,9 @@ from functools import lru_cache
 from typing import Iterable, Sequence
 
 from .suites import Planted
+from ...models.embedders.measurements import MEASUREMENTS
+from ...synthetic.edits import EDITS
+from ...synthetic.world import _ATTRIBUTES
 
 JUDGE_VERSION = 1
 
@@ -121,8 +124,6 @@ _NEGATION = re.compile(r"^\s*(less|no|not|without|never)\s+", re.IGNORECASE)
 @lru_cache(maxsize=1)
 def measurement_statements() -> frozenset[str]:
     """Every statement the measurement proposer can make ("blurrier", "redder", ...), lower case."""
-    from ...models.embedders.measurements import MEASUREMENTS
-
     return frozenset(s.lower() for m in MEASUREMENTS for s in (m.higher, m.lower))
 
 
@@ -207,9 +208,6 @@ def best_rank(claims: Sequence[Claim], planted: Iterable[Planted]) -> int | None
 
 def unmatched_vocabulary() -> list[tuple[str, str]]:
     """(attribute, value) pairs of the world and the edits that have no accepted pattern (should be none)."""
-    from ...synthetic.edits import EDITS
-    from ...synthetic.world import _ATTRIBUTES
-
     missing = [("edit", e) for e in EDITS if e not in EDIT_PATTERNS]
     for attribute, (_, vocabulary, _) in _ATTRIBUTES.items():
         if attribute == "count":

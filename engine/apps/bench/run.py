@@ -37,6 +37,8 @@ from .judge import JUDGE_VERSION, best_rank, first_match
 from .options import DEFAULT_IMAGE_SIZE, SUITES, add_arguments
 from .suites import BenchPair, build_suites
 from .summary import summarise, write_markdown
+import json
+from ...errors import Cancelled, SpotdiffError
 
 SCHEMA = "spotdiff-bench/1"
 RECALL_AT = 10
@@ -178,8 +180,6 @@ def _run_pair(pair: BenchPair, folder: Path, embedders: dict, texts: dict, bank:
 
 def write_results(document: dict, out: Path) -> tuple[Path, Path]:
     """Write ``out/planted.json`` and ``out/planted.md``."""
-    import json
-
     out.mkdir(parents=True, exist_ok=True)
     json_path, md_path = out / "planted.json", out / "planted.md"
     head = json.dumps({k: v for k, v in document.items() if k != "pairs"}, indent=1)
@@ -216,8 +216,6 @@ def run_from_args(args) -> int:
 
 def main(argv: Sequence[str] | None = None, default_out: Path = Path("benchmarks/results")) -> int:
     """``python benchmarks/planted.py``: the same as ``spotdiff bench``, results in benchmarks/results."""
-    from ...errors import Cancelled, SpotdiffError
-
     parser = argparse.ArgumentParser(prog="planted.py", description="The planted-difference benchmark.")
     add_arguments(parser, default_out)
     args = parser.parse_args(argv)

@@ -184,7 +184,7 @@ def decode_tiff(fp: BinaryIO, path: Path) -> Image.Image:
     """A TIFF through tifffile (16-bit colour, float colour, odd compressions): its first page,
     intensities by the module docstring's rules. Stacks are not split into items."""
     try:
-        import tifffile
+        import tifffile  # lazy: ~0.1 s; only TIFFs that PIL cannot read need it
     except ImportError as e:
         raise UnreadableImageError(path, "a TIFF that needs the tifffile package (pip install tifffile)") from e
     fp.seek(0)

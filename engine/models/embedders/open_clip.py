@@ -30,9 +30,13 @@ from ...errors import InvalidParameterError, ModelLoadError
 from ...io.images import ImageRecord, open_image
 from ..memo import read_memo, remember
 from ..text_tower import local_config
+from ..vocabulary import load_vocabulary
 from ..registry import ModelSpec, cache_dir, verify_sha256, weights_file
 from ..precision import DTYPES, MIN_COSINE, PRECISIONS, choose_precision
 from ...progress import Progress, Work
+from ...synthetic.world import SetSpec, render, sample_scene
+from concurrent.futures import ThreadPoolExecutor
+from .patch_tokens import token_function
 
 PREFETCH = 2  # batches decoded ahead of the one being encoded
 BF16_MEMO = "bf16-cosine.json"  # measured bf16-vs-fp32 agreement, per weights, preprocessing, torch, device
@@ -131,8 +135,6 @@ class OpenClipEmbedder:
         self.name = spec.name
         self.prompt_templates = tuple(spec.prompt_templates) or DEFAULT_PROMPT_TEMPLATES
         if spec.vocabulary:
-            from ...analysis.proposers.concept_bank import load_vocabulary
-
             self.vocabulary = load_vocabulary(spec.vocabulary)
         else:
             self.vocabulary = None
@@ -220,8 +222,6 @@ class OpenClipEmbedder:
 
     def _measure_bf16_cosine(self) -> float:
         """Embed probe scenes and phrases in fp32, cast the model to bf16, embed again; the worst cosine."""
-        from ...synthetic.world import SetSpec, render, sample_scene
-
         rng = np.random.default_rng(0)
         probes = [render(sample_scene(SetSpec(image_size=self._min_side), rng)) for _ in range(8)]
         pixels = torch.stack([self._transform(im) for im in probes]).to(self.device)
@@ -274,8 +274,6 @@ class OpenClipEmbedder:
         Decoding (PIL, which releases the GIL) overlaps encoding (torch); only PREFETCH + 1
         batches of pixels exist at any time, whatever the number of images.
         """
-        from concurrent.futures import ThreadPoolExecutor
-
         starts = list(range(0, len(images), self.batch_size))
 
         def decode(start: int) -> torch.Tensor:
@@ -324,8 +322,6 @@ class OpenClipEmbedder:
         directions : ndarray of shape (k, dim): return ``tokens @ directions.T`` instead, shape
             (len(images), gh, gw, k) (a ResNet then needs k backward passes instead of dim)
         """
-        from .patch_tokens import token_function
-
         model = self._ensure_loaded()
         visual, transform = model.visual, self._transform
         tokens_of = token_function(visual, self.name)

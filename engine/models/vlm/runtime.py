@@ -55,8 +55,7 @@ def default_threads() -> int:
 
 def import_llama_cpp(model: str = "(none)"):
     try:
-        import llama_cpp
-        import llama_cpp.llama_chat_format  # noqa: F401  (the handlers live here)
+        import llama_cpp.llama_chat_format  # lazy: an optional extra, ~4 min to build (the handlers live here)
     except ImportError as e:
         raise VLMRuntimeError(model, f"llama-cpp-python is not installed ({e})", INSTALL_HINT) from e
     return llama_cpp
@@ -69,7 +68,7 @@ def _quiet_mtmd(llama_cpp) -> None:
     ``verbose`` says; with it, verbose=False leaves errors only.
     """
     try:
-        from llama_cpp import _logger, mtmd_cpp
+        from llama_cpp import _logger, mtmd_cpp  # lazy: as in import_llama_cpp
     except ImportError:  # an older llama-cpp-python without mtmd: nothing to quiet
         return
     for setter in ("mtmd_log_set", "mtmd_helper_log_set"):
@@ -95,7 +94,7 @@ def check_gguf(name: str, path: Path) -> None:
 def describe_mismatch(model_path: Path, mmproj_path: Path) -> str | None:
     """Why an image projector does not fit a language model, read from the two GGUF headers, or None."""
     try:
-        from gguf import GGUFReader
+        from gguf import GGUFReader  # lazy: gguf comes with the same optional extra
     except ImportError:
         return None
     try:

@@ -19,6 +19,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import gguf
+import hashlib
 
 NAME = "tiny-vlm"
 MODEL_FILE = "tiny-vlm.gguf"
@@ -58,8 +60,6 @@ def _rand(rng: np.random.Generator, *shape: int, scale: float = 0.2) -> np.ndarr
 
 
 def write_text_model(path: Path, seed: int = 0) -> Path:
-    import gguf
-
     rng = np.random.default_rng(seed)
     t = TEXT
     tokens, scores, types = _vocab()
@@ -100,8 +100,6 @@ def write_text_model(path: Path, seed: int = 0) -> Path:
 
 def write_projector(path: Path, seed: int = 1, n_text: int | None = None) -> Path:
     """The image projector; ``n_text``: the width it projects into (default: the tiny text model's)."""
-    import gguf
-
     rng = np.random.default_rng(seed)
     vis, n_text = VISION, n_text or TEXT["n_embd"]
     d, f, p = vis["n_embd"], vis["n_ff"], vis["patch_size"]
@@ -166,8 +164,6 @@ def registry_entry(sha_model: str | None = None, sha_mmproj: str | None = None) 
 
 def write_pair(folder: Path | str, seed: int = 0) -> tuple[Path, Path, Path]:
     """Write the model, the projector and a registry entry (with their sha256) into ``folder``."""
-    import hashlib
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     model = write_text_model(folder / MODEL_FILE, seed)

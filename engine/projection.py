@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .contrast import Standardizer
-from ..errors import InvalidParameterError
-from ..io.images import ImageRecord
-from .result import Result
+from .analysis.contrast import Standardizer
+from .comparison import Result
+from .errors import InvalidParameterError
+from .io.images import ImageRecord
 
 
 @dataclass(frozen=True)
