@@ -19,15 +19,17 @@ from .analysis.acquisition import acquisition_space
 from .analysis.library import FeatureLibrary
 from .analysis.proposers import ConceptBankProposer, Evidence, MeasurementProposer, Proposer, SpaceEvidence
 from .analysis.proposers.acquisition import AcquisitionProposer
+from .analysis.proposers.base import SlowProposer
 from .analysis.proposers.library import LibraryProposer
 from .analysis.proposers.vlm import VLMProposer
 from .analysis.result import Cluster, Direction, Separability
 from .comparison import Result
-from .analysis.validate import DEFAULT_ALPHA, DEFAULT_MIN_EFFECT, HeldOut, Split, validate
+from .analysis.validate import DEFAULT_ALPHA, DEFAULT_MIN_EFFECT, Half, Split, validate
 from .errors import InvalidParameterError, UnreadableImageError
 from .io.images import ImageRecord, ImageSet, find_leaks, scan_image_set
 from .io.medical import ReadOptions
 from .models.cache import EmbeddingCache
+from .models.embedders.base import Embedder, PatchEmbedder, TextEmbedder, TextEncoder
 from .models.embedders.measurements import MEASUREMENTS as MEASUREMENT_DEFINITIONS
 from .models.embedding import CachedTextEncoder, embed_images
 from .models.host import ModelHost
@@ -133,6 +135,17 @@ class Space:
     prompt_templates: tuple[str, ...] = ()
     vocabulary: tuple[str, ...] | None = None
 
+    @classmethod
+    def of(cls, name: str, X: np.ndarray, embedder: Embedder, cache: EmbeddingCache | None,
+           text_encoder: TextEncoder | None = None) -> "Space":
+        """The space of ``embedder``'s vectors ``X``; a CLIP-like one reads phrases through ``text_encoder``
+        (default: its own, behind the embedding cache)."""
+        if not isinstance(embedder, TextEmbedder):
+            return cls(name, X, embedder.feature_names)
+        text_encoder = text_encoder or CachedTextEncoder(embedder, embedder.cache_key, embedder.dim, cache)
+        return cls(name, X, embedder.feature_names, text_encoder, tuple(embedder.prompt_templates or ()),
+                   embedder.vocabulary)
+
 
 @dataclass(frozen=True)
 class Analysis:
@@ -188,11 +201,7 @@ def _compare(request: CompareRequest, *, host: ModelHost | None, cache: Embeddin
             embedder = host.embedder(name, weights=request.weights if name == request.model else None,
                                      precision=request.precision)
             X = yield from relay(embed_images(embedder, set_a.images + set_b.images, cache), f"embed {name}")
-            text = CachedTextEncoder(embedder, embedder.cache_key, embedder.dim, cache) \
-                if hasattr(embedder, "embed_text") else None
-            spaces.append(Space(name, X, embedder.feature_names, text,
-                                tuple(getattr(embedder, "prompt_templates", ()) or ()),
-                                getattr(embedder, "vocabulary", None)))
+            spaces.append(Space.of(name, X, embedder, cache))
             cache_keys[name] = embedder.cache_key
         lap("embed")
 
@@ -242,7 +251,7 @@ def _heatmaps(host: ModelHost, request: CompareRequest, analysis: Analysis) -> W
     if request.model == MEASUREMENTS:
         return {}, []
     embedder = host.embedder(request.model, weights=request.weights, precision=request.precision)
-    if not hasattr(embedder, "embed_patches"):
+    if not isinstance(embedder, PatchEmbedder):
         return {}, []
     wanted = heatmap.result_requests(request.model, analysis.findings, analysis.directions)
     try:
@@ -274,14 +283,16 @@ def analyse(spaces: Sequence[Space], images_a: tuple[ImageRecord, ...], images_b
     hypotheses, proposer_warnings = [], []
     for proposer in proposers if proposers is not None else default_proposers():
         yield Progress("propose", 0, 0, proposer.name)
-        work = getattr(proposer, "propose_work", None)  # a slow proposer (VLM) reports progress and can be cancelled
-        hypotheses.extend((yield from work(evidence)) if work is not None else proposer.propose(evidence))
-        proposer_warnings.extend(getattr(proposer, "warnings_", ()))
+        if isinstance(proposer, SlowProposer):  # a VLM: reports progress, can be cancelled, may warn
+            hypotheses.extend((yield from proposer.propose_work(evidence)))
+            proposer_warnings.extend(proposer.warnings_)
+        else:
+            hypotheses.extend(proposer.propose(evidence))
 
     yield Progress("validate", 0, len(hypotheses), f"{len(hypotheses)} hypotheses")
-    def half(mask_a: np.ndarray, mask_b: np.ndarray) -> HeldOut:
+    def half(mask_a: np.ndarray, mask_b: np.ndarray) -> Half:
         """The images of each set that ``mask_a`` / ``mask_b`` pick, and their embeddings in every space."""
-        return HeldOut(images_a=tuple(im for im, m in zip(images_a, mask_a) if m),
+        return Half(images_a=tuple(im for im, m in zip(images_a, mask_a) if m),
                        images_b=tuple(im for im, m in zip(images_b, mask_b) if m),
                        embeddings_a={s.name: s.X[:n_a][mask_a] for s in spaces},
                        embeddings_b={s.name: s.X[n_a:][mask_b] for s in spaces})

@@ -103,7 +103,8 @@ def rewrite_engine_file(text: str, old_module: str, new_module: str, is_init: bo
                 asname = alias.asname or alias.name
                 groups.setdefault(relative(parent, new_pkg), []).append(
                     leaf if leaf == asname else f"{leaf} as {asname}")
-            new_stmt = "; ".join(f"from {p} import {', '.join(n)}" for p, n in groups.items())
+            indent_ = lines[node.lineno - 1][: len(lines[node.lineno - 1]) - len(lines[node.lineno - 1].lstrip())]
+            new_stmt = f"\n{indent_}".join(f"from {p} import {', '.join(n)}" for p, n in groups.items())
             idx = node.lineno - 1
             line = lines[idx]
             indent = line[: len(line) - len(line.lstrip())]

@@ -7,6 +7,7 @@ Arrays are float32 numpy arrays; shapes are documented per field.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
@@ -70,6 +71,12 @@ class Cluster:
     members: tuple[ImageRecord, ...]
 
 
+#: the set a claim says has more of something
+MoreIn = Literal["a", "b"]
+#: how a claim's held-out scores are tested (Hypothesis.test)
+HeldOutTest = Literal["mann-whitney", "fisher", "exceedance"]
+
+
 @dataclass(frozen=True)
 class Hypothesis:
     """A checkable claim: images of one set score higher on something.
@@ -89,12 +96,12 @@ class Hypothesis:
     """
 
     statement: str
-    more_in: str
+    more_in: MoreIn
     source: str
     space: str
     vector: np.ndarray = field(repr=False)
     evidence: str = ""
-    test: str = "mann-whitney"
+    test: HeldOutTest = "mann-whitney"
     threshold: float = 0.5
 
     @property
@@ -144,3 +151,9 @@ class Finding:
     @property
     def source(self) -> str:
         return self.hypothesis.source
+
+    def __repr__(self) -> str:
+        """One line: the claim, the set, the held-out evidence (the vectors and scores are left out)."""
+        verdict = "supported" if self.supported else "not supported"
+        return (f"Finding({self.statement!r}, more in {self.more_in.upper()}, held-out AUROC {self.heldout_auroc:.2f}, "
+                f"q = {self.q_value:.2g}, {verdict}; {self.source})")

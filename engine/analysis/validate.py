@@ -68,7 +68,7 @@ class Split:
 
 
 @dataclass(frozen=True)
-class HeldOut:
+class Half:
     """The held-out images and their embeddings, by space.
 
     embeddings_a[space] : ndarray of shape (n_heldout_a, dim)
@@ -107,7 +107,7 @@ def per_file(scores: np.ndarray, images: Sequence[ImageRecord]) -> np.ndarray:
 DISCOVERY_FLOOR = 0.02  # the least discovery effect (|AUROC - 0.5|) a weight is computed from
 
 
-def _half_scores(h: Hypothesis, half: HeldOut) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _half_scores(h: Hypothesis, half: Half) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Scores of ``half``'s images (a, b), and per file, oriented as (less, more) for the claim."""
     s_a = np.asarray(half.embeddings_a[h.space], dtype=np.float64) @ h.vector
     s_b = np.asarray(half.embeddings_b[h.space], dtype=np.float64) @ h.vector
@@ -125,7 +125,7 @@ def claim_effect(h: Hypothesis, less: np.ndarray, more: np.ndarray) -> float:
     return auroc(less, more) - 0.5
 
 
-def discovery_weights(hypotheses: Sequence[Hypothesis], discovery: HeldOut) -> np.ndarray:
+def discovery_weights(hypotheses: Sequence[Hypothesis], discovery: Half) -> np.ndarray:
     """A weight per hypothesis, mean 1, proportional to its squared effect on the discovery half.
 
     The effect (:func:`claim_effect`) is floored at DISCOVERY_FLOOR, in the claimed direction; squared, as
@@ -153,9 +153,9 @@ def reaches_effect(h: Hypothesis, heldout_auroc: float, less: np.ndarray, more: 
     return bool(heldout_auroc >= 0.5 + min_effect)
 
 
-def validate(hypotheses: Sequence[Hypothesis], heldout: HeldOut, *, alpha: float = DEFAULT_ALPHA,
+def validate(hypotheses: Sequence[Hypothesis], heldout: Half, *, alpha: float = DEFAULT_ALPHA,
              min_effect: float = DEFAULT_MIN_EFFECT, n_exemplars: int = 6,
-             discovery: HeldOut | None = None) -> list[Finding]:
+             discovery: Half | None = None) -> list[Finding]:
     """Score each hypothesis on the held-out half; return findings, supported first.
 
     discovery : the discovery half (images and embeddings the proposers saw). When given, the

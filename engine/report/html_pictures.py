@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from ..analysis import heatmap; from ..io import images
+from ..analysis import heatmap
+
+from ..io import images
 from ..errors import SpotdiffError, UnreadableImageError
 from ..io.images import ImageRecord
 from ..analysis.result import Finding

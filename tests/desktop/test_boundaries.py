@@ -29,5 +29,5 @@ def engine_names_used(path: Path) -> set[str]:
 
 def test_desktop_uses_only_names_in_engine_all():
     used = set().union(*(engine_names_used(p) for p in DESKTOP.glob("*.py")))
-    assert {"compare", "CompareRequest", "FeatureLibrary", "embedding_map"} <= used
+    assert {"compare_steps", "CompareRequest", "FeatureLibrary", "embedding_map"} <= used
     assert used <= set(spotdiff.__all__), sorted(used - set(spotdiff.__all__))

@@ -18,7 +18,7 @@ from spotdiff.analysis.proposers import Evidence, SpaceEvidence
 from spotdiff.analysis.proposers.acquisition import AcquisitionProposer
 from spotdiff.report import describe, to_html, to_json_dict
 from spotdiff.analysis.stats import benjamini_hochberg
-from spotdiff.analysis.validate import HeldOut, Split, validate
+from spotdiff.analysis.validate import Half, Split, validate
 
 
 def meta(**tags) -> tuple[tuple[str, str], ...]:
@@ -76,7 +76,7 @@ def propose_and_validate(space, n: int, seed: int):
                                                     evidence_of(X_b, split.heldout_b), (), (),
                                                     feature_names=space.feature_names)}, ())
     hypotheses = AcquisitionProposer().propose(evidence)
-    held = HeldOut(tuple(r for r, h in zip(records, split.heldout_a) if h),
+    held = Half(tuple(r for r, h in zip(records, split.heldout_a) if h),
                    tuple(r for r, h in zip(records, split.heldout_b) if h),
                    {ACQUISITION: X_a[split.heldout_a]}, {ACQUISITION: X_b[split.heldout_b]})
     return hypotheses, validate(hypotheses, held)

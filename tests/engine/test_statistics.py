@@ -9,7 +9,7 @@ from spotdiff.io.images import ImageRecord
 from spotdiff.pipeline import CompareRequest, Space, analyse
 from spotdiff.progress import run
 from spotdiff.analysis.stats import auroc, auroc_columns, benjamini_hochberg, weighted_benjamini_hochberg
-from spotdiff.analysis.validate import HeldOut, Split, discovery_weights, validate
+from spotdiff.analysis.validate import Half, Split, discovery_weights, validate
 
 NAMES = tuple(m.name for m in MEASUREMENTS)
 
@@ -176,7 +176,7 @@ def test_discovery_weights_follow_the_discovery_effect_and_average_one():
     rng = np.random.default_rng(2)
     Xa, Xb = rng.normal(size=(30, 2)), rng.normal(size=(30, 2))
     Xb[:, 0] += 1.5  # the discovery half backs dimension 0 strongly, dimension 1 not at all
-    half = HeldOut(records("a", 30), records("b", 30), {"s": Xa}, {"s": Xb})
+    half = Half(records("a", 30), records("b", 30), {"s": Xa}, {"s": Xb})
     claims = [Hypothesis("dim 0", "b", "test", "s", np.array([1.0, 0.0])),
               Hypothesis("dim 1", "b", "test", "s", np.array([0.0, 1.0])),
               Hypothesis("dim 0, wrong set", "a", "test", "s", np.array([1.0, 0.0]))]

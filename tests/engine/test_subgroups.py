@@ -12,7 +12,7 @@ from spotdiff.report.wording import describe
 from spotdiff.analysis.result import Hypothesis
 from spotdiff.analysis.stats import fisher_greater_counts, mann_whitney_greater, mann_whitney_greater_from_auroc
 from spotdiff.analysis.subgroups import strongest_subgroups, with_heldout_test
-from spotdiff.analysis.validate import HeldOut, validate
+from spotdiff.analysis.validate import Half, validate
 
 NAMES = tuple(m.name for m in MEASUREMENTS)
 BRIGHT = NAMES.index("brightness")
@@ -24,7 +24,7 @@ def records(prefix, n):
 
 
 def half(Xa, Xb, prefix):
-    return HeldOut(records(prefix + "a", len(Xa)), records(prefix + "b", len(Xb)),
+    return Half(records(prefix + "a", len(Xa)), records(prefix + "b", len(Xb)),
                    {"measurements": Xa}, {"measurements": Xb})
 
 

@@ -9,6 +9,7 @@ import numpy as np
 
 from ...models.embedders.base import TextEncoder
 from ...io.images import ImageRecord
+from ...progress import Work
 from ..result import Cluster, Direction, Hypothesis, Separability
 
 
@@ -49,4 +50,15 @@ class Proposer(Protocol):
     name: str
 
     def propose(self, evidence: Evidence) -> Sequence[Hypothesis]:
+        ...
+
+
+@runtime_checkable
+class SlowProposer(Proposer, Protocol):
+    """A proposer that takes long (a vision-language model): it reports progress and can be cancelled, and
+    says in ``warnings_`` (after proposing) what it could not do, for the report."""
+
+    warnings_: Sequence[str]
+
+    def propose_work(self, evidence: Evidence) -> Work[list[Hypothesis]]:
         ...

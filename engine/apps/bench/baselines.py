@@ -37,7 +37,7 @@ from ...spaces import MEASUREMENTS
 from ...progress import run
 from ...analysis.proposers import ConceptBankProposer, MeasurementProposer, SpaceEvidence
 from ...analysis.proposers.concept_bank import embed_phrases, vocabulary_for
-from ...analysis.validate import HeldOut, Split, validate
+from ...analysis.validate import Half, Split, validate
 from .judge import Claim
 
 METHODS = ("spotdiff", "visdiff-embedding", "gsclip", "no-heldout")
@@ -111,7 +111,7 @@ def no_heldout(data: PairData, seed: int) -> MethodAnswer:
     everything = Split(np.zeros(n_a, dtype=bool), np.zeros(n_b, dtype=bool))  # all images are "discovery"
     request = bench_request(seed)
     analysis = run(analyse(data.spaces, data.images_a, data.images_b, everything, request, bench_proposers()))
-    in_sample = HeldOut(images_a=data.images_a, images_b=data.images_b,
+    in_sample = Half(images_a=data.images_a, images_b=data.images_b,
                         embeddings_a={s.name: s.X[:n_a] for s in data.spaces},
                         embeddings_b={s.name: s.X[n_a:] for s in data.spaces})
     findings = validate([f.hypothesis for f in analysis.findings], in_sample, alpha=request.alpha,

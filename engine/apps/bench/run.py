@@ -24,6 +24,7 @@ from typing import Sequence
 import numpy as np
 
 from ...models.cache import EmbeddingCache
+from ...models.embedders.base import TextEmbedder
 from ...models.registry import default_model
 from ..console import drive
 from ...models.embedding import CachedTextEncoder, embed_images
@@ -98,7 +99,7 @@ def run_benchmark(config: BenchConfig) -> Work[dict]:
         yield Progress("bench", 0, len(pairs), f"loading {', '.join(names)}")
         embedders = {n: host.embedder(n) for n in names}
         texts = {n: _TextMemo(CachedTextEncoder(e, e.cache_key, e.dim, cache))
-                 for n, e in embedders.items() if hasattr(e, "embed_text")}
+                 for n, e in embedders.items() if isinstance(e, TextEmbedder)}
         bank = PhraseBank()
         records = []
         writes = _Writer(pairs, root, config.image_size, pool)
@@ -160,9 +161,7 @@ def _run_pair(pair: BenchPair, folder: Path, embedders: dict, texts: dict, bank:
     spaces = []
     for name, embedder in embedders.items():
         X = run(embed_images(embedder, set_a.images + set_b.images, None))
-        spaces.append(Space(name, X, embedder.feature_names, texts.get(name),
-                            tuple(getattr(embedder, "prompt_templates", ()) or ()),
-                            getattr(embedder, "vocabulary", None)))
+        spaces.append(Space.of(name, X, embedder, None, texts.get(name)))
     embed_seconds = time.perf_counter() - start
     answers = run_methods(PairData(tuple(spaces), set_a.images, set_b.images), bank, seed)
     out = pair.to_json() | {"synth_s": round(synth_seconds, 3), "embed_s": round(embed_seconds, 3), "methods": {}}

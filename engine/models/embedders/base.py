@@ -35,8 +35,28 @@ class Embedder(Protocol):
 
 @runtime_checkable
 class TextEncoder(Protocol):
-    """An embedder that can also place text in its space (CLIP-like models)."""
+    """Places text in an embedding space (a CLIP-like model, or a cache in front of one)."""
 
     def embed_text(self, texts: Sequence[str]) -> np.ndarray:
         """Return ndarray of shape (len(texts), dim), float32, rows of unit norm."""
+        ...
+
+
+@runtime_checkable
+class TextEmbedder(Embedder, TextEncoder, Protocol):
+    """An embedder that reads text too (CLIP-like models).
+
+    prompt_templates : how the model expects a phrase to be framed ("a photo of {}.")
+    vocabulary : the phrases it can read, for a model of a small world (toy-shapes); None: any phrase
+    """
+
+    prompt_templates: tuple[str, ...]
+    vocabulary: tuple[str, ...] | None
+
+
+@runtime_checkable
+class PatchEmbedder(Protocol):
+    """An embedder that can say where in an image a direction lies: per-patch scores (heat maps)."""
+
+    def embed_patches(self, images: Sequence[ImageRecord], directions: np.ndarray | None = None) -> Work:
         ...
