@@ -111,7 +111,7 @@ step "size budget"
 SIZE=$(du -sb "$APP" | cut -f1)
 SHIPPED=0
 [ -d "$APP/_internal/spotdiff_models" ] && for d in "$APP"/_internal/spotdiff_models/*.json; do
-  SHIPPED=$((SHIPPED + $(du -sb "$APP/_internal/engine/model_weights/$(basename "$d" .json)" | cut -f1)))
+  SHIPPED=$((SHIPPED + $(du -sb "$APP/_internal/spotdiff/model_weights/$(basename "$d" .json)" | cut -f1)))
 done
 printf 'app folder %s MB (%s MB of it shipped models); budget %s MB for the app without them\n' \
   $((SIZE / 1000000)) $((SHIPPED / 1000000)) $((BUDGET_BYTES / 1000000))

@@ -75,14 +75,14 @@ if unshare --net true 2>/dev/null; then NET="unshare --net"; fi  # root on Linux
 
 step "spotdiff models (the app's own copy of tiny-vlm and toy-shapes must be found)"
 run_installed $NET spotdiff models | tee "$WORK/models.txt" || fail "spotdiff models failed"
-grep -q "^toy-shapes .* yes .*$WORK/root/opt/spotdiff/_internal/engine/model_weights/toy-shapes" "$WORK/models.txt" ||
+grep -q "^toy-shapes .* yes .*$WORK/root/opt/spotdiff/_internal/spotdiff/model_weights/toy-shapes" "$WORK/models.txt" ||
   fail "toy-shapes is not found inside the app"
-grep -q "^tiny-vlm .* yes .*$WORK/root/opt/spotdiff/_internal/engine/model_weights/tiny-vlm" "$WORK/models.txt" ||
+grep -q "^tiny-vlm .* yes .*$WORK/root/opt/spotdiff/_internal/spotdiff/model_weights/tiny-vlm" "$WORK/models.txt" ||
   fail "tiny-vlm, shipped with --with-models, is not found inside the app"
 
 step "spotdiff models pull toy-shapes (weights already inside the app: checked, nothing downloaded)"
 run_installed $NET spotdiff models pull toy-shapes | tee "$WORK/pull.txt" || fail "spotdiff models pull failed"
-grep -q "toy-shapes: weights ready at $WORK/root/opt/spotdiff/_internal/engine/model_weights/toy-shapes" \
+grep -q "toy-shapes: weights ready at $WORK/root/opt/spotdiff/_internal/spotdiff/model_weights/toy-shapes" \
   "$WORK/pull.txt" || fail "models pull did not find toy-shapes inside the app"
 
 step "spotdiff selftest ${NET:+(no network: $NET)}"

@@ -1,6 +1,25 @@
+import importlib.util
 import os
 
 import pytest
+
+
+def missing_extra(module: str, extra: str) -> str | None:
+    """Why a test cannot run without ``module`` (of the optional extra ``extra``), or None when it is there."""
+    if importlib.util.find_spec(module) is not None:
+        return None
+    return f"needs {module}, of the optional extra [{extra}]: scripts/install.sh --test installs it"
+
+
+def pytest_runtest_setup(item):
+    """``@pytest.mark.extra(module, extra)``: skipped, with the reason, where the extra is not installed —
+    except in CI (``CI`` set), where every extra is installed and a missing one is a failure, not a skip."""
+    for mark in item.iter_markers("extra"):
+        why = missing_extra(*mark.args)
+        if why is not None:
+            if os.environ.get("CI"):
+                pytest.fail(f"{why} (CI installs every extra)", pytrace=False)
+            pytest.skip(why)
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,7 @@ PyInstaller's bootloader puts on LD_LIBRARY_PATH), then the system's library cac
 on the system are looked up with ``dpkg -S``. One found nowhere may still be one the app carries
 elsewhere, loaded earlier under the same name (torch's libraries, for torchvision); one the app
 does not carry at all is an error, except torchvision's CUDA operators, which are never loaded beside
-the CPU build of torch (engine/_torchvision_compat.py). libc6 gets a minimum version: the newest
+the CPU build of torch (spotdiff/models/_torchvision_compat.py). libc6 gets a minimum version: the newest
 GLIBC_ symbol version any file requires.
 """
 

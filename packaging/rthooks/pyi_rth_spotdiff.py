@@ -4,7 +4,7 @@
   a model hub: the Hugging Face libraries read their local caches only. A user who is online and
   wants a model runs ``HF_HUB_OFFLINE=0 spotdiff models pull NAME``; a value set by the user wins.
 * Models shipped inside the app (packaging/build.sh --with-models DIR) lie in
-  ``<app>/engine/model_weights/NAME``; their registry entries (the shipped ones, plus "bundled")
+  ``<app>/spotdiff/model_weights/NAME``; their registry entries (the shipped ones, plus "bundled")
   lie in ``<app>/spotdiff_models``, which goes first in SPOTDIFF_REGISTRY so that a user's own
   entries still override them. The user's models folder and the Hugging Face cache are searched
   as in a source install, after the app's own copy.

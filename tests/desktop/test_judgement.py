@@ -1,5 +1,6 @@
 """Confirm or reject findings; confirmed ones come back as hypotheses, rejected ones are flagged when they recur."""
 
+import pytest
 from PySide6.QtCore import Qt
 
 import spotdiff
@@ -90,6 +91,7 @@ def test_heat_map_hook_draws_over_the_exemplars(ui, window, qtbot, small_pair):
     assert QColor(tinted.pixel(*centre)).red() > QColor(plain.pixel(*centre)).red() + 40
 
 
+@pytest.mark.slow
 def test_heat_maps_of_a_clip_model_are_drawn_over_the_exemplars(ui, window, qtbot, rectangles_pair):
     """With toy-shapes, the supported "small rectangles" finding shows where they are in set B's exemplars."""
     from PySide6.QtGui import QColor

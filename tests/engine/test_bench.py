@@ -153,6 +153,7 @@ def clip_pair(tmp_path, tiny_clip):
         yield PairData(tuple(spaces), set_a.images, set_b.images)
 
 
+@pytest.mark.slow
 def test_baselines_rank_phrases_on_the_same_embeddings(clip_pair):
     bank = PhraseBank()
     for answer, key in ((visdiff_embedding(clip_pair, bank), abs), (gsclip(clip_pair, bank), abs)):

@@ -261,6 +261,7 @@ MIN_HIT_RATE = 0.40
 
 @pytest.mark.skipif(not toy_shapes_available(),
                     reason="the toy-shapes CLIP (engine/model_configs/toy-shapes.json + its weights) is not here")
+@pytest.mark.slow
 def test_toy_shapes_maps_peak_on_the_planted_rectangles(tmp_path):
     from spotdiff.analysis import contrast
     from spotdiff.analysis.heatmap import scores_from_tokens

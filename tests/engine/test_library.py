@@ -79,14 +79,15 @@ def test_unknown_verdict_and_unwritable_folder_are_refused(tmp_path):
         FeatureLibrary(blocker / "sub").record(finding(), "confirmed", model="m")
 
 
-def test_default_proposers_read_the_library_only_when_something_is_confirmed():
-    assert not any(isinstance(p, LibraryProposer) for p in default_proposers())
+def test_default_proposers_read_a_library_given_to_them_only_when_something_is_confirmed():
     with FeatureLibrary() as library:
+        assert not any(isinstance(p, LibraryProposer) for p in default_proposers(library=library))
         library.record(finding(), "rejected", model="m")
-    assert not any(isinstance(p, LibraryProposer) for p in default_proposers())
-    with FeatureLibrary() as library:
+        assert not any(isinstance(p, LibraryProposer) for p in default_proposers(library=library))
         library.record(finding("darker"), "confirmed", model="m")
-    assert isinstance(default_proposers()[0], LibraryProposer)
+        assert isinstance(default_proposers(library=library)[0], LibraryProposer)
+        # the user's library is never read implicitly: the same call gives the same proposers anywhere
+        assert not any(isinstance(p, LibraryProposer) for p in default_proposers())
 
 
 def test_confirmed_measurement_is_proposed_again_and_validated(tmp_path):
@@ -98,7 +99,9 @@ def test_confirmed_measurement_is_proposed_again_and_validated(tmp_path):
     # new sets where A, not B, is the blurrier one: the claim's side comes from the discovery half
     second = pair(tmp_path / "two", [("blur", 0.6)], seed=5)
     swapped = CompareRequest(set_a=second.set_b, set_b=second.set_a, model="measurements", n_permutations=50)
-    result = run(compare_steps(swapped))
+    assert not any(f.source == "library" for f in run(compare_steps(swapped)).findings)  # not passed: not read
+    with FeatureLibrary() as library:
+        result = run(compare_steps(swapped, library=library))
     again = next(f for f in result.findings if f.source == "library")
     assert (again.statement, again.more_in, again.hypothesis.space) == ("blurrier", "a", "measurements")
     assert again.supported and again.heldout_auroc > 0.8

@@ -16,11 +16,12 @@ import spotdiff.models.registry as models
 from spotdiff.models.download import pull
 from spotdiff.errors import (InvalidParameterError, ModelError, ModelLoadError, UnknownModelError,
                            WeightsDownloadError, WeightsIntegrityError, WeightsNotFoundError)
-from spotdiff.models.registry import (availability, get_model_spec, hf_cache_dir, list_models, locate_weights, models_dir,
-                           open_embedder, verify_sha256)
+from spotdiff.models.factory import open_embedder
+from spotdiff.models.registry import (availability, get_model_spec, hf_cache_dir, list_models, locate_weights,
+                                      models_dir, verify_sha256)
 from spotdiff.progress import run
 
-SHIPPED = Path(models.__file__).parent / "model_configs"
+SHIPPED = models.PACKAGE_DIR / "model_configs"
 REV = "89abcdef0123456789abcdef0123456789abcdef"
 
 

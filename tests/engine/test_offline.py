@@ -251,6 +251,7 @@ def tiny_biomedclip(tmp_path, monkeypatch):
     return {"model": model.eval(), "clip": clip_folder, "bert": bert_folder, "hf": hf}
 
 
+@pytest.mark.extra("transformers", "medical")
 def test_a_bert_text_tower_model_loads_offline_from_the_hf_cache(tiny_biomedclip, dicom_sets, no_network):
     from open_clip.tokenizer import HFTokenizer
 
@@ -270,6 +271,7 @@ def test_a_bert_text_tower_model_loads_offline_from_the_hf_cache(tiny_biomedclip
     assert embedder.weights == tiny_biomedclip["clip"] and no_network == []
 
 
+@pytest.mark.extra("transformers", "medical")
 def test_a_missing_text_tower_config_names_the_repo_and_the_fix(tiny_biomedclip, no_network):
     (tiny_biomedclip["bert"] / "config.json").unlink()
 
@@ -282,6 +284,7 @@ def test_a_missing_text_tower_config_names_the_repo_and_the_fix(tiny_biomedclip,
     assert no_network == []
 
 
+@pytest.mark.extra("transformers", "medical")
 def test_without_transformers_the_fix_is_named(tiny_biomedclip, monkeypatch):
     import sys
 

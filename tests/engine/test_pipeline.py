@@ -13,6 +13,7 @@ from PIL import Image
 from spotdiff.models.cache import EmbeddingCache
 from spotdiff.apps.cli import main
 from spotdiff.errors import Cancelled
+from spotdiff.io.images import scan_image_set
 from spotdiff.pipeline import CompareRequest, compare_steps
 from spotdiff.progress import run
 from spotdiff.synthetic.synth import synth
@@ -156,7 +157,11 @@ def test_hostile_folder_is_compared_and_every_bad_file_listed(tmp_path):
     assert "0 bytes" in skipped["empty.jpg"] and "bomb" in skipped["bomb.png"]
     assert report["sets"]["b"]["n_images"] == 20 + 5
     assert {p: p.read_bytes() for p in hostile.iterdir()} == before  # the user's files are only read
-    assert "café_图像.png" in (out / "report.html").read_text(encoding="utf-8") or report["findings"]
+    # the file with a non-ASCII name is one of the 25 images read (not skipped), and the HTML report is whole
+    assert "café_图像.png" not in skipped
+    names = {r.path.name for r in run(scan_image_set([hostile], "b")).images}
+    assert "café_图像.png" in names and len(names) == 25
+    assert (out / "report.html").read_text(encoding="utf-8").rstrip().endswith("</html>")
 
 
 def test_bad_input_exits_2_with_one_line_and_no_traceback(tmp_path):

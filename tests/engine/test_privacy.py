@@ -63,6 +63,7 @@ def test_records_carry_only_allowed_tags(patients):
         assert tags["InstitutionName"] == tag_digest("InstitutionName", HOSPITALS["a"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("pseudonymise", [False, True])
 def test_reports_console_logs_and_cache_name_no_patient(patients, tmp_path, capsys, caplog, monkeypatch,
                                                         pseudonymise):

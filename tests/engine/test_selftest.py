@@ -20,6 +20,7 @@ def check_lines(out: str) -> dict[str, str]:
 
 
 @pytest.mark.slow
+@pytest.mark.extra("llama_cpp", "vlm")
 def test_selftest_passes_with_the_toy_model_that_ships(capsys, monkeypatch, tmp_path):
     monkeypatch.setattr(selftest.tempfile, "tempdir", str(tmp_path))
 
@@ -34,6 +35,7 @@ def test_selftest_passes_with_the_toy_model_that_ships(capsys, monkeypatch, tmp_
     assert not list(tmp_path.glob("spotdiff-selftest-*"))  # the scratch folder is gone
 
 
+@pytest.mark.extra("llama_cpp", "vlm")
 def test_a_failing_check_is_named_and_the_others_still_run(capsys, tmp_path, monkeypatch):
     cache, data = tmp_path / "user-cache", tmp_path / "user-data"
     monkeypatch.setenv("SPOTDIFF_CACHE", str(cache))
@@ -52,6 +54,7 @@ def test_a_failing_check_is_named_and_the_others_still_run(capsys, tmp_path, mon
     assert not cache.exists() and not data.exists()
 
 
+@pytest.mark.extra("llama_cpp", "vlm")
 def test_the_desktop_check_says_how_to_install_the_app_when_it_is_missing(monkeypatch):
     monkeypatch.setattr(selftest, "desktop_command", lambda: None)
 
@@ -59,6 +62,7 @@ def test_the_desktop_check_says_how_to_install_the_app_when_it_is_missing(monkey
         selftest.check_desktop(None)
 
 
+@pytest.mark.extra("llama_cpp", "vlm")
 def test_an_unknown_model_fails_its_checks_with_the_known_names(capsys):
     results = selftest.selftest("no-such-model", desktop=False)
 

@@ -144,6 +144,7 @@ ATTRIBUTES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("attribute", list(ATTRIBUTES))
 def test_it_names_what_it_was_taught(toy, tmp_path, attribute):
     embedder, _ = toy
@@ -160,6 +161,7 @@ def test_it_names_what_it_was_taught(toy, tmp_path, attribute):
     assert accuracy >= least, (attribute, accuracy)
 
 
+@pytest.mark.slow
 def test_a_set_with_small_rectangles_reads_as_small_rectangles(toy, tmp_path):
     embedder, _ = toy
     a = [render(scene, size) for scene, size, _ in scenes(SetSpec(), 30, 2)]

@@ -13,8 +13,6 @@ import io
 import json
 import shutil
 
-import gguf  # noqa: F401  (writes the tiny model; in the "test" extra, so missing fails, never skips)
-import llama_cpp  # noqa: F401  (runs it; likewise)
 import numpy as np
 import pytest
 import torch
@@ -37,6 +35,8 @@ from spotdiff.models.factory import open_vlm
 from spotdiff.models.registry import present_vlm
 from spotdiff.models.vlm.config import config
 from spotdiff.models.vlm.runtime import VisionLanguageModel, default_threads
+
+pytestmark = [pytest.mark.extra("gguf", "vlm"), pytest.mark.extra("llama_cpp", "vlm")]
 
 TINY_CLIP = {
     "embed_dim": 32,
@@ -299,6 +299,7 @@ def test_without_a_space_that_reads_text_nothing_is_asked_and_a_warning_says_why
     assert "reads text" in proposer.warnings_[0] and proposer.rounds_ == []
 
 
+@pytest.mark.slow
 def test_compare_with_the_tiny_vlm_end_to_end(registered, image_sets, tmp_path, capsys):
     from spotdiff.apps.cli import main
 
@@ -370,6 +371,7 @@ def test_statements_are_scored_exactly_as_concept_bank_phrases(vlm, clip_evidenc
     assert h.source == "vlm" and h.more_in == "b" and float(h.vector @ bank) > 0.999
 
 
+@pytest.mark.slow
 def test_a_text_only_model_proposes_from_the_engines_hints(clip_evidence):
     import importlib.metadata
 

