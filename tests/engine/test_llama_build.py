@@ -39,6 +39,13 @@ def compile_lib(folder: Path, name: str, amx: bool) -> Path:
     return lib
 
 
+@pytest.fixture
+def libs(tmp_path) -> tuple[Path, Path]:
+    """Two CPU-backend look-alikes compiled here: one with an AMX tile load, one without."""
+    return (compile_lib(tmp_path, "libggml-cpu-sapphirerapids", amx=True),
+            compile_lib(tmp_path, "libggml-cpu-haswell", amx=False))
+
+
 @needs_objdump
 def test_the_installed_llama_cpp_holds_no_amx_code():
     pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (scripts/install.sh --test)")
@@ -51,10 +58,9 @@ def test_the_installed_llama_cpp_holds_no_amx_code():
 
 @needs_objdump
 @needs_gcc
-def test_the_check_finds_amx_instructions_and_passes_plain_code(tmp_path):
+def test_the_check_finds_amx_instructions_and_passes_plain_code(libs):
     llama_wheel = load_llama_wheel()
-    amx = compile_lib(tmp_path, "libggml-cpu-sapphirerapids", amx=True)
-    plain = compile_lib(tmp_path, "libggml-cpu-haswell", amx=False)
+    amx, plain = libs
     hits = llama_wheel.amx_instructions(amx)
     assert hits and "tileloadd" in hits[0]
     assert llama_wheel.amx_instructions(plain) == []
@@ -65,10 +71,9 @@ def test_the_check_finds_amx_instructions_and_passes_plain_code(tmp_path):
 
 @needs_objdump
 @needs_gcc
-def test_the_portable_wheel_loses_its_amx_variant_and_its_record_line(tmp_path):
+def test_the_portable_wheel_loses_its_amx_variant_and_its_record_line(tmp_path, libs):
     llama_wheel = load_llama_wheel()
-    amx = compile_lib(tmp_path, "libggml-cpu-sapphirerapids", amx=True)
-    plain = compile_lib(tmp_path, "libggml-cpu-haswell", amx=False)
+    amx, plain = libs
     wheel = tmp_path / "llama_cpp_python-0.3.36-cp311-cp311-linux_x86_64.whl"
     record = "llama_cpp_python-0.3.36.dist-info/RECORD"
     with zipfile.ZipFile(wheel, "w") as z:
