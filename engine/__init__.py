@@ -40,7 +40,8 @@ __all__ = [
     "find_leaks", "open_image", "run", "scan_image_set", "thumbnail", "ReadOptions",
     "list_models", "get_model_spec", "availability", "write_reports",
     "FeatureLibrary", "LibraryEntry", "LibraryError", "LibraryProposer", "data_dir", "verdict_for",
-    "EmbeddingMap", "embedding_map", "default_model", "describe", "describe_test", "verdict", "heatmap_layer",
+    "EmbeddingMap", "embedding_map", "default_model", "describe", "describe_link", "describe_test", "verdict", "heatmap_layer",
+    "ordered_findings",
     "VLMAnswerError", "VLMError", "VLMRuntimeError", "VLMTimeoutError", "VLMProposer", "VisionLanguageModel",
 ]
 
@@ -83,7 +84,7 @@ def __getattr__(name):
         from .heatmap import finding_layer
 
         return finding_layer
-    if name in ("describe", "describe_test", "verdict"):
+    if name in ("describe", "describe_link", "describe_test", "verdict", "ordered_findings"):
         from . import report
 
         return getattr(report, name)

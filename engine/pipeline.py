@@ -25,6 +25,8 @@ from .offline import hub_offline
 from .progress import Progress, Work, relay
 from .proposers import ConceptBankProposer, Evidence, MeasurementProposer, Proposer, SpaceEvidence
 from .result import Cluster, Direction, Result, Separability
+from .explain import explain
+from .replant import Replanter
 from .validate import DEFAULT_ALPHA, DEFAULT_MIN_EFFECT, HeldOut, Split, validate
 
 MEASUREMENTS = "measurements"
@@ -189,7 +191,13 @@ def _compare(request: CompareRequest, *, host: ModelHost | None, cache: Embeddin
         if proposers is None and request.vlm:
             yield Progress("load model", 0, 0, request.vlm)
             proposers = default_proposers(vlm=host.vlm(request.vlm))
-        analysis = yield from analyse(spaces, set_a.images, set_b.images, split, request, proposers)
+        replanter = Replanter({name: host.embedder(name, weights=request.weights if name == request.model else None,
+                                                   precision=request.precision) for name in names},
+                              seed=request.seed)
+        try:
+            analysis = yield from analyse(spaces, set_a.images, set_b.images, split, request, proposers, replanter)
+        finally:
+            replanter.close()
         lap("analyse")
         maps, map_warnings = yield from _heatmaps(host, request, analysis)
         lap("heatmaps")
@@ -238,8 +246,10 @@ def _heatmaps(host: ModelHost, request: CompareRequest, analysis: Analysis) -> W
 
 
 def analyse(spaces: Sequence[Space], images_a: tuple[ImageRecord, ...], images_b: tuple[ImageRecord, ...],
-            split: Split, request: CompareRequest, proposers: Sequence[Proposer] | None = None) -> Work[Analysis]:
-    """Contrast analysis on the embeddings, proposals from the discovery half, validation on the held-out half."""
+            split: Split, request: CompareRequest, proposers: Sequence[Proposer] | None = None,
+            replanter: Replanter | None = None) -> Work[Analysis]:
+    """Contrast analysis on the embeddings, proposals from the discovery half, validation on the held-out half,
+    then explaining away (engine.explain; with ``replanter``, by re-planting the causes engine.edits can make)."""
     n_a = len(images_a)
     y = np.r_[np.zeros(n_a), np.ones(len(images_b))].astype(bool)
     heldout = np.r_[split.heldout_a, split.heldout_b]
@@ -273,6 +283,8 @@ def analyse(spaces: Sequence[Space], images_a: tuple[ImageRecord, ...], images_b
     discovery = half(~split.heldout_a, ~split.heldout_b)
     findings = validate(hypotheses, held, alpha=request.alpha, min_effect=request.min_effect,
                         n_exemplars=request.n_exemplars, discovery=discovery)
+    yield Progress("explain", 0, 0, f"{sum(f.supported for f in findings)} supported findings")
+    findings = explain(findings, discovery, held, alpha=request.alpha, replanter=replanter, seed=request.seed)
     return Analysis(tuple(separability), tuple(directions), tuple(clusters), tuple(findings),
                     tuple(proposer_warnings))
 

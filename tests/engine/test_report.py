@@ -99,7 +99,7 @@ def test_json_has_required_keys_and_types(result):
         "schema_version", "tool", "model", "seed", "settings", "sets", "skipped", "leaks",
         "separability", "directions", "clusters", "findings", "warnings", "timings",
     }
-    assert doc["schema_version"] == SCHEMA_VERSION == "1.3"
+    assert doc["schema_version"] == SCHEMA_VERSION == "2.0"
     assert doc["tool"]["name"] == "spotdiff" and isinstance(doc["tool"]["version"], str)
     assert doc["model"] == "measurements" and doc["seed"] == 7
     assert doc["sets"]["a"] == {"sources": [str(result.set_a.sources[0])], "n_images": 7, "n_skipped": 1}
@@ -117,7 +117,8 @@ def test_json_has_required_keys_and_types(result):
     for finding in doc["findings"]:
         assert set(finding) == {
             "statement", "more_in", "source", "space", "evidence", "heldout_auroc", "p_value", "q_value", "weight",
-            "supported", "restates", "n_heldout", "score_summary", "exemplars", "exemplar_peaks", "test",
+            "supported", "n_heldout", "score_summary", "exemplars", "exemplar_peaks", "test", "id", "independent",
+            "p_conditional", "side_effect_of", "aliased_with", "replanted",
         }
         assert finding["more_in"] in ("a", "b") and isinstance(finding["supported"], bool)
         assert finding["test"] == "mann-whitney"  # validated without a discovery half: every claim keeps its test

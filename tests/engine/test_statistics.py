@@ -125,30 +125,6 @@ def test_null_simulations_rarely_give_any_supported_finding():
     assert any_supported / n_runs <= 0.07, any_supported
 
 
-def test_a_claim_that_ranks_images_like_a_stronger_one_is_marked_as_restating_it():
-    from engine.result import Finding, Hypothesis
-    from engine.validate import mark_restatements
-
-    rng = np.random.default_rng(7)
-    base_a, base_b = rng.normal(size=40), rng.normal(1.0, 1, size=40)
-    other_a, other_b = rng.normal(size=40), rng.normal(1.0, 1, size=40)
-
-    def finding(name, s_a, s_b, more_in="b", supported=True):
-        h = Hypothesis(name, more_in, "test", "space", np.zeros(2))
-        return Finding(h, 0.8, 0.001, 0.01, supported, s_a, s_b)
-
-    findings = [
-        finding("strong", base_a, base_b),
-        finding("same, other words", base_a + 0.1 * rng.normal(size=40), base_b + 0.1 * rng.normal(size=40)),
-        finding("same, stated for A", -base_a, -base_b, more_in="a"),
-        finding("independent", other_a, other_b),
-        finding("unsupported copy", base_a, base_b, supported=False),
-    ]
-    marked = {f.statement: f.restates for f in mark_restatements(findings)}
-    assert marked == {"strong": None, "same, other words": "strong", "same, stated for A": "strong",
-                      "independent": None, "unsupported copy": None}
-
-
 def test_weighted_bh_equals_bh_for_equal_weights_and_favours_heavy_claims():
     p = np.array([0.004, 0.01, 0.03, 0.2, np.nan, 0.6])
     np.testing.assert_allclose(weighted_benjamini_hochberg(p, np.full(6, 3.0)), benjamini_hochberg(p))
