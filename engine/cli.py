@@ -171,6 +171,8 @@ def print_summary(result, out: Path) -> None:
     from .report import describe, describe_link, ordered_findings, verdict
 
     print(verdict(result))
+    if result.domain is not None and result.domain.message:  # out of the model's domain: engine.domain
+        print(result.domain.message)
     for warning in result.warnings:
         print(f"warning: {warning}")
     supported = [f for f in ordered_findings(result.findings) if f.supported]

@@ -7,7 +7,7 @@ A generator: it yields Progress and returns a Result. Stop iterating and
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -188,6 +188,10 @@ def _compare(request: CompareRequest, *, host: ModelHost | None, cache: Embeddin
 
         split = Split.make(len(set_a), len(set_b), seed=request.seed, heldout_fraction=request.heldout_fraction,
                            groups_a=_file_groups(set_a), groups_b=_file_groups(set_b))
+        domain, domain_warnings = yield from _check_domain(host, request, spaces, split, set_a.images + set_b.images,
+                                                           cache)
+        if domain is not None and not domain.in_domain:  # its words are not used: engine.domain says why
+            spaces = [replace(s, text_encoder=None) if s.name == request.model else s for s in spaces]
         if proposers is None and request.vlm:
             yield Progress("load model", 0, 0, request.vlm)
             proposers = default_proposers(vlm=host.vlm(request.vlm))
@@ -212,8 +216,9 @@ def _compare(request: CompareRequest, *, host: ModelHost | None, cache: Embeddin
         return Result(set_a=set_a, set_b=set_b, settings=settings, leaks=leaks,
                       separability=analysis.separability, directions=analysis.directions,
                       clusters=analysis.clusters, findings=analysis.findings, timings=timings,
-                      warnings=tuple(_warnings(set_a, set_b, leaks, split) + list(analysis.warnings) + map_warnings),
-                      embeddings={s.name: s.X for s in spaces}, heatmaps=maps)
+                      warnings=tuple(_warnings(set_a, set_b, leaks, split) + list(analysis.warnings) + map_warnings
+                                     + domain_warnings),
+                      embeddings={s.name: s.X for s in spaces}, heatmaps=maps, domain=domain)
     finally:
         if own_cache and cache is not None:
             cache.close()
@@ -351,6 +356,29 @@ def _file_groups(image_set: ImageSet) -> list[Path] | None:
     """Each image's file when some file gave several (frames, slices), so a split keeps them together."""
     paths = [r.path for r in image_set.images]
     return paths if len(set(paths)) < len(paths) else None
+
+
+def _check_domain(host: ModelHost, request: CompareRequest, spaces: Sequence[Space], split: Split,
+                  images: tuple[ImageRecord, ...], cache: EmbeddingCache | None
+                  ) -> Work[tuple["DomainCheck | None", list[str]]]:
+    """Whether the discovery images belong to the model's domain (engine.domain), and any warning; (None, [])
+    for a model whose registry entry names no domain reference (the real CLIPs are not checked)."""
+    from .domain import check_domain
+    from .models import get_model_spec
+
+    spec = get_model_spec(request.model)
+    if not spec.domain:
+        return None, []
+    by_name = {s.name: s for s in spaces}
+    if MEASUREMENTS in by_name:
+        measured, names = by_name[MEASUREMENTS].X, by_name[MEASUREMENTS].feature_names
+    else:  # compared without measurements: the check still needs them (cached like any embedding)
+        embedder = host.embedder(MEASUREMENTS)
+        measured = yield from relay(embed_images(embedder, images, cache), "embed measurements")
+        names = embedder.feature_names
+    model = host.embedder(request.model, weights=request.weights, precision=request.precision)
+    return check_domain(spec, model.weights_sha256, by_name[request.model].X, measured, names,
+                        ~split.heldout_a, ~split.heldout_b)
 
 
 def _warnings(set_a: ImageSet, set_b: ImageSet, leaks, split: Split) -> list[str]:

@@ -14,6 +14,7 @@ import numpy as np
 from .images import ImageRecord, ImageSet, SkippedFile
 
 if TYPE_CHECKING:
+    from .domain import DomainCheck
     from .heatmap import Heatmap
 
 
@@ -190,6 +191,8 @@ class Result:
     heatmaps : (engine.heatmap.item_key(finding or direction, side), image content_hash) ->
         engine.heatmap.Heatmap: where in each shown exemplar its finding or direction lies
         (supported findings and directions of a CLIP space only; empty when not made)
+    domain : whether the images belong to the model's domain (engine.domain.DomainCheck; its ``message`` is the
+        line to show when not), or None for a model without a domain reference
     """
 
     set_a: ImageSet
@@ -204,6 +207,7 @@ class Result:
     warnings: tuple[str, ...] = ()
     embeddings: Mapping[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
     heatmaps: Mapping[tuple[str, str], Heatmap] = field(default_factory=dict, repr=False, compare=False)
+    domain: DomainCheck | None = None
 
     @property
     def skipped(self) -> tuple[SkippedFile, ...]:

@@ -69,6 +69,8 @@ def _section_verdict(page: Page) -> str:
     r = page.result
     differ = any(math.isfinite(s.p_value) and s.p_value <= page.alpha for s in r.separability)
     text = f'<div class="verdict{" differ" if differ else ""}">{_e(verdict(r, page.alpha))}</div>'
+    if r.domain is not None and r.domain.message:  # out of the model's domain: engine.domain
+        text += f'<p class="notice domain">{_e(r.domain.message)}</p>'
     if len(r.separability) > 1:
         rows = "".join(
             f'<tr><td>{_e(s.space)}</td><td class="num">{fmt_2dp(s.auroc)}</td>'

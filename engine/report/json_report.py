@@ -318,6 +318,7 @@ def to_json_dict(result: Result, *, pseudonymise_paths: bool = False) -> dict:
         "directions": [_direction(d, namer, result.heatmaps) for d in result.directions],
         "clusters": [_cluster(c, namer) for c in result.clusters],
         "findings": [_finding(f, namer, result.heatmaps) for f in ordered_findings(result.findings)],
+        "domain": result.domain.to_json() if result.domain is not None else None,
         "warnings": [namer.text(w) for w in result.warnings],
         "timings": json_safe(result.timings, namer),
     }
