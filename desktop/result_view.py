@@ -143,6 +143,11 @@ class ResultView(QWidget):
         self.warnings.setWordWrap(True)
         self.warnings.setStyleSheet("color: #9a6700;")
         self.warnings.hide()
+        self.domain = QLabel()  # out of the model's domain: its words are not used (engine.domain)
+        self.domain.setObjectName("domain")
+        self.domain.setWordWrap(True)
+        self.domain.setStyleSheet("color: #9a6700; font-weight: bold;")
+        self.domain.hide()
 
         self.findings = FindingsModel(lookup, self)
         proxy = QSortFilterProxyModel(self)
@@ -188,6 +193,7 @@ class ResultView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.verdict)
+        layout.addWidget(self.domain)
         layout.addWidget(self.warnings)
         layout.addWidget(self.split, 1)
 
@@ -209,6 +215,9 @@ class ResultView(QWidget):
             self.findings.set_findings(result.findings)
             self.warnings.setText("\n".join(f"⚠ {w}" for w in result.warnings))
             self.warnings.setVisible(bool(result.warnings))
+        message = result.domain.message if result is not None and result.domain is not None else None
+        self.domain.setText(message or "")
+        self.domain.setVisible(bool(message))
         self.verdict.style().unpolish(self.verdict)
         self.verdict.style().polish(self.verdict)
         self.finding_view.overlay_provider = heatmap_overlays(result) if result is not None else None
