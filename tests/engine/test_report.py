@@ -97,8 +97,9 @@ def test_json_has_required_keys_and_types(result):
     doc = to_json_dict(result)
     assert set(doc) == {
         "schema_version", "tool", "model", "seed", "settings", "sets", "skipped", "leaks",
-        "separability", "directions", "clusters", "findings", "warnings", "timings",
+        "separability", "directions", "clusters", "findings", "domain", "warnings", "timings",
     }
+    assert doc["domain"] is None  # a model without a domain reference is not checked (engine.domain)
     assert doc["schema_version"] == SCHEMA_VERSION == "2.0"
     assert doc["tool"]["name"] == "spotdiff" and isinstance(doc["tool"]["version"], str)
     assert doc["model"] == "measurements" and doc["seed"] == 7
