@@ -43,6 +43,7 @@ FAMILY_CORRELATION = 0.7
 PARENT_CORRELATION = 0.3
 MAX_PARENTS = 3
 N_PERMUTATIONS = 999
+SWAP_P = 0.05  # a later claim takes an earlier one's place only if the earlier cannot explain it at this level
 REPRODUCED_ENOUGH = 0.5  # share of a claim's shift that re-planting must reproduce to explain it
 
 
@@ -75,6 +76,8 @@ def residual_shift_p(y: np.ndarray, claimed: np.ndarray, parents: np.ndarray, *,
     if np.linalg.matrix_rank(full) < full.shape[1] or n - full.shape[1] < 2:
         return 1.0, np.zeros(parents.shape[1])  # set membership is one of the parents: nothing to test
     fitted = reduced @ np.linalg.lstsq(reduced, y, rcond=None)[0]
+    if np.sum((y - fitted) ** 2) <= 1e-12 * max(np.sum((y - y.mean()) ** 2), 1e-300):
+        return 1.0, np.eye(parents.shape[1])[0]  # the parents give y exactly: nothing is left to shift
     rng = np.random.default_rng([seed, 0xE1A1])
     order = np.argsort(rng.random((n_permutations, n)), axis=1)
     Y = np.column_stack([y, fitted[:, None] + (y - fitted)[order].T])
@@ -97,11 +100,43 @@ def _marginal_p(f: Finding, half: HeldOut) -> float:
 
 
 def discovery_order(findings: Sequence[Finding], discovery: HeldOut, first: Sequence[int] = ()) -> list[int]:
-    """Indices of ``findings`` in test order: ``first`` (the re-planted causes), then by discovery effect."""
+    """Indices of ``findings`` in test order: ``first`` (the re-planted causes), then the claims whose discovery
+    shift is left largest by the claim that explains it best (:func:`residual_t`), then by discovery effect.
+
+    A cause explains its echoes' shifts better than an echo explains the cause's (an echo carries noise of
+    its own, which flattens its slope), so causes come before their echoes and head their families."""
+    t = residual_t(findings, discovery)
+    left = t.min(0) if len(findings) > 1 else np.full(len(findings), np.inf)
+
     def key(i):
         less, more = half_scores(findings[i].hypothesis, discovery)[2:]
-        return (-round(claim_effect(findings[i].hypothesis, less, more), 2), -_cohen_d(less, more), i)
+        return (-min(float(left[i]), 1e9), -round(claim_effect(findings[i].hypothesis, less, more), 2),
+                -_cohen_d(less, more), i)
     return list(first) + sorted((i for i in range(len(findings)) if i not in first), key=key)
+
+
+def residual_t(findings: Sequence[Finding], discovery: HeldOut) -> np.ndarray:
+    """t[k, j]: t-statistic of claim j's discovery shift (towards its claimed set) left after regressing its
+    scores on claim k's within the sets (ANCOVA with one shared slope); +inf on the diagonal; shape (n, n)."""
+    if len(findings) < 2:
+        return np.full((len(findings), len(findings)), np.inf)
+    columns = [claim_data(f, discovery) for f in findings]
+    Y = np.column_stack([y for y, _ in columns])
+    side_b = columns[0][1] if findings[0].more_in == "b" else ~columns[0][1]
+    sign = np.array([1.0 if f.more_in == "b" else -1.0 for f in findings])
+    centred = Y.copy()
+    for side in (side_b, ~side_b):
+        centred[side] -= centred[side].mean(0)
+    shift = Y[side_b].mean(0) - Y[~side_b].mean(0)
+    sxx = np.maximum((centred**2).sum(0), 1e-300)
+    sxy = centred.T @ centred  # sxy[k, j]
+    slope = sxy / sxx[:, None]
+    rss = np.maximum(sxx[None, :] - sxy**2 / sxx[:, None], 1e-300)
+    n_b, n_a = int(side_b.sum()), int((~side_b).sum())
+    se = np.sqrt(rss / max(len(Y) - 3, 1) * (1 / n_a + 1 / n_b + shift[:, None] ** 2 / sxx[:, None]))
+    t = sign[None, :] * (shift[None, :] - slope * shift[:, None]) / se
+    np.fill_diagonal(t, np.inf)
+    return t
 
 
 def _cohen_d(less: np.ndarray, more: np.ndarray) -> float:
@@ -110,26 +145,36 @@ def _cohen_d(less: np.ndarray, more: np.ndarray) -> float:
     return float(gap / pooled) if pooled > 0 else float(np.sign(gap) * 1e9)
 
 
-def choose_parents(findings: Sequence[Finding], order: Sequence[int], discovery: HeldOut) -> dict[int, tuple[int, ...]]:
-    """Each claim's parents, fixed on the discovery half: the head of its family (the first earlier claim
-    ranking the images of each set alike, r >= FAMILY_CORRELATION) and the earlier family heads it correlates
-    with most (|r| >= PARENT_CORRELATION), at most MAX_PARENTS."""
-    ranks = {}
+def choose_parents(findings: Sequence[Finding], order: Sequence[int],
+                   discovery: HeldOut) -> tuple[dict[int, tuple[int, ...]], dict[int, tuple[int, ...]]]:
+    """Each claim's parents and its later kin, fixed on the discovery half.
+
+    parents[i] : the head of its family (the first earlier claim ranking the images of each set alike,
+        r >= FAMILY_CORRELATION) and the earlier claims it correlates with most (|r| >= PARENT_CORRELATION);
+        at most MAX_PARENTS
+    later[i] : the later claims it correlates with most (|r| >= PARENT_CORRELATION), at most MAX_PARENTS
+    """
+    ranks = []
     for i in order:
         s_a, s_b = half_scores(findings[i].hypothesis, discovery)[:2]
         sign = 1.0 if findings[i].more_in == "b" else -1.0
-        ranks[i] = within_set_ranks(sign * s_a, sign * s_b)
+        ranks.append(within_set_ranks(sign * s_a, sign * s_b))
+    with np.errstate(invalid="ignore", divide="ignore"):  # a claim whose scores tie within a set correlates with none
+        r = np.corrcoef(np.array(ranks)) if len(ranks) > 1 else np.ones((len(ranks), len(ranks)))
+    r = np.nan_to_num(r)
     heads: list[int] = []
-    parents = {}
-    for i in order:
-        r = {h: float(np.mean(ranks[i] * ranks[h])) for h in heads}
-        family = next((h for h in heads if r[h] >= FAMILY_CORRELATION), None)
-        near = sorted((h for h in heads if h != family and abs(r[h]) >= PARENT_CORRELATION), key=lambda h: -abs(r[h]))
-        chosen = ([family] if family is not None else []) + near
-        parents[i] = tuple(chosen[:MAX_PARENTS])
+    parents, later = {}, {}
+    for a, i in enumerate(order):
+        family = next((h for h in heads if r[a, h] >= FAMILY_CORRELATION), None)
+        near = sorted((b for b in range(a) if b != family and abs(r[a, b]) >= PARENT_CORRELATION),
+                      key=lambda b: -abs(r[a, b]))
+        parents[i] = tuple(order[b] for b in ([family] if family is not None else []) + near)[:MAX_PARENTS]
+        after = sorted((b for b in range(a + 1, len(order)) if abs(r[a, b]) >= PARENT_CORRELATION),
+                       key=lambda b: -abs(r[a, b]))
+        later[i] = tuple(order[b] for b in after[:MAX_PARENTS])
         if family is None:
-            heads.append(i)
-    return parents
+            heads.append(a)
+    return parents, later
 
 
 def explain(findings: Sequence[Finding], discovery: HeldOut, heldout: HeldOut, *, alpha: float = DEFAULT_ALPHA,
@@ -145,7 +190,7 @@ def explain(findings: Sequence[Finding], discovery: HeldOut, heldout: HeldOut, *
     order = discovery_order([findings[i] for i in tested], discovery,
                             [tested.index(c.index) for c in causes])
     order = [tested[k] for k in order]
-    parents = choose_parents(findings, order, discovery)
+    parents, later = choose_parents(findings, order, discovery)
     p_cond = np.array([f.p_value for f in findings], dtype=np.float64)
     notes: dict[int, dict] = {}
     for i in order:
@@ -159,14 +204,40 @@ def explain(findings: Sequence[Finding], discovery: HeldOut, heldout: HeldOut, *
             p_cond[i], shares = residual_shift_p(y, claimed, X, seed=seed + i)
         elif planted:
             p_cond[i] = _marginal_p(f, half)
-        notes[i] = {"planted": planted, "half": half, "shares": shares}
+        notes[i] = {"planted": planted, "half": half, "shares": shares, "parents": parents[i]}
+    takers: set[int] = set()
+    for i in order:  # a later claim that explains this one, and is not explained by it, takes its place
+        if i in {c.index for c in causes} or i in takers:
+            continue  # a re-planted cause stands or falls by the re-planting; a claim that took a place keeps it
+        half = notes[i]["half"]
+        y, claimed = claim_data(findings[i], half)
+        for k in later[i]:
+            x, claimed_k = claim_data(findings[k], half)
+            p_ik, share = residual_shift_p(y, claimed, x[:, None], seed=seed + i)
+            if p_ik > max(p_cond[i], alpha) and residual_shift_p(x, claimed_k, y[:, None], seed=seed + k)[0] <= SWAP_P:
+                p_cond[i] = p_ik
+                notes[i].update(shares=share, parents=(k,))
+                takers.add(k)
+    for k in order:  # a claim is not conditioned on the claims it explains
+        own = tuple(j for j in parents[k] if notes[j]["parents"] != (k,))
+        if own != parents[k] and notes[k]["parents"] == parents[k]:
+            half = notes[k]["half"]
+            y, claimed = claim_data(findings[k], half)
+            if own:
+                X = np.column_stack([claim_data(findings[j], half)[0] for j in own])
+                p_cond[k], shares = residual_shift_p(y, claimed, X, seed=seed + k)
+            else:
+                p_cond[k], shares = (_marginal_p(findings[k], half) if notes[k]["planted"] else findings[k].p_value,
+                                     np.zeros(0))
+            notes[k].update(shares=shares, parents=own)
     p_star = np.maximum(np.array([f.p_value for f in findings]), p_cond)
-    q_star = weighted_benjamini_hochberg(p_star, np.array([f.weight for f in findings])) if findings else p_star
+    q_star = weighted_benjamini_hochberg(p_star, conditional_weights(findings, tested, discovery)) \
+        if findings else p_star
     out = []
     for i, f in enumerate(findings):
         fields = {"p_conditional": float(p_cond[i]), "independent": bool(f.supported and q_star[i] <= alpha)}
         if f.supported and not fields["independent"] and i in notes:
-            fields.update(_explanation(f, notes[i], parents[i], findings, heldout, replanter))
+            fields.update(_explanation(f, notes[i], notes[i]["parents"], findings, heldout, replanter))
         out.append(replace(f, **fields))
     return report_order(out)
 
@@ -189,6 +260,18 @@ def _explanation(f: Finding, note: dict, parents: Sequence[int], findings: Seque
         apart = x[claimed].min() > x[~claimed].max() or x[claimed].max() < x[~claimed].min()
         return {"aliased_with" if apart else "side_effect_of": k}
     return {}
+
+
+def conditional_weights(findings: Sequence[Finding], tested: Sequence[int], discovery: HeldOut) -> np.ndarray:
+    """The weights of the BH on p*: each claim's weight (its discovery effect), times how much of its discovery
+    shift the claim that explains it best leaves standing (the residual t of :func:`residual_t`, over 3,
+    clipped to [0.1, 1], squared); mean 1. From the discovery half only, so the false discovery rate of the
+    independent findings stays at alpha; an echo, whose shift another claim explains, gets a small share."""
+    weights = np.array([f.weight for f in findings], dtype=np.float64)
+    if len(tested) > 1:
+        left = residual_t([findings[i] for i in tested], discovery).min(0)
+        weights[list(tested)] *= np.clip(np.nan_to_num(left, nan=0.0, posinf=3.0) / 3, 0.1, 1.0) ** 2
+    return weights / weights.mean() if len(weights) and weights.mean() > 0 else weights
 
 
 def report_order(findings: Sequence[Finding]) -> list[Finding]:

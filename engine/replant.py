@@ -56,6 +56,8 @@ PLANTABLE: tuple[tuple[str, str, int], ...] = (
     (r"larger \(more megapixels\)|wider in pixels|taller in pixels", "downscale", -1),
     (r"vignett(e|ing)|darkened corners", "vignette", +1),
     (r"rotated|tilted", "rotate", +1),
+    (r"more yellow|^red$", "warm", +1),  # "less red" is cooler, "less blue" warmer: named after the above
+    (r"^blue$", "cool", +1),
 )
 _NEGATED = re.compile(r"^\s*(less|no|not|without)\s+", re.IGNORECASE)
 
@@ -85,6 +87,13 @@ def plantable(f: Finding) -> tuple[str, str] | None:
             has_it = f.more_in if sign * direction > 0 else ("a" if f.more_in == "b" else "b")
             return edit, "a" if has_it == "b" else "b"
     return None
+
+
+def _rank(f: Finding) -> int:
+    """Which PLANTABLE entry names the finding (earlier entries are the plainer names of an edit)."""
+    statement = _NEGATED.sub("", f.statement.lower())
+    return next((k for k, (pattern, _, _) in enumerate(PLANTABLE)
+                 if re.search(rf"(?<![\w-])({pattern})(?![\w-])", statement)), len(PLANTABLE))
 
 
 def claim_data(f: Finding, half: HeldOut) -> tuple[np.ndarray, np.ndarray]:
@@ -192,6 +201,8 @@ def choose_causes(findings: Sequence[Finding], discovery: HeldOut, replanter: Re
         return claim_effect(f.hypothesis, *half_scores(f.hypothesis, half)[2:])
 
     found = [(i, *plantable(f)) for i, f in enumerate(findings) if plantable(f) is not None]
+    found.sort(key=lambda c: (_rank(findings[c[0]]), -effect(findings[c[0]], discovery)))
+    found = [c for k, c in enumerate(found) if c[1] not in {d[1] for d in found[:k]}]  # per edit, its plainest name
     found.sort(key=lambda c: -effect(findings[c[0]], discovery))
     causes: list[Cause] = []
     while len(causes) < MAX_CAUSES:
