@@ -87,8 +87,12 @@ def describe_link(finding: Finding, by_id: Mapping[str, Finding]) -> str:
     if finding.replanted is not None:
         edit, into, _ = finding.replanted
         share, low, high = finding.reproduced
-        return (f"side effect of {name}: re-planting {EDIT_NOUNS.get(edit, edit)} into set {into.upper()} reproduces "
-                f"this ({percent(share)} of its shift, 95 % interval {percent(low)} to {percent(high)})")
+        what = f"re-planting {EDIT_NOUNS.get(edit, edit)} into set {into.upper()}"
+        interval = f"95 % interval {percent(low)} to {percent(high)}"
+        if share < 0.5:  # nested for want of a shift of its own, not because the re-planting reproduces it
+            return (f"with {name}: not shown to be a difference of its own once the others are accounted for; "
+                    f"{what} reproduces {percent(share)} of its shift ({interval})")
+        return f"side effect of {name}: {what} reproduces this ({percent(share)} of its shift, {interval})"
     return f"side effect of {name}: it follows that finding image by image within each set"
 
 
