@@ -106,3 +106,21 @@ def test_simulated_echoes_are_rarely_independent_and_the_second_difference_is_ra
     assert second_lost / n_runs <= 0.10
     assert null_independent / n_runs <= 0.05
     assert cause_lost / n_runs <= 0.10
+
+
+def test_a_side_effect_of_a_finding_that_separates_the_sets_completely_is_aliased_with_it():
+    """With the sets apart on both claims, either one's within-set slope is extrapolated to explain the other:
+    one stands, the other is "aliased with" it, since set membership alone cannot tell an echo from a
+    difference of its own (re-planting can, where the cause is an edit: test_explain_images.py)."""
+    rng = np.random.default_rng(3)
+    n = 60
+
+    def draw(shift):
+        cause = rng.normal(size=n) + shift
+        return np.column_stack([cause, 0.9 * cause + 0.3 * rng.normal(size=n)])
+
+    found = explained(draw(0.0), draw(8.0), ["cause", "echo"])
+    head, = [f for f in found.values() if f.independent]  # which of two aliased claims stands is arbitrary
+    other, = [f for f in found.values() if f is not head]
+    assert head.explained_by is None and other.supported and not other.independent
+    assert other.aliased_with == head.id and other.side_effect_of is None
