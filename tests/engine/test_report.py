@@ -159,6 +159,50 @@ def test_supported_findings_come_first_by_effect_then_the_rest_by_q(tmp_path):
     assert len(qs) >= 2 and qs == sorted(qs)
 
 
+def nested_result(tmp_path):
+    """make_result's findings explained away: "blurrier" (f1) stands, "claim 0" is its side effect found by
+    re-planting the blur, "claim 3" is aliased with it; the rest in report order after them."""
+    from dataclasses import replace
+
+    from engine.explain import report_order
+
+    result = make_result(tmp_path, n_extra_findings=4)
+    index = {f.statement: i for i, f in enumerate(result.findings)}
+    links = {"blurrier": {"independent": True},
+             "claim 0": {"side_effect_of": index["blurrier"], "replanted": ("blur", "a", 0.4),
+                         "reproduced": (0.98, 0.7, 1.3)},
+             "claim 3": {"aliased_with": index["blurrier"]}}
+    findings = [replace(f, **links.get(f.statement, {})) for f in result.findings]
+    return replace(result, findings=tuple(report_order(findings)))
+
+
+def test_side_effects_follow_their_cause_and_point_at_its_id(tmp_path):
+    doc = to_json_dict(nested_result(tmp_path))
+    rows = [(f["id"], f["statement"], f["independent"], f["side_effect_of"], f["aliased_with"]) for f in doc["findings"]]
+    assert rows[:3] == [("f1", "blurrier", True, None, None), ("f2", "claim 3", False, None, "f1"),
+                        ("f3", "claim 0", False, "f1", None)]  # nested ones by held-out AUROC
+    assert [f["id"] for f in doc["findings"]] == [f"f{k}" for k in range(1, len(rows) + 1)]
+    assert doc["findings"][2]["replanted"] == {"edit": "blur", "into": "a", "strength": 0.4,
+                                               "reproduced": [0.98, 0.7, 1.3]}
+    assert all(f["replanted"] is None for f in doc["findings"] if f["statement"] != "claim 0")
+
+
+def test_html_and_cli_nest_side_effects_under_their_cause(tmp_path, capsys):
+    from engine.cli import print_summary
+
+    result = nested_result(tmp_path)
+    html = to_html(result)
+    assert html.count('class="supported nested"') == 2 and "↳" in html
+    assert "re-planting the blur into set A reproduces this (98 % of its shift" in html
+    assert "aliased with “blurrier”" in html
+    print_summary(result, tmp_path)
+    lines = capsys.readouterr().out.splitlines()
+    top = next(i for i, line in enumerate(lines) if line.startswith("  - Images in set B are blurrier"))
+    assert lines[top + 1].startswith("      ↳ More in set B: claim 3") and "aliased with" in lines[top + 1]
+    assert lines[top + 2].startswith("      ↳ More in set B: claim 0") and "re-planting the blur" in lines[top + 2]
+    assert "1 is a difference of its own" in "\n".join(lines)
+
+
 def test_cluster_members_are_capped_but_counted(result):
     big = Cluster("clip", 1, 7, 7, 1.0, 1.0, "a", result.set_a.images + result.set_b.images)
     doc = to_json_dict(Result(result.set_a, result.set_b, {}, (), (), (), (big,), (), {}))
