@@ -42,6 +42,7 @@ def heatmap_overlays(result) -> OverlayProvider:
 
 describe = spotdiff.describe  # the finding as a sentence, as the reports word it
 describe_test = spotdiff.describe_test  # how its held-out p-value was computed
+describe_link = spotdiff.describe_link  # why a side effect is nested under its cause
 
 
 def fmt_q(q: float) -> str:
@@ -130,7 +131,8 @@ class FindingView(QWidget):
         layout.addLayout(judge)
         self.set_finding(finding)
 
-    def set_finding(self, finding, library_entry=None) -> None:
+    def set_finding(self, finding, library_entry=None, why: str = "") -> None:
+        """why : for a side effect, why it is nested under its cause (spotdiff.describe_link)"""
         """Show ``finding`` (None for nothing) and the library's latest verdict on it."""
         self.finding = finding
         for w in (self.note, self.confirm, self.reject):
@@ -147,12 +149,14 @@ class FindingView(QWidget):
                 self.captions[label].setText("")
             return
         self.title.setText(describe(finding))
-        support = ('<b style="color:#1a7f37">supported</b>' if finding.supported
+        support = ('<b style="color:#1a7f37">a difference of its own</b>' if finding.independent
+                   else '<b style="color:#1a7f37">supported</b>' if finding.supported
                    else '<b style="color:#57606a">not supported</b>')
         self.stats.setText(
             f"{support} · held-out AUROC <b>{finding.heldout_auroc:.2f}</b> · q <b>{escape(fmt_q(finding.q_value))}</b>"
             f" · {escape(describe_test(finding))} · "
-            f"{len(finding.scores_a)} + {len(finding.scores_b)} held-out images")
+            f"{len(finding.scores_a)} + {len(finding.scores_b)} held-out images"
+            + (f"<br><i>{escape(why)}</i>" if why else ""))
         where = finding.source if finding.source == finding.hypothesis.space else (
             f"{finding.source}, in {finding.hypothesis.space}")
         self.evidence.setText(f"Found by {where}" + (f": {finding.hypothesis.evidence}"

@@ -1,4 +1,5 @@
-"""A comparison's result: the verdict, the findings (supported first), the selected one up close, and the map."""
+"""A comparison's result: the verdict, the findings (each difference of its own with its side effects nested
+under it), the selected one up close, and the map."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QSplitter
 
 import spotdiff
 from .charts import EmbeddingMapView
-from .finding_view import FindingView, describe, fmt_q, heatmap_overlays
+from .finding_view import FindingView, describe, describe_link, fmt_q, heatmap_overlays
 from .style import MUTED, SET_COLOURS, SET_SOFT
 from .thumbnails import ThumbnailLoader
 
@@ -20,29 +21,34 @@ SortRole = Qt.ItemDataRole.UserRole + 1
 
 
 class FindingsModel(QAbstractTableModel):
-    """Findings as table rows, in the engine's order (supported first, the largest held-out effect first)."""
+    """Findings as table rows, in the report's order: each top-level supported finding (differences of their own
+    first), its side effects indented under it ("↳"), then the findings not supported."""
 
     def __init__(self, lookup: Callable[[str, str], object] | None = None, parent=None):
         super().__init__(parent)
         self.findings: tuple = ()
+        self.by_id: dict = {}
         self.lookup = lookup
         self._entries: list = []
         self._rows: list[dict] = []
 
     def set_findings(self, findings) -> None:
         self.beginResetModel()
-        self.findings = tuple(findings)
+        self.findings = tuple(spotdiff.ordered_findings(findings))
+        self.by_id = {f.id: f for f in self.findings}
         self._entries = [self._lookup(f) for f in self.findings]
-        self._rows = [self._texts(f, e) for f, e in zip(self.findings, self._entries)]
+        self._rows = [self._texts(f, e, self.by_id) for f, e in zip(self.findings, self._entries)]
         self.endResetModel()
 
     @staticmethod
-    def _texts(f, entry) -> dict:
+    def _texts(f, entry, by_id) -> dict:
         """Every cell's text of one row, made once (views ask for them many times)."""
+        nested = f.supported and f.explained_by is not None
         return {
-            "": "✓" if f.supported else "",
-            # a restatement ranks the images like a stronger finding: said as such, under it in the order
-            "Finding": f"≈ {describe(f)}  (likely the same as “{f.restates}”)" if f.restates else describe(f),
+            "": "✓" if f.independent else "↳" if nested else "·" if f.supported else "",
+            # a side effect is said as such, under its cause in the order
+            "Finding": f"    ↳ {describe(f)}" if nested else describe(f),
+            "Why": describe_link(f, by_id),
             "Set": f.more_in.upper(),
             "Held-out AUROC": f"{f.heldout_auroc:.2f}" if math.isfinite(f.heldout_auroc) else "—",
             "q": fmt_q(f.q_value),
@@ -52,13 +58,17 @@ class FindingsModel(QAbstractTableModel):
 
     def refresh_library(self) -> None:
         self._entries = [self._lookup(f) for f in self.findings]
-        self._rows = [self._texts(f, e) for f, e in zip(self.findings, self._entries)]
+        self._rows = [self._texts(f, e, self.by_id) for f, e in zip(self.findings, self._entries)]
         if self.findings:
             column = COLUMNS.index("Library")
             self.dataChanged.emit(self.index(0, column), self.index(len(self.findings) - 1, column))
 
     def entry(self, row: int):
         return self._entries[row]
+
+    def why(self, row: int) -> str:
+        """Why the finding of ``row`` is nested under another ("" when it is not)."""
+        return self._rows[row]["Why"]
 
     def _lookup(self, finding):
         return self.lookup(finding.statement, finding.hypothesis.space) if self.lookup else None
@@ -94,15 +104,15 @@ class FindingsModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.BackgroundRole and column == "Set":
             return QBrush(SET_SOFT[f.more_in])
         if role == Qt.ItemDataRole.FontRole and (column in ("", "Set")
-                                                  or (f.supported and not f.restates and column == "Finding")):
+                                                  or (f.independent and column == "Finding")):
             font = QFont()
             font.setBold(True)
             return font
         if role == Qt.ItemDataRole.TextAlignmentRole and column in ("", "Set", "Held-out AUROC", "q"):
             return int(Qt.AlignmentFlag.AlignCenter)
         if role == Qt.ItemDataRole.ToolTipRole:
-            text = self._rows[index.row()]["Finding"]
-            return f"{text}\n{f.hypothesis.evidence}" if f.hypothesis.evidence else text
+            text = "\n".join(filter(None, (describe(f), self._rows[index.row()]["Why"], f.hypothesis.evidence)))
+            return text
         return None
 
 
@@ -132,6 +142,11 @@ class ResultView(QWidget):
         self.warnings.setWordWrap(True)
         self.warnings.setStyleSheet("color: #9a6700;")
         self.warnings.hide()
+        self.domain = QLabel()  # out of the model's domain: its words are not used (spotdiff.analysis.domain)
+        self.domain.setObjectName("domain")
+        self.domain.setWordWrap(True)
+        self.domain.setStyleSheet("color: #9a6700; font-weight: bold;")
+        self.domain.hide()
 
         self.findings = FindingsModel(lookup, self)
         proxy = QSortFilterProxyModel(self)
@@ -177,6 +192,7 @@ class ResultView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.verdict)
+        layout.addWidget(self.domain)
         layout.addWidget(self.warnings)
         layout.addWidget(self.split, 1)
 
@@ -198,6 +214,9 @@ class ResultView(QWidget):
             self.findings.set_findings(result.findings)
             self.warnings.setText("\n".join(f"⚠ {w}" for w in result.warnings))
             self.warnings.setVisible(bool(result.warnings))
+        message = result.domain.message if result is not None and result.domain is not None else None
+        self.domain.setText(message or "")
+        self.domain.setVisible(bool(message))
         self.verdict.style().unpolish(self.verdict)
         self.verdict.style().polish(self.verdict)
         self.finding_view.overlay_provider = heatmap_overlays(result) if result is not None else None
@@ -246,7 +265,7 @@ class ResultView(QWidget):
             self.finding_view.set_finding(None)
             return
         row = self.table.model().mapToSource(current).row()
-        self.finding_view.set_finding(self.findings.findings[row], self.findings.entry(row))
+        self.finding_view.set_finding(self.findings.findings[row], self.findings.entry(row), self.findings.why(row))
 
     def _on_points_selected(self, indices: list) -> None:
         self.points_selected.emit([str(self.map.images[i].path) for i in indices])

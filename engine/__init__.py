@@ -49,7 +49,7 @@ from .models.vlm import VisionLanguageModel
 from .pipeline import CompareRequest, compare_steps
 from .progress import Progress, run
 from .projection import EmbeddingMap, embedding_map
-from .report import describe, describe_test, verdict
+from .report import describe, describe_link, describe_test, ordered_findings, verdict
 
 __all__ = [
     # comparing
@@ -65,7 +65,7 @@ __all__ = [
     # the feature library
     "FeatureLibrary", "LibraryEntry", "data_dir", "verdict_for",
     # words and pictures
-    "describe", "describe_test", "verdict", "EmbeddingMap", "embedding_map", "heatmap_layer",
+    "describe", "describe_link", "describe_test", "ordered_findings", "verdict", "EmbeddingMap", "embedding_map", "heatmap_layer",
     # errors
     "SpotdiffError", "InputError", "ImageSetError", "ImageSetNotFoundError", "EmptyImageSetError",
     "UnreadableImageError", "InvalidParameterError", "ModelError", "UnknownModelError", "WeightsNotFoundError",

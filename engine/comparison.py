@@ -12,6 +12,7 @@ from typing import Mapping
 
 import numpy as np
 
+from .analysis.domain import DomainCheck
 from .analysis.heatmap import Heatmap
 from .analysis.result import Cluster, Direction, Finding, Separability
 from .io.images import ImageSet, Leak, SkippedFile
@@ -27,6 +28,8 @@ class Result:
     heatmaps : (spotdiff.analysis.heatmap.item_key(finding or direction, side), image content_hash) ->
         spotdiff.analysis.heatmap.Heatmap: where in each shown exemplar its finding or direction lies
         (supported findings and directions of a CLIP space only; empty when not made)
+    domain : whether the images belong to the model's domain (spotdiff.analysis.domain.DomainCheck; its
+        ``message`` is the line to show when not), or None for a model without a domain reference
     """
 
     set_a: ImageSet
@@ -41,6 +44,7 @@ class Result:
     warnings: tuple[str, ...] = ()
     embeddings: Mapping[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
     heatmaps: Mapping[tuple[str, str], Heatmap] = field(default_factory=dict, repr=False, compare=False)
+    domain: DomainCheck | None = None
 
     @property
     def skipped(self) -> tuple[SkippedFile, ...]:

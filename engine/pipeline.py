@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import ClassVar, Sequence
 
@@ -16,6 +16,7 @@ import numpy as np
 
 from .analysis import contrast, heatmap
 from .analysis.acquisition import acquisition_space
+from .analysis.domain import DomainCheck, check_domain
 from .analysis.library import FeatureLibrary
 from .analysis.proposers import ConceptBankProposer, Evidence, MeasurementProposer, Proposer, SpaceEvidence
 from .analysis.proposers.acquisition import AcquisitionProposer
@@ -34,9 +35,11 @@ from .models.embedders.measurements import MEASUREMENTS as MEASUREMENT_DEFINITIO
 from .models.embedding import CachedTextEncoder, embed_images
 from .models.host import ModelHost
 from .models.offline import hub_offline
-from .models.registry import default_model
+from .models.registry import default_model, get_model_spec
 from .params import BOOL, NONE, PATH, PATHS, TEXT, Constraint, InstanceOf, Interval, Options, validate_params
 from .progress import Progress, Work, relay
+from .analysis.explain import explain
+from .analysis.replant import Replanter
 from .spaces import ACQUISITION, MEASUREMENTS
 
 
@@ -212,13 +215,23 @@ def _compare(request: CompareRequest, *, host: ModelHost | None, cache: Embeddin
 
         split = Split.make(len(set_a), len(set_b), seed=request.seed, heldout_fraction=request.heldout_fraction,
                            groups_a=_file_groups(set_a), groups_b=_file_groups(set_b))
+        domain, domain_warnings = yield from _check_domain(host, request, spaces, split, set_a.images + set_b.images,
+                                                           cache)
+        if domain is not None and not domain.in_domain:  # its words are not used: spotdiff.analysis.domain says why
+            spaces = [replace(s, text_encoder=None) if s.name == request.model else s for s in spaces]
         if proposers is None:
             vlm = None
             if request.vlm:
                 yield Progress("load model", 0, 0, request.vlm)
                 vlm = host.vlm(request.vlm)
             proposers = default_proposers(vlm=vlm, library=library)
-        analysis = yield from analyse(spaces, set_a.images, set_b.images, split, request, proposers)
+        replanter = Replanter({name: host.embedder(name, weights=request.weights if name == request.model else None,
+                                                   precision=request.precision) for name in names},
+                              seed=request.seed)
+        try:
+            analysis = yield from analyse(spaces, set_a.images, set_b.images, split, request, proposers, replanter)
+        finally:
+            replanter.close()
         lap("analyse")
         maps, map_warnings = yield from _heatmaps(host, request, analysis)
         lap("heatmaps")
@@ -233,8 +246,9 @@ def _compare(request: CompareRequest, *, host: ModelHost | None, cache: Embeddin
         return Result(set_a=set_a, set_b=set_b, settings=settings, leaks=leaks,
                       separability=analysis.separability, directions=analysis.directions,
                       clusters=analysis.clusters, findings=analysis.findings, timings=timings,
-                      warnings=tuple(_warnings(set_a, set_b, leaks, split) + list(analysis.warnings) + map_warnings),
-                      embeddings={s.name: s.X for s in spaces}, heatmaps=maps)
+                      warnings=tuple(_warnings(set_a, set_b, leaks, split) + list(analysis.warnings) + map_warnings
+                                     + domain_warnings),
+                      embeddings={s.name: s.X for s in spaces}, heatmaps=maps, domain=domain)
     finally:
         if own_cache and cache is not None:
             cache.close()
@@ -264,8 +278,10 @@ def _heatmaps(host: ModelHost, request: CompareRequest, analysis: Analysis) -> W
 
 
 def analyse(spaces: Sequence[Space], images_a: tuple[ImageRecord, ...], images_b: tuple[ImageRecord, ...],
-            split: Split, request: CompareRequest, proposers: Sequence[Proposer] | None = None) -> Work[Analysis]:
-    """Contrast analysis on the embeddings, proposals from the discovery half, validation on the held-out half."""
+            split: Split, request: CompareRequest, proposers: Sequence[Proposer] | None = None,
+            replanter: Replanter | None = None) -> Work[Analysis]:
+    """Contrast analysis on the embeddings, proposals from the discovery half, validation on the held-out half,
+    then explaining away (engine.explain; with ``replanter``, by re-planting the causes engine.edits can make)."""
     n_a = len(images_a)
     y = np.r_[np.zeros(n_a), np.ones(len(images_b))].astype(bool)
     heldout = np.r_[split.heldout_a, split.heldout_b]
@@ -301,6 +317,8 @@ def analyse(spaces: Sequence[Space], images_a: tuple[ImageRecord, ...], images_b
     discovery = half(~split.heldout_a, ~split.heldout_b)
     findings = validate(hypotheses, held, alpha=request.alpha, min_effect=request.min_effect,
                         n_exemplars=request.n_exemplars, discovery=discovery)
+    yield Progress("explain", 0, 0, f"{sum(f.supported for f in findings)} supported findings")
+    findings = explain(findings, discovery, held, alpha=request.alpha, replanter=replanter, seed=request.seed)
     return Analysis(tuple(separability), tuple(directions), tuple(clusters), tuple(findings),
                     tuple(proposer_warnings))
 
@@ -365,6 +383,26 @@ def _file_groups(image_set: ImageSet) -> list[Path] | None:
     """Each image's file when some file gave several (frames, slices), so a split keeps them together."""
     paths = [r.path for r in image_set.images]
     return paths if len(set(paths)) < len(paths) else None
+
+
+def _check_domain(host: ModelHost, request: CompareRequest, spaces: Sequence[Space], split: Split,
+                  images: tuple[ImageRecord, ...], cache: EmbeddingCache | None
+                  ) -> Work[tuple[DomainCheck | None, list[str]]]:
+    """Whether the discovery images belong to the model's domain (spotdiff.analysis.domain), and any warning;
+    (None, []) for a model whose registry entry names no domain reference (the real CLIPs are not checked)."""
+    spec = get_model_spec(request.model)
+    if not spec.domain:
+        return None, []
+    by_name = {s.name: s for s in spaces}
+    if MEASUREMENTS in by_name:
+        measured, names = by_name[MEASUREMENTS].X, by_name[MEASUREMENTS].feature_names
+    else:  # compared without measurements: the check still needs them (cached like any embedding)
+        embedder = host.embedder(MEASUREMENTS)
+        measured = yield from relay(embed_images(embedder, images, cache), "embed measurements")
+        names = embedder.feature_names
+    model = host.embedder(request.model, weights=request.weights, precision=request.precision)
+    return check_domain(spec, model.weights_sha256, by_name[request.model].X, measured, names,
+                        ~split.heldout_a, ~split.heldout_b)
 
 
 def _warnings(set_a: ImageSet, set_b: ImageSet, leaks, split: Split) -> list[str]:

@@ -32,7 +32,7 @@ MOVES = {
     "result": "analysis.result", "stats": "analysis.stats", "contrast": "analysis.contrast",
     "subgroups": "analysis.subgroups", "validate": "analysis.validate", "projection": "analysis.projection",
     "heatmap": "analysis.heatmap", "library": "analysis.library", "proposers": "analysis.proposers",
-    "projection": "projection", "explain": "analysis.explain", "domain": "analysis.domain",
+    "projection": "projection", "explain": "analysis.explain", "domain": "analysis.domain", "replant": "analysis.replant",
 }
 NEW_PACKAGES = ("apps", "io", "models", "analysis", "synthetic")
 
@@ -130,7 +130,8 @@ def rewrite_outside(text: str, old_root: Path) -> str:
         parts = m.group(1).split(".")[1:]
         # keep only the leading parts that are modules; the rest are attributes
         n = 0
-        while n < len(parts) and is_old_module(".".join(["engine", *parts[: n + 1]]), old_root):
+        while n < len(parts) and (is_old_module(".".join(["engine", *parts[: n + 1]]), old_root)
+                                  or ".".join(parts[: n + 1]) in MOVES):
             n += 1
         new = map_module(".".join(["engine", *parts[:n]]))
         return ".".join([new, *parts[n:]])
@@ -213,8 +214,23 @@ def rewrite_files(files: list[str], old_root: Path) -> None:
         path.write_text(rewrite_outside(text, old_root))
 
 
+def rewrite_moved(old_rel: str, file: str, old_root: Path) -> None:
+    """Rewrite a file written at ``old_rel`` (e.g. engine/validate.py) for the old layout, now at ``file``."""
+    old_path = ROOT / old_rel
+    old_module = module_of(old_path, "engine", ROOT / "engine")
+    new_module = map_module(old_module)
+    path = Path(file).resolve()
+    text = rewrite_engine_file(path.read_text(), old_module, new_module, old_path.name == "__init__.py", old_root)
+    text = re.sub(r"\bHeldOut\b", "Half", text)
+    path.write_text(rewrite_outside(text, old_root))
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "move":
         move()
+    elif sys.argv[1] == "rewrite-moved":  # OLD_REL_PATH FILE [OLD_REL_PATH FILE ...]
+        pairs = sys.argv[2:]
+        for old_rel, file in zip(pairs[::2], pairs[1::2]):
+            rewrite_moved(old_rel, file, ROOT / "build" / "relayer-old" / "engine")
     else:
         rewrite_files(sys.argv[2:], ROOT / "build" / "relayer-old" / "engine")

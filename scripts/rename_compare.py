@@ -5,10 +5,9 @@ import sys
 for p in sys.argv[1:]:
     s = open(p).read()
     if not re.search(r"from (spotdiff\.pipeline|\.\.?pipeline|\.\.\.pipeline) import [^\n]*\bcompare\b", s) \
-            and "spotdiff.compare(" not in s:
+            :
         continue
     s = re.sub(r"(from (?:spotdiff\.pipeline|\.\.?pipeline|\.\.\.pipeline) import [^\n]*?)\bcompare\b(?!_)", r"\1compare_steps", s)
     s = re.sub(r"(?<![\w.])compare\(", "compare_steps(", s)
-    s = s.replace("spotdiff.compare(", "spotdiff.compare_steps(")
     open(p, "w").write(s)
     print("renamed in", p)

@@ -123,9 +123,20 @@ class Finding:
                 above the threshold exceeds the other set's by min_effect
     scores_a, scores_b : ndarray of shape (n_heldout_a,), (n_heldout_b,)
     exemplars_a, exemplars_b : held-out images scoring lowest / highest
-    restates : for a supported finding whose held-out scores track those of a stronger supported
-        finding (within-set rank correlation >= 0.7, both oriented to their claims), that finding's
-        statement: likely the same difference in other words; else None
+    id : "f1", "f2", ... in report order; what ``side_effect_of`` and ``aliased_with`` point at
+    independent : a difference of its own (:mod:`engine.explain`): supported, and still supported when
+        p_value is replaced by max(p_value, p_conditional) in the same weighted Benjamini–Hochberg
+    p_conditional : one-sided p-value of the claim's shift once the findings that may cause it are
+        accounted for: re-planted into the other set's held-out images (:mod:`engine.replant`) and/or
+        regressed out within each set (Freedman–Lane permutation test); p_value when nothing may cause it
+    side_effect_of : for a supported finding that is not independent, the id of the finding that accounts
+        for its shift; else None
+    aliased_with : instead of side_effect_of, when the sets do not overlap at all on that finding's scores,
+        so set membership alone cannot tell a side effect from a difference of its own
+    replanted : (edit, into, strength) when re-planting explains it away: the engine.edits name, the set whose
+        held-out images it was planted into ("a" or "b") and its strength; else None
+    reproduced : (share, low, high): the share of the claim's held-out shift the re-planted images reproduce,
+        with a 95 % bootstrap interval; None when nothing was re-planted
     """
 
     hypothesis: Hypothesis
@@ -137,8 +148,14 @@ class Finding:
     scores_b: np.ndarray = field(repr=False)
     exemplars_a: tuple[ImageRecord, ...] = ()
     exemplars_b: tuple[ImageRecord, ...] = ()
-    restates: str | None = None  # statement of a stronger supported finding this one tracks image by image
     weight: float = 1.0  # its share of the error budget in weighted BH (mean 1; from the discovery half)
+    id: str = ""
+    independent: bool = False
+    p_conditional: float = float("nan")
+    side_effect_of: str | None = None
+    aliased_with: str | None = None
+    replanted: tuple[str, str, float] | None = None
+    reproduced: tuple[float, float, float] | None = None
 
     @property
     def statement(self) -> str:
@@ -157,3 +174,8 @@ class Finding:
         verdict = "supported" if self.supported else "not supported"
         return (f"Finding({self.statement!r}, more in {self.more_in.upper()}, held-out AUROC {self.heldout_auroc:.2f}, "
                 f"q = {self.q_value:.2g}, {verdict}; {self.source})")
+
+    @property
+    def explained_by(self) -> str | None:
+        """The id of the finding this one is nested under (a side effect, or aliased with it), or None."""
+        return self.side_effect_of if self.side_effect_of is not None else self.aliased_with

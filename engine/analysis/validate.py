@@ -20,11 +20,10 @@ test compares files, each by the mean score of its items.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import numpy as np
-from scipy.stats import rankdata
 
 from ..io.images import ImageRecord
 from ..spaces import EXACT_SPACES
@@ -107,7 +106,7 @@ def per_file(scores: np.ndarray, images: Sequence[ImageRecord]) -> np.ndarray:
 DISCOVERY_FLOOR = 0.02  # the least discovery effect (|AUROC - 0.5|) a weight is computed from
 
 
-def _half_scores(h: Hypothesis, half: Half) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def half_scores(h: Hypothesis, half: Half) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Scores of ``half``'s images (a, b), and per file, oriented as (less, more) for the claim."""
     s_a = np.asarray(half.embeddings_a[h.space], dtype=np.float64) @ h.vector
     s_b = np.asarray(half.embeddings_b[h.space], dtype=np.float64) @ h.vector
@@ -134,7 +133,7 @@ def discovery_weights(hypotheses: Sequence[Hypothesis], discovery: Half) -> np.n
     The weights come from the discovery half only, independent of the held-out images, which
     keeps the weighted Benjamini–Hochberg procedure's false discovery rate at alpha.
     """
-    return _weights([claim_effect(h, *_half_scores(h, discovery)[2:]) for h in hypotheses])
+    return _weights([claim_effect(h, *half_scores(h, discovery)[2:]) for h in hypotheses])
 
 
 def _weights(effects: Sequence[float]) -> np.ndarray:
@@ -166,11 +165,11 @@ def validate(hypotheses: Sequence[Hypothesis], heldout: Half, *, alpha: float = 
     """
     hypotheses = unique_hypotheses(hypotheses)
     if discovery is not None:  # each claim's test, shift or subgroup, chosen on the discovery half
-        found = [_half_scores(h, discovery)[2:] for h in hypotheses]
+        found = [half_scores(h, discovery)[2:] for h in hypotheses]
         hypotheses = [with_heldout_test(h, *scores) for h, scores in zip(hypotheses, found)]
     scored = []
     for h in hypotheses:
-        s_a, s_b, less, more = _half_scores(h, heldout)
+        s_a, s_b, less, more = half_scores(h, heldout)
         p = fisher_greater(less, more, h.threshold) if is_share_claim(h) else mann_whitney_greater(less, more)
         scored.append((h, s_a, s_b, less, more, auroc(less, more), p))
     p_values = np.array([p for *_, p in scored])
@@ -197,43 +196,7 @@ def validate(hypotheses: Sequence[Hypothesis], heldout: Half, *, alpha: float = 
             exemplars_a=ex_less if h.more_in == "b" else ex_more,
             exemplars_b=ex_more if h.more_in == "b" else ex_less,
         ))
-    return mark_restatements(sort_findings(findings))
-
-
-RESTATEMENT_CORRELATION = 0.7
-
-
-def _within_set_ranks(scores_a: np.ndarray, scores_b: np.ndarray) -> np.ndarray:
-    """Scores ranked and standardised within each set, so set membership itself adds no correlation."""
-    parts = []
-    for s in (scores_a, scores_b):
-        r = rankdata(s)
-        sd = r.std()
-        parts.append((r - r.mean()) / sd if sd > 0 else np.zeros_like(r))
-    return np.concatenate(parts)
-
-
-def mark_restatements(findings: Sequence[Finding], threshold: float = RESTATEMENT_CORRELATION) -> list[Finding]:
-    """Mark supported findings that say again what a stronger supported finding already says.
-
-    Two claims that rank the held-out images of each set alike (within-set Spearman correlation,
-    both oriented towards their claimed set, >= ``threshold``) measure one property of the images:
-    "a small object" after "small rectangles". The later (weaker) one gets ``restates``, naming the
-    first finding of its group (a claim like any member of a group joins it); it stays supported and
-    reported, folded under that first finding. ``findings`` must be in report order.
-    """
-    earlier: list[tuple[np.ndarray, str]] = []  # (within-set ranks, statement of the group's first finding)
-    out = []
-    for f in findings:
-        if not f.supported:
-            out.append(f)
-            continue
-        sign = 1.0 if f.more_in == "b" else -1.0
-        z = _within_set_ranks(sign * f.scores_a, sign * f.scores_b)
-        root = next((r for zg, r in earlier if len(zg) == len(z) and float(np.mean(z * zg)) >= threshold), None)
-        earlier.append((z, root or f.statement))
-        out.append(f if root is None else replace(f, restates=root))
-    return out
+    return sort_findings(findings)
 
 
 def separation(f: Finding) -> float:

@@ -8,7 +8,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..progress import Progress, Work, run
-from ..report import describe, verdict, write_html, write_json
+from ..report import describe, describe_link, ordered_findings, verdict, write_html, write_json
 
 
 def _bar_driver(quiet: bool):
@@ -57,14 +57,21 @@ def write_reports(result, out: Path, *, pseudonymise: bool = False) -> None:
 
 def print_summary(result, out: Path) -> None:
     print(verdict(result))
+    if result.domain is not None and result.domain.message:  # out of the model's domain: spotdiff.analysis.domain
+        print(result.domain.message)
     for warning in result.warnings:
         print(f"warning: {warning}")
-    supported = result.supported
-    print(f"{len(supported)} of {len(result.findings)} hypotheses hold up on held-out images:")
-    for f in (f for f in supported if f.restates is None):
-        print(f"  - {describe(f)}  (held-out AUROC {f.heldout_auroc:.2f}, q = {f.q_value:.2g}; {f.source})")
-        for echo in (e for e in supported if e.restates == f.statement):
-            print(f"      ≈ {describe(echo)}  (ranks the images alike: likely the same difference)")
+    supported = [f for f in ordered_findings(result.findings) if f.supported]
+    by_id = {f.id: f for f in supported}
+    n_independent = sum(f.independent for f in supported)
+    print(f"{len(supported)} of {len(result.findings)} hypotheses hold up on held-out images; "
+          f"{n_independent} {'is a difference' if n_independent == 1 else 'are differences'} of {'its' if n_independent == 1 else 'their'} own, "
+          "the others are nested under what explains them:")
+    for f in (f for f in supported if f.explained_by is None):
+        mark = "" if f.independent else f"; {describe_link(f, by_id)}"
+        print(f"  - {describe(f)}  (held-out AUROC {f.heldout_auroc:.2f}, q = {f.q_value:.2g}; {f.source}{mark})")
+        for echo in (e for e in supported if e.explained_by == f.id):
+            print(f"      ↳ {describe(echo)}  (AUROC {echo.heldout_auroc:.2f}; {describe_link(echo, by_id)})")
     unsupported = len(result.findings) - len(supported)
     if unsupported:
         print(f"  ({unsupported} more were proposed but not confirmed; see the report)")

@@ -43,6 +43,9 @@ class ModelSpec:
     vocabulary : name of the phrase list its text tower can read (engine/data/vocabularies/NAME.txt),
         used by the concept bank instead of the full bank; None: the full concept bank. A model trained
         on a small world (toy-shapes) reads only its own words; any other phrase lands at random.
+    domain : for a model trained on a narrow world, {"description": what it was trained on ("procedural
+        scenes"), "reference": a file of engine/data/domains}: images unlike that world are detected and the
+        model's words about them are not used (engine.domain); None: not checked (the real CLIPs)
     """
 
     name: str
@@ -64,6 +67,7 @@ class ModelSpec:
     bundled: str | None = None
     prompt_templates: tuple[str, ...] = ()
     vocabulary: str | None = None
+    domain: dict | None = field(default=None, hash=False)
 
     @property
     def needs_weights(self) -> bool:
@@ -112,6 +116,11 @@ def _parse_spec(path: Path) -> ModelSpec:
         (data.get("vocabulary") is None or isinstance(data["vocabulary"], str)
          and re.fullmatch(r"[A-Za-z0-9_.-]+", data["vocabulary"]),
          f"'vocabulary' must be the name of a file in engine/data/vocabularies, not {data.get('vocabulary')!r}"),
+        (data.get("domain") is None or isinstance(data["domain"], dict) and set(data["domain"]) == {
+            "description", "reference"} and all(isinstance(v, str) and v for v in data["domain"].values())
+         and re.fullmatch(r"[A-Za-z0-9_.-]+\.json", data["domain"]["reference"]),
+         "'domain' must be {\"description\": \"what the model was trained on\", \"reference\": \"a file of "
+         f"engine/data/domains\"}}, not {data.get('domain')!r}"),
         (bundled is None or isinstance(bundled, str) and bundled.strip() and not Path(bundled).is_absolute()
          and ".." not in Path(bundled).parts,
          f"'bundled' must be a folder inside the engine package, like 'model_weights/NAME', not {bundled!r}"),

@@ -6,12 +6,13 @@ self-contained HTML page.
 """
 
 from .html_report import to_html, write_html
-from .wording import describe, describe_test, verdict
+from .wording import describe, describe_link, describe_test, verdict
 from .json_report import SCHEMA_VERSION, ordered_findings, pseudonym, to_json_dict, write_json
 
 __all__ = [
     "SCHEMA_VERSION",
     "describe",
+    "describe_link",
     "describe_test",
     "ordered_findings",
     "pseudonym",

@@ -65,6 +65,11 @@ class Page:
     findings: list[Finding] = field(default_factory=list)
     set_of: dict[Path, str] = field(default_factory=dict)
 
+    @property
+    def by_id(self) -> dict[str, Finding]:
+        """The findings by id, for the links from a side effect to its cause."""
+        return {f.id: f for f in self.findings}
+
 
 def _heatmap_img(record: ImageRecord, hm: heatmap.Heatmap, name: str) -> str:
     """The picture with its heat map over it, beside the plain one; "" when it cannot be drawn."""

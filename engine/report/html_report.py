@@ -26,7 +26,7 @@ from .html_pictures import Page, Thumbnails, gallery
 from .html_pictures import escape as _e
 from .json_report import PathNamer, json_safe, ordered_findings, tool_version
 from .svg_charts import histogram_svg
-from .wording import DEFAULT_ALPHA, describe, fmt_2dp, fmt_p, is_confounder, p_is, describe_test, verdict
+from .wording import DEFAULT_ALPHA, describe, describe_link, fmt_2dp, fmt_p, is_confounder, p_is, describe_test, verdict
 
 if TYPE_CHECKING:
     from ..comparison import Result  # lazy: type hints only (Result writes its reports with this package)
@@ -74,6 +74,8 @@ def _section_verdict(page: Page) -> str:
     r = page.result
     differ = any(math.isfinite(s.p_value) and s.p_value <= page.alpha for s in r.separability)
     text = f'<div class="verdict{" differ" if differ else ""}">{_e(verdict(r, page.alpha))}</div>'
+    if r.domain is not None and r.domain.message:  # out of the model's domain: engine.domain
+        text += f'<p class="notice domain">{_e(r.domain.message)}</p>'
     if len(r.separability) > 1:
         rows = "".join(
             f'<tr><td>{_e(s.space)}</td><td class="num">{fmt_2dp(s.auroc)}</td>'
@@ -112,13 +114,16 @@ def _section_warnings(page: Page) -> str:
     return f'<div class="notice"><strong>Warnings</strong><ul>{items}</ul></div>'
 
 
-def _findings_row(i: int, f: Finding) -> str:
-    mark = '<span class="yes">✓</span>' if f.supported else '<span class="no">✗</span>'
+def _findings_row(i: int, f: Finding, by_id: dict) -> str:
+    """A row of a findings table; a side effect is indented under its cause, with why it is nested there."""
+    nested = f.supported and f.explained_by is not None
+    mark = ('<span class="yes">✓</span>' if f.independent else '<span class="yes">✓ nested</span>' if nested
+            else '<span class="yes">✓ not its own</span>' if f.supported else '<span class="no">✗</span>')
+    link = describe_link(f, by_id)
     return (
-        f'<tr class="{"supported" if f.supported else "unsupported"}">'
-        f'<td><a href="#finding-{i}">{_e(describe(f))}</a>'
-        + (f'<br><small class="muted">≈ ranks the images like “{_e(f.restates)}”: likely the same difference'
-           f'</small>' if f.restates else '')
+        f'<tr class="{"supported" if f.supported else "unsupported"}{" nested" if nested else ""}" id="row-{f.id}">'
+        f'<td>{"↳ " if nested else ""}<a href="#finding-{i}">{_e(describe(f))}</a>'
+        + (f'<br><small class="muted">{_e(link)}</small>' if link else '')
         + f'</td><td>{_chip(f.more_in)}</td>'
         f'<td>{_source(f.source)}</td><td class="num">{fmt_2dp(f.heldout_auroc)}</td>'
         f'<td class="num">{fmt_p(f.p_value)}</td><td class="num">{fmt_p(f.q_value)}</td>'
@@ -144,7 +149,7 @@ def _section_confounders(page: Page) -> str:
         "site, protocol) and measured image properties (size, brightness, contrast, noise, sharpness) — are "
         f"supported on held-out images (q ≤ {_e(page.alpha)}). A model can tell the sets apart by these alone; "
         "before reading a finding about content as a real difference, check that none of these explains it."
-        f"</p>{_findings_table(''.join(_findings_row(i, f) for i, f in numbered))}</section>"
+        f"</p>{_findings_table(''.join(_findings_row(i, f, page.by_id) for i, f in numbered))}</section>"
     )
 
 
@@ -158,7 +163,7 @@ def _section_findings_table(page: Page) -> str:
     findings = [f for _, f in numbered]
     n_supported = sum(f.supported for f in findings)
     claims = "claim is" if len(findings) == 1 else "claims are"
-    rows = "".join(_findings_row(i, f) for i, f in numbered)
+    rows = "".join(_findings_row(i, f, page.by_id) for i, f in numbered)
     return (
         f'<section id="findings"><h2>Findings</h2><p>{n_supported} of {len(findings)} {claims} supported '
         f"on held-out images (q ≤ {_e(page.alpha)}). Each claim was found on one half of the images "
@@ -188,7 +193,9 @@ def _finding_card(page: Page, i: int, f: Finding) -> str:
     galleries += gallery(page, "Set B", f.exemplars_b, "b", seen, maps["b"])
     note = MAP_NOTE if 'class="heatmap"' in galleries else ""
     evidence = f'<p class="evidence">{_e(page.namer.text(h.evidence))}</p>' if h.evidence else ""
-    status = '<span class="yes">supported</span>' if f.supported else '<span class="no">not supported</span>'
+    status = ('<span class="yes">supported, a difference of its own</span>' if f.independent
+              else '<span class="yes">supported</span>' if f.supported else '<span class="no">not supported</span>')
+    link = describe_link(f, page.by_id)
     stats = (
         f"{status} · held-out AUROC {fmt_2dp(f.heldout_auroc)} · {p_is('p', f.p_value)} ({_e(describe_test(f))}) · "
         f"{p_is('q', f.q_value)} · n = {np.size(f.scores_a)} (A) / {np.size(f.scores_b)} (B) · "
@@ -198,7 +205,8 @@ def _finding_card(page: Page, i: int, f: Finding) -> str:
     chart = histogram_svg(f.scores_a, f.scores_b, x_label=_score_label(h.statement), threshold=threshold)
     return (
         f'<article class="card finding {"supported" if f.supported else "unsupported"}" id="finding-{i}">'
-        f'<h3>{_e(describe(f))}</h3><p class="stats">{stats}</p>{evidence}'
+        f'<h3>{_e(describe(f))}</h3><p class="stats">{stats}</p>'
+        + (f'<p class="explained">{_e(link)}</p>' if link else "") + f'{evidence}'
         f'<div class="chart">{chart}</div>'
         f'{note}<div class="galleries">{galleries}</div></article>'
     )

@@ -30,12 +30,12 @@ from ..analysis.heatmap import item_key
 from ..io.images import ImageRecord
 from ..analysis.result import Cluster, Direction, Finding
 from ..analysis.subgroups import is_share_claim, share_above
-from ..analysis.validate import finding_order
+from ..analysis.explain import report_key
 
 if TYPE_CHECKING:
     from ..comparison import Result  # lazy: type hints only (Result writes its reports with this package)
 
-SCHEMA_VERSION = "1.3"
+SCHEMA_VERSION = "2.0"
 TOOL_NAME = "spotdiff"
 N_CLUSTER_MEMBERS = 12
 """Cluster members listed in report.json; the counts n_a, n_b cover them all."""
@@ -187,8 +187,9 @@ def _key(key: object, namer: PathNamer | None) -> str:
 
 
 def ordered_findings(findings: Iterable[Finding]) -> list[Finding]:
-    """Supported findings first, by held-out AUROC (descending); then the others by q-value (ascending)."""
-    return sorted(findings, key=finding_order)
+    """Report order (engine.explain.report_order): each top-level supported finding followed by its side
+    effects, independent findings first; then the unsupported findings by q-value."""
+    return sorted(findings, key=report_key)
 
 
 def _quartiles(scores: np.ndarray) -> dict:
@@ -224,7 +225,14 @@ def _finding(finding: Finding, namer: PathNamer, heatmaps: Mapping | None = None
         "weight": round_float(finding.weight),
         "supported": bool(finding.supported),
         "test": h.test,
-        "restates": finding.restates,
+        "id": finding.id,
+        "independent": bool(finding.independent),
+        "p_conditional": round_float(finding.p_conditional),
+        "side_effect_of": finding.side_effect_of,
+        "aliased_with": finding.aliased_with,
+        "replanted": None if finding.replanted is None else {
+            "edit": finding.replanted[0], "into": finding.replanted[1], "strength": round_float(finding.replanted[2]),
+            "reproduced": [round_float(x) for x in finding.reproduced]},
         "n_heldout": {"a": int(np.size(finding.scores_a)), "b": int(np.size(finding.scores_b))},
         "score_summary": {"a": _quartiles(finding.scores_a), "b": _quartiles(finding.scores_b)},
         "exemplars": {"a": namer.records(finding.exemplars_a), "b": namer.records(finding.exemplars_b)},
@@ -315,6 +323,7 @@ def to_json_dict(result: Result, *, pseudonymise_paths: bool = False) -> dict:
         "directions": [_direction(d, namer, result.heatmaps) for d in result.directions],
         "clusters": [_cluster(c, namer) for c in result.clusters],
         "findings": [_finding(f, namer, result.heatmaps) for f in ordered_findings(result.findings)],
+        "domain": result.domain.to_json() if result.domain is not None else None,
         "warnings": [namer.text(w) for w in result.warnings],
         "timings": json_safe(result.timings, namer),
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import math
+from typing import Mapping
 
 import numpy as np
 
@@ -66,6 +67,38 @@ def describe(finding: Finding) -> str:
 
 TEST_NAMES = {"mann-whitney": "Mann–Whitney", "fisher": "Fisher's exact test",
               "exceedance": "subgroup test: Fisher's exact test above the discovery threshold"}
+
+
+EDIT_NOUNS = {"rectangles": "the tiny rectangles", "shape-watermark": "the watermark",
+              "text-watermark": "the text watermark", "warm": "the warm cast", "cool": "the cool cast",
+              "brighter": "the brightening", "darker": "the darkening", "blur": "the blur", "noise": "the noise",
+              "jpeg": "the JPEG compression", "lowres": "the lower resolution", "downscale": "the downscaling",
+              "vignette": "the vignette", "rotate": "the rotation"}
+
+
+def describe_link(finding: Finding, by_id: Mapping[str, Finding]) -> str:
+    """Why a supported finding is nested under another, in words ("" for an independent finding):
+    "side effect of “blurrier”: re-planting the blur into set A reproduces this (98 % of its shift, 95 % interval
+    71–159 %)"; "aliased with “small rectangles”: ..."."""
+    target = by_id.get(finding.explained_by) if finding.explained_by is not None else None
+    if target is None:
+        return "" if finding.independent or not finding.supported else (
+            "not shown to be a difference of its own: once the other findings are accounted for, "
+            f"{p_is('p', finding.p_conditional)}")
+    name = f"“{target.statement}”"
+    if finding.aliased_with is not None:
+        return (f"aliased with {name}: the sets do not overlap at all on it, so set membership cannot tell whether "
+                "this is its side effect or a difference of its own")
+    if finding.replanted is not None:
+        edit, into, _ = finding.replanted
+        share, low, high = finding.reproduced
+        what = f"re-planting {EDIT_NOUNS.get(edit, edit)} into set {into.upper()}"
+        interval = f"95 % interval {percent(low)} to {percent(high)}"
+        if share < 0.5:  # nested for want of a shift of its own, not because the re-planting reproduces it
+            return (f"with {name}: not shown to be a difference of its own once the others are accounted for; "
+                    f"{what} reproduces {percent(share)} of its shift ({interval})")
+        return f"side effect of {name}: {what} reproduces this ({percent(share)} of its shift, {interval})"
+    return f"side effect of {name}: it follows that finding image by image within each set"
 
 
 def describe_test(finding: Finding) -> str:

@@ -110,22 +110,27 @@ def test_folders_model_and_layout_are_remembered(qtbot, small_pair):
     second.close()
 
 
-def test_a_restating_finding_is_marked_as_likely_the_same_as_the_stronger_one(qtbot):
+def test_a_side_effect_is_nested_under_its_cause_with_the_reason(qtbot):
     import numpy as np
     from PySide6.QtCore import Qt
 
     from spotdiff.gui.result_view import COLUMNS, FindingsModel
     from spotdiff import Finding, Hypothesis
 
-    def finding(statement, restates=None):
+    def finding(statement, id, **links):
         h = Hypothesis(statement, "b", "concept-bank", "clip", np.ones(2))
-        return Finding(h, 0.8, 0.001, 0.01, True, np.zeros(3), np.ones(3), restates=restates)
+        return Finding(h, 0.8, 0.001, 0.01, True, np.zeros(3), np.ones(3), id=id, independent=not links, **links)
 
     model = FindingsModel()
-    model.set_findings([finding("small rectangles"), finding("noise", restates="small rectangles")])
+    echo = finding("text overlay", "f2", side_effect_of="f1", replanted=("rectangles", "a", 0.3),
+                   reproduced=(0.9, 0.7, 1.1))
+    model.set_findings([echo, finding("small rectangles", "f1")])  # shown in report order, whatever the input's
     column = COLUMNS.index("Finding")
     first, second = (model.data(model.index(row, column)) for row in (0, 1))
     assert first == "More in set B: small rectangles"
-    assert second == "≈ More in set B: noise  (likely the same as “small rectangles”)"
+    assert second == "    ↳ More in set B: text overlay"
+    assert model.why(1) == ("side effect of “small rectangles”: re-planting the tiny rectangles into set A reproduces "
+                            "this (90 % of its shift, 95 % interval 70 % to 110 %)")
+    assert model.why(1) in model.data(model.index(1, column), Qt.ItemDataRole.ToolTipRole)
     assert model.data(model.index(0, column), Qt.ItemDataRole.FontRole).bold()
     assert model.data(model.index(1, column), Qt.ItemDataRole.FontRole) is None

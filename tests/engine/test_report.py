@@ -99,9 +99,10 @@ def test_json_has_required_keys_and_types(result):
     doc = to_json_dict(result)
     assert set(doc) == {
         "schema_version", "tool", "model", "seed", "settings", "sets", "skipped", "leaks",
-        "separability", "directions", "clusters", "findings", "warnings", "timings",
+        "separability", "directions", "clusters", "findings", "domain", "warnings", "timings",
     }
-    assert doc["schema_version"] == SCHEMA_VERSION == "1.3"
+    assert doc["domain"] is None  # a model without a domain reference is not checked (spotdiff.analysis.domain)
+    assert doc["schema_version"] == SCHEMA_VERSION == "2.0"
     assert doc["tool"]["name"] == "spotdiff" and isinstance(doc["tool"]["version"], str)
     assert doc["model"] == "measurements" and doc["seed"] == 7
     assert doc["sets"]["a"] == {"sources": [str(result.set_a.sources[0])], "n_images": 7, "n_skipped": 1}
@@ -119,7 +120,8 @@ def test_json_has_required_keys_and_types(result):
     for finding in doc["findings"]:
         assert set(finding) == {
             "statement", "more_in", "source", "space", "evidence", "heldout_auroc", "p_value", "q_value", "weight",
-            "supported", "restates", "n_heldout", "score_summary", "exemplars", "exemplar_peaks", "test",
+            "supported", "n_heldout", "score_summary", "exemplars", "exemplar_peaks", "test", "id", "independent",
+            "p_conditional", "side_effect_of", "aliased_with", "replanted",
         }
         assert finding["more_in"] in ("a", "b") and isinstance(finding["supported"], bool)
         assert finding["test"] == "mann-whitney"  # validated without a discovery half: every claim keeps its test
@@ -157,6 +159,50 @@ def test_supported_findings_come_first_by_effect_then_the_rest_by_q(tmp_path):
     assert len(effects) >= 2 and effects == sorted(effects, reverse=True)
     qs = [f["q_value"] for f in doc["findings"] if not f["supported"]]
     assert len(qs) >= 2 and qs == sorted(qs)
+
+
+def nested_result(tmp_path):
+    """make_result's findings explained away: "blurrier" (f1) stands, "claim 0" is its side effect found by
+    re-planting the blur, "claim 3" is aliased with it; the rest in report order after them."""
+    from dataclasses import replace
+
+    from spotdiff.analysis.explain import report_order
+
+    result = make_result(tmp_path, n_extra_findings=4)
+    index = {f.statement: i for i, f in enumerate(result.findings)}
+    links = {"blurrier": {"independent": True},
+             "claim 0": {"side_effect_of": index["blurrier"], "replanted": ("blur", "a", 0.4),
+                         "reproduced": (0.98, 0.7, 1.3)},
+             "claim 3": {"aliased_with": index["blurrier"]}}
+    findings = [replace(f, **links.get(f.statement, {})) for f in result.findings]
+    return replace(result, findings=tuple(report_order(findings)))
+
+
+def test_side_effects_follow_their_cause_and_point_at_its_id(tmp_path):
+    doc = to_json_dict(nested_result(tmp_path))
+    rows = [(f["id"], f["statement"], f["independent"], f["side_effect_of"], f["aliased_with"]) for f in doc["findings"]]
+    assert rows[:3] == [("f1", "blurrier", True, None, None), ("f2", "claim 3", False, None, "f1"),
+                        ("f3", "claim 0", False, "f1", None)]  # nested ones by held-out AUROC
+    assert [f["id"] for f in doc["findings"]] == [f"f{k}" for k in range(1, len(rows) + 1)]
+    assert doc["findings"][2]["replanted"] == {"edit": "blur", "into": "a", "strength": 0.4,
+                                               "reproduced": [0.98, 0.7, 1.3]}
+    assert all(f["replanted"] is None for f in doc["findings"] if f["statement"] != "claim 0")
+
+
+def test_html_and_cli_nest_side_effects_under_their_cause(tmp_path, capsys):
+    from spotdiff.apps.cli import print_summary
+
+    result = nested_result(tmp_path)
+    html = to_html(result)
+    assert html.count('class="supported nested"') == 2 and "↳" in html
+    assert "re-planting the blur into set A reproduces this (98 % of its shift" in html
+    assert "aliased with “blurrier”" in html
+    print_summary(result, tmp_path)
+    lines = capsys.readouterr().out.splitlines()
+    top = next(i for i, line in enumerate(lines) if line.startswith("  - Images in set B are blurrier"))
+    assert lines[top + 1].startswith("      ↳ More in set B: claim 3") and "aliased with" in lines[top + 1]
+    assert lines[top + 2].startswith("      ↳ More in set B: claim 0") and "re-planting the blur" in lines[top + 2]
+    assert "1 is a difference of its own" in "\n".join(lines)
 
 
 def test_cluster_members_are_capped_but_counted(result):

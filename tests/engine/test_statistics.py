@@ -113,40 +113,19 @@ def test_planted_measurement_shifts_are_found_in_the_right_direction():
 
 @pytest.mark.slow
 def test_null_simulations_rarely_give_any_supported_finding():
-    """200 comparisons of two draws from one distribution: runs with >= 1 supported finding <= 7 %."""
+    """200 comparisons of two draws from one distribution: runs with >= 1 supported finding <= 7 %, and so runs
+    with >= 1 independent finding (explained away through spotdiff.analysis.explain in analyse; a subset of them)."""
     rng = np.random.default_rng(5)
     d = len(NAMES)
-    n_runs, any_supported = 200, 0
+    n_runs, any_supported, any_independent = 200, 0, 0
     for seed in range(n_runs):
         mixing = rng.normal(size=(4, d))  # one distribution for both sets (its spread too, not only its mean)
         Xa, Xb = correlated_features(rng, 40, d, mixing), correlated_features(rng, 40, d, mixing)
         analysis = analyse_measurement_space(Xa, Xb, seed=seed)
         any_supported += any(f.supported for f in analysis.findings)
-    assert any_supported / n_runs <= 0.07, any_supported
-
-
-def test_a_claim_that_ranks_images_like_a_stronger_one_is_marked_as_restating_it():
-    from spotdiff.analysis.result import Finding, Hypothesis
-    from spotdiff.analysis.validate import mark_restatements
-
-    rng = np.random.default_rng(7)
-    base_a, base_b = rng.normal(size=40), rng.normal(1.0, 1, size=40)
-    other_a, other_b = rng.normal(size=40), rng.normal(1.0, 1, size=40)
-
-    def finding(name, s_a, s_b, more_in="b", supported=True):
-        h = Hypothesis(name, more_in, "test", "space", np.zeros(2))
-        return Finding(h, 0.8, 0.001, 0.01, supported, s_a, s_b)
-
-    findings = [
-        finding("strong", base_a, base_b),
-        finding("same, other words", base_a + 0.1 * rng.normal(size=40), base_b + 0.1 * rng.normal(size=40)),
-        finding("same, stated for A", -base_a, -base_b, more_in="a"),
-        finding("independent", other_a, other_b),
-        finding("unsupported copy", base_a, base_b, supported=False),
-    ]
-    marked = {f.statement: f.restates for f in mark_restatements(findings)}
-    assert marked == {"strong": None, "same, other words": "strong", "same, stated for A": "strong",
-                      "independent": None, "unsupported copy": None}
+        any_independent += any(f.independent for f in analysis.findings)
+        assert all(f.supported for f in analysis.findings if f.independent)
+    assert any_independent <= any_supported and any_supported / n_runs <= 0.07, any_supported
 
 
 def test_weighted_bh_equals_bh_for_equal_weights_and_favours_heavy_claims():

@@ -4,8 +4,9 @@ Each method takes a :class:`PairData` (the embeddings of both sets in every spac
 :class:`MethodAnswer`: its claims in its own rank order, and which of them it asserts (its findings).
 
 * ``spotdiff`` — the pipeline's own analysis (:func:`spotdiff.pipeline.analyse`): proposers see the discovery half,
-  every hypothesis is scored on the held-out half, BH-FDR. Claims are its **supported** findings only, in
-  report order (:func:`spotdiff.analysis.validate.finding_order`): an unsupported hypothesis is not a claim.
+  every hypothesis is scored on the held-out half, BH-FDR, then explained away (spotdiff.analysis.explain, with the pair's
+  embedders re-planting causes). Claims are its **supported** findings only, the independent ones first; an
+  unsupported hypothesis is not a claim. Its explanations (what it says differs) are the independent findings.
 * ``visdiff-embedding`` — VisDiff's embedding-only proposer: mean(B) − mean(A) of the CLIP image embeddings,
   decoded to the phrases nearest in cosine (phrases pointing the other way claim set A), ranked by |cosine|,
   no validation. It asserts every phrase it ranks (it has no test), so on a pair with no difference it
@@ -25,19 +26,21 @@ the measurement space.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import Sequence
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
 
 import numpy as np
 from scipy import stats
 
-from ...io.images import ImageRecord
-from ...pipeline import CompareRequest, Space, analyse
-from ...spaces import MEASUREMENTS
-from ...progress import run
+from ...analysis.explain import report_key
 from ...analysis.proposers import ConceptBankProposer, MeasurementProposer, SpaceEvidence
 from ...analysis.proposers.concept_bank import embed_phrases, vocabulary_for
+from ...analysis.replant import Replanter
 from ...analysis.validate import Half, Split, validate
+from ...io.images import ImageRecord
+from ...pipeline import CompareRequest, Space, analyse
+from ...progress import run
+from ...spaces import MEASUREMENTS
 from .judge import Claim
 
 METHODS = ("spotdiff", "visdiff-embedding", "gsclip", "no-heldout")
@@ -57,6 +60,7 @@ class PairData:
     spaces: tuple[Space, ...]
     images_a: tuple[ImageRecord, ...]
     images_b: tuple[ImageRecord, ...]
+    embedders: Mapping[str, object] = field(default_factory=dict)  # by space: lets spotdiff re-plant causes
 
     @property
     def y(self) -> np.ndarray:
@@ -74,6 +78,7 @@ class MethodAnswer:
     n_asserted: int
     seconds: float
     available: bool = True
+    explanations: tuple[Claim, ...] | None = None  # what it says differs; None: its top k (engine.bench.run)
 
     @property
     def asserted(self) -> tuple[Claim, ...]:
@@ -91,17 +96,31 @@ def bench_request(seed: int) -> CompareRequest:
 
 
 def _findings_to_claims(findings) -> tuple[Claim, ...]:
-    """Supported findings in report order; one that restates a stronger one is a row of its own in the
-    report (marked as such), and a claim of its own here."""
-    return tuple(Claim(f.statement, f.more_in, f.q_value) for f in findings if f.supported)
+    """Supported findings, the independent ones first (report order); a side effect is a claim too, after
+    them (it is a true statement about the scores, reported nested under its cause)."""
+    ordered = sorted((f for f in findings if f.supported), key=report_key)
+    return tuple(Claim(f.statement, f.more_in, f.q_value)
+                 for f in [f for f in ordered if f.independent] + [f for f in ordered if not f.independent])
+
+
+def _independent(findings) -> tuple[Claim, ...]:
+    return tuple(Claim(f.statement, f.more_in, f.q_value) for f in sorted(findings, key=report_key) if f.independent)
 
 
 def spotdiff(data: PairData, seed: int) -> MethodAnswer:
+    """The app's analysis; with the pair's embedders, causes that engine.edits can make are re-planted."""
     start = time.perf_counter()
     split = Split.make(len(data.images_a), len(data.images_b), seed=seed, heldout_fraction=0.5)
-    analysis = run(analyse(data.spaces, data.images_a, data.images_b, split, bench_request(seed), bench_proposers()))
+    replanter = Replanter(data.embedders, seed=seed) if data.embedders else None
+    try:
+        analysis = run(analyse(data.spaces, data.images_a, data.images_b, split, bench_request(seed),
+                               bench_proposers(), replanter))
+    finally:
+        if replanter is not None:
+            replanter.close()
     claims = _findings_to_claims(analysis.findings)
-    return MethodAnswer(claims[:MAX_CLAIMS], min(len(claims), MAX_CLAIMS), time.perf_counter() - start)
+    return MethodAnswer(claims[:MAX_CLAIMS], min(len(claims), MAX_CLAIMS), time.perf_counter() - start,
+                        explanations=_independent(analysis.findings))
 
 
 def no_heldout(data: PairData, seed: int) -> MethodAnswer:
@@ -116,7 +135,7 @@ def no_heldout(data: PairData, seed: int) -> MethodAnswer:
                         embeddings_b={s.name: s.X[n_a:] for s in data.spaces})
     findings = validate([f.hypothesis for f in analysis.findings], in_sample, alpha=request.alpha,
                         min_effect=request.min_effect, n_exemplars=1)
-    claims = _findings_to_claims(findings)
+    claims = tuple(Claim(f.statement, f.more_in, f.q_value) for f in findings if f.supported)
     return MethodAnswer(claims[:MAX_CLAIMS], min(len(claims), MAX_CLAIMS), time.perf_counter() - start)
 
 

@@ -34,7 +34,7 @@ from ...io.images import scan_image_set
 from ...pipeline import MEASUREMENTS, Space
 from ...progress import Progress, Work, run
 from .baselines import METHODS, PairData, PhraseBank, run_methods
-from .judge import JUDGE_VERSION, best_rank, first_match
+from .judge import JUDGE_VERSION, best_rank, first_match, matches
 from .options import DEFAULT_IMAGE_SIZE, SUITES, add_arguments
 from .suites import BenchPair, build_suites
 from .summary import summarise, write_markdown
@@ -163,7 +163,7 @@ def _run_pair(pair: BenchPair, folder: Path, embedders: dict, texts: dict, bank:
         X = run(embed_images(embedder, set_a.images + set_b.images, None))
         spaces.append(Space.of(name, X, embedder, None, texts.get(name)))
     embed_seconds = time.perf_counter() - start
-    answers = run_methods(PairData(tuple(spaces), set_a.images, set_b.images), bank, seed)
+    answers = run_methods(PairData(tuple(spaces), set_a.images, set_b.images, embedders), bank, seed)
     out = pair.to_json() | {"synth_s": round(synth_seconds, 3), "embed_s": round(embed_seconds, 3), "methods": {}}
     for method, answer in answers.items():
         out["methods"][method] = {
@@ -173,8 +173,26 @@ def _run_pair(pair: BenchPair, folder: Path, embedders: dict, texts: dict, bank:
             "n_asserted": answer.n_asserted,
             "seconds": round(answer.seconds, 3),
             "top": [c.to_json() for c in answer.claims[:RECALL_AT]],
+            **judge_explanations(answer, pair.planted),
         }
     return out
+
+
+def judge_explanations(answer, planted) -> dict:
+    """What a method says differs, judged: its explanations (spotdiff: independent findings; a baseline: its
+    top k asserted claims, k the number of planted differences, at least 1), how many match no planted
+    difference ("false explanations"), their precision, and for each planted difference whether one
+    explanation names it and no other planted difference ("own": its own finding)."""
+    if answer.explanations is not None:
+        said = answer.explanations
+    else:
+        said = answer.asserted[:max(1, len(planted))]
+    hits = [[matches(c.statement, c.more_in, p) for p in planted] for c in said]
+    n_true = sum(any(h) for h in hits)
+    own = [any(h[k] and sum(h) == 1 for h in hits) for k in range(len(planted))]
+    return {"n_explanations": len(said), "false_explanations": len(said) - n_true,
+            "precision": round(n_true / len(said), 4) if said else None, "own": own,
+            "explanations": [c.to_json() for c in said[:RECALL_AT]]}
 
 
 def write_results(document: dict, out: Path) -> tuple[Path, Path]:

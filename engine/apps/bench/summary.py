@@ -5,6 +5,10 @@ Metrics (``k`` counts a method's claims in its own rank order; for spotdiff only
 * Acc@1, Acc@5 — fraction of pairs where a claim that matches a planted difference is among the top k;
 * recall@10 — multi-difference pairs: fraction of all planted differences matched among the top 10 claims;
 * false-finding rate — null pairs: fraction of pairs where the method asserts at least one finding;
+* false explanations — mean per pair of the method's explanations (spotdiff: its independent findings; a
+  baseline: its top k asserted claims, k = the number of planted differences, at least 1) that match no
+  planted difference; precision — the share of its explanations that match one; own — multi-difference pairs:
+  the share of planted differences named by an explanation that names no other;
 * s/pair — the method's own seconds per pair; embedding (shared by all methods) and drawing the images are
   reported beside it.
 """
@@ -45,6 +49,12 @@ def _metrics(records: list[dict], method: str) -> dict:
     null = [a for r, a in zip(records, answers) if not r["planted"]]
     if null:
         out["false_finding_rate"] = _mean(a["n_asserted"] > 0 for a in null)
+    if all("false_explanations" in a for a in answers):
+        out["false_explanations"] = _mean(a["false_explanations"] for a in answers)
+        out["precision"] = _mean(a["precision"] for a in answers if a["precision"] is not None)
+        own = [o for r, a in zip(records, answers) if len(r["planted"]) > 1 for o in a["own"]]
+        if own:
+            out["own"] = _mean(own)
     return out | {"available": True}
 
 
@@ -90,9 +100,14 @@ def targets(summary: dict) -> list[dict]:
           for n in PREVALENCE_SET_SIZES),
         ("false findings on null pairs", "null", "no difference", "false_finding_rate", "<=", 0.05),
         ("recall on 3-difference pairs", "multi", "3 differences", "recall", ">=", 0.80),
+        ("false explanations per pair (single semantic)", "single", "all", "false_explanations", "<=", 0.30),
+        ("false explanations per pair (low-level edits)", "lowlevel", "all", "false_explanations", "<=", 0.30),
+        *((f"each plant its own independent finding ({k} differences)", "multi", f"{k} differences", "own",
+           ">=", 0.80) for k in (2, 3)),
     ]
     out = []
     for name, suite, level, metric, op, bound in wanted:
+        level = _suite_level(summary, suite) if level == "all" else level
         value = _get(summary, suite, level, "spotdiff", metric)
         met = None if value is None else (value >= bound if op == ">=" else value <= bound)
         out.append({"target": name, "value": value, "bound": f"{op} {bound:.2f}", "met": met})
@@ -124,6 +139,13 @@ def _cell(metrics: dict, suite: str) -> str:
     if suite == "multi":
         return f"{_fmt(metrics.get('recall'))} ({_fmt(metrics.get('acc1'))})"
     return f"{_fmt(metrics.get('acc1'))} / {_fmt(metrics.get('acc5'))}"
+
+
+def _explanation_cell(metrics: dict) -> str:
+    if not metrics.get("available", True) or "false_explanations" not in metrics:
+        return "n/a"
+    cell = f"{_fmt(metrics['false_explanations'])} / {_fmt(metrics.get('precision'))}"
+    return cell + (f" / {_fmt(metrics['own'])}" if "own" in metrics else "")
 
 
 _METRIC_TEXT = {"null": "false-finding rate (lower is better)", "multi": "recall@10 (Acc@1)"}
@@ -158,6 +180,17 @@ def write_markdown(document: dict) -> str:
     for t in document["targets"]:
         met = "–" if t["met"] is None else ("yes" if t["met"] else "**no**")
         lines.append(f"| {t['target']} | {_fmt(t['value'])} | {t['bound']} | {met} |")
+    lines += ["", "### Minimal explanations: what each method says differs", "",
+              "false explanations per pair / precision (multi-difference: / each plant its own finding); "
+              "spotdiff's explanations are its independent findings, a baseline's its top k claims (k = planted "
+              "differences, at least 1).", "",
+              "| suite | level | " + " | ".join(METHOD_TITLES[m] for m in methods) + " |",
+              "|" + "---|" * (2 + len(methods))]
+    for suite in SUITE_TITLES:
+        for level, by_method in summary.get(suite, {}).items():
+            if level != "all" and any("false_explanations" in by_method[m] for m in methods):
+                lines.append(f"| {SUITE_TITLES[suite]} | {level} | "
+                             + " | ".join(_explanation_cell(by_method[m]) for m in methods) + " |")
     for suite, title in (("single", "attribute kind"), ("lowlevel", "edit")):
         groups = document["breakdown"].get(suite)
         if not groups:
