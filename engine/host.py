@@ -31,10 +31,15 @@ class ModelHost:
             return self._embedders[key]
 
     def vlm(self, name: str, *, weights: Path | None = None, **options):
-        """The vision-language model ``name`` (registry kind "vlm"), loaded once: an engine.vlm.VisionLanguageModel.
+        """The vision-language model ``name`` (registry kind "vlm"), loaded once and kept until ``close()``.
+
+        By default an engine.vlm.IsolatedVLM: the model lives in a worker process of its own, which a
+        crash or a hang of llama.cpp stops instead of the caller, and which starts again (reloading
+        the model) at the next question after one.
 
         weights : a folder holding the model GGUF and its projector, overriding the usual search
-        options : passed to VisionLanguageModel (n_threads, time_budget_s, ...); part of the cache key
+        options : passed to engine.vlm.registry.open_vlm (isolated=False: in this process; n_threads,
+            time_budget_s, ...); part of the cache key
         """
         from .errors import InvalidParameterError
         from .models import get_model_spec

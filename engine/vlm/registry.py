@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ModelLoadError
+from .isolated import IsolatedVLM
 from .prompts import ANSWER_TOKENS
 from .runtime import CHAT_HANDLERS, VisionLanguageModel, context_size
 
@@ -108,8 +109,14 @@ def locate(spec, weights: Path | None = None) -> tuple[Path, Path | None]:
     return model, (locate_weights(proj, folder) if proj is not None else None)
 
 
-def open_vlm(spec, *, weights: Path | None = None, verify: bool = True, **overrides) -> VisionLanguageModel:
-    """Locate, verify (sha256, when the entry gives one) and load a registered vision-language model."""
+def open_vlm(spec, *, weights: Path | None = None, verify: bool = True, isolated: bool = True,
+             **overrides) -> VisionLanguageModel | IsolatedVLM:
+    """Locate, verify (sha256, when the entry gives one) and load a registered vision-language model.
+
+    isolated : load and run it in a worker process of its own (engine.vlm.isolated), so a crash or a
+        hang of llama.cpp stops the model, not the caller; False: in this process
+    overrides : VisionLanguageModel's keyword arguments (n_threads, time_budget_s, ...)
+    """
     from ..models import verify_sha256
 
     cfg = config(spec)
@@ -121,7 +128,7 @@ def open_vlm(spec, *, weights: Path | None = None, verify: bool = True, **overri
     kwargs = dict(name=spec.name, chat_handler=cfg.chat_handler, n_ctx=cfg.context(),
                   time_budget_s=cfg.time_budget_s)
     kwargs.update(overrides)
-    return VisionLanguageModel(model_path, mmproj_path, config=cfg, **kwargs)
+    return (IsolatedVLM if isolated else VisionLanguageModel)(model_path, mmproj_path, config=cfg, **kwargs)
 
 
 def present_vlm() -> str | None:
