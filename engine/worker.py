@@ -1,9 +1,9 @@
 """One heavy object in a child process of its own: what crashes, hangs or misbehaves there stays there.
 
     with Worker("engine.vlm.runtime:VisionLanguageModel", {"model_path": path}, name="tiny-vlm") as worker:
-        worker.call("close")                                         # a method's return value
-        for piece in worker.stream("stream", (messages,), timeout_s=60):  # a generator's pieces
+        for piece in worker.stream("stream", (messages,), timeout_s=60):  # a method that is a generator
             ...
+        worker.call("close")                                              # any other method
 
 The child is started with multiprocessing's "spawn" (a fresh interpreter: none of the parent's
 threads, locks or Qt state), builds ``target(**kwargs)`` once and then answers calls on it by
