@@ -36,9 +36,14 @@ from .errors import (
     VLMAnswerError,
     VLMError,
     VLMRuntimeError,
+    VLMStoppedError,
     VLMTimeoutError,
     WeightsIntegrityError,
     WeightsNotFoundError,
+    WorkerCrashedError,
+    WorkerError,
+    WorkerProtocolError,
+    WorkerTimeoutError,
 )
 from .io.images import ImageRecord, ImageSet, Leak, SkippedFile, find_leaks, open_image, scan_image_set, thumbnail
 from .io.medical import ReadOptions
@@ -70,5 +75,5 @@ __all__ = [
     "SpotdiffError", "InputError", "ImageSetError", "ImageSetNotFoundError", "EmptyImageSetError",
     "UnreadableImageError", "InvalidParameterError", "ModelError", "UnknownModelError", "WeightsNotFoundError",
     "WeightsIntegrityError", "LibraryError", "VLMError", "VLMRuntimeError", "VLMTimeoutError", "VLMAnswerError",
-    "Cancelled",
+    "VLMStoppedError", "WorkerError", "WorkerCrashedError", "WorkerTimeoutError", "WorkerProtocolError", "Cancelled",
 ]

@@ -20,11 +20,18 @@ expected, and what to do.
     │   ├── ModelLoadError              a file that exists but cannot be loaded (also a corrupt GGUF)
     │   └── VLMError                    a vision-language model cannot give a usable answer
     │       ├── VLMRuntimeError         llama-cpp-python missing, too old, or failing mid-answer
+    │       │   └── VLMStoppedError     its worker process died, hung or sent garbage (from a WorkerError)
     │       ├── VLMTimeoutError         an answer ran past its time budget
     │       └── VLMAnswerError          an answer that is not the JSON asked for
     ├── LibraryError                    the feature library cannot be opened or written
     ├── CacheError                      the embedding cache cannot be used at all
+    ├── WorkerError                     a worker process (engine.worker) stopped; the next call starts a new one
+    │   ├── WorkerCrashedError          it died: a signal (SIGILL, the out-of-memory SIGKILL, ...), MemoryError, exit
+    │   ├── WorkerTimeoutError          it sent nothing within a call's time budget and was killed
+    │   └── WorkerProtocolError         it sent a reply that cannot be read or is not what was asked for
     └── Cancelled                       the user stopped a run
+
+Every error pickles with its facts (a worker process sends them to its parent as they are).
 """
 
 from __future__ import annotations
@@ -35,6 +42,18 @@ from typing import Sequence
 
 class SpotdiffError(Exception):
     """Base class of every error spotdiff raises on purpose."""
+
+    def __reduce__(self):
+        # The subclasses' __init__ take facts, not the message, so the default (cls(*args)) cannot
+        # rebuild them: rebuild from the message and the facts instead.
+        return _rebuild, (type(self), self.args, self.__dict__)
+
+
+def _rebuild(cls: type, args: tuple, facts: dict) -> SpotdiffError:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(facts)
+    return error
 
 
 class InputError(SpotdiffError):
@@ -160,6 +179,20 @@ class VLMRuntimeError(VLMError):
         super().__init__(f"Vision-language model {model!r} cannot run: {reason}. {hint}".strip())
 
 
+class VLMStoppedError(VLMRuntimeError):
+    """The model's worker process stopped mid-question: it died, hung past the budget or sent garbage.
+
+    ``reason`` is the worker's (e.g. "illegal instruction (signal 4)"); the WorkerError is the
+    ``__cause__``. The process is started again, and the model loaded again, at the next question.
+    """
+
+    def __init__(self, model: str, reason: str, hint: str = ""):
+        self.model = model
+        self.reason = reason
+        self.hint = hint
+        VLMError.__init__(self, f"Vision-language model {model!r} stopped: {reason}. {hint}".strip())
+
+
 class VLMTimeoutError(VLMError):
     def __init__(self, model: str, budget_s: float, n_tokens: int):
         self.model = model
@@ -204,6 +237,47 @@ class CacheError(SpotdiffError):
             f"Embedding cache '{self.path}' cannot be used: {reason}. "
             "Set SPOTDIFF_CACHE to a writable folder or pass --no-cache."
         )
+
+
+class WorkerError(SpotdiffError):
+    """A worker process (engine.worker) could not answer and was stopped; its next call starts a new one.
+
+    ``reason`` says what happened in a few words ("illegal instruction (signal 4)"), ``doing``
+    what the worker was asked ("starting", "calling answer()").
+    """
+
+    def __init__(self, worker: str, doing: str, reason: str, message: str):
+        self.worker = worker
+        self.doing = doing
+        self.reason = reason
+        super().__init__(message)
+
+
+class WorkerCrashedError(WorkerError):
+    def __init__(self, worker: str, doing: str, reason: str, *, exitcode: int | None = None,
+                 signal: str | None = None):
+        self.exitcode = exitcode
+        self.signal = signal  # "SIGILL", "SIGKILL", ... when a signal ended it
+        super().__init__(worker, doing, reason, (
+            f"Worker process {worker!r} died while {doing}: {reason}. What it was doing is lost; the next call "
+            "starts a new process. If it dies again, what it runs does not work on this machine: see the log."))
+
+
+class WorkerTimeoutError(WorkerError):
+    def __init__(self, worker: str, doing: str, budget_s: float):
+        self.budget_s = budget_s
+        super().__init__(worker, doing, f"no reply within its time budget of {budget_s:g} s", (
+            f"Worker process {worker!r} sent nothing within its time budget of {budget_s:g} s while {doing}, "
+            "so it was killed; the next call starts a new process. Allow more time if the work is only slow."))
+
+
+class WorkerProtocolError(WorkerError):
+    def __init__(self, worker: str, doing: str, problem: str):
+        self.problem = problem
+        super().__init__(worker, doing, f"a reply that cannot be used ({problem})", (
+            f"Worker process {worker!r} sent a reply that cannot be used while {doing}: {problem}; it was expected "
+            "to follow engine.worker's protocol, so it was killed and the next call starts a new process. This is a "
+            "bug in what it runs: please report it."))
 
 
 class Cancelled(SpotdiffError):

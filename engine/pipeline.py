@@ -22,11 +22,11 @@ from .analysis.proposers import ConceptBankProposer, Evidence, MeasurementPropos
 from .analysis.proposers.acquisition import AcquisitionProposer
 from .analysis.proposers.base import SlowProposer
 from .analysis.proposers.library import LibraryProposer
-from .analysis.proposers.vlm import VLMProposer
+from .analysis.proposers.vlm import VLMProposer, stopped_warning
 from .analysis.result import Cluster, Direction, Separability
 from .comparison import Result
 from .analysis.validate import DEFAULT_ALPHA, DEFAULT_MIN_EFFECT, Half, Split, validate
-from .errors import InvalidParameterError, UnreadableImageError
+from .errors import InvalidParameterError, UnreadableImageError, VLMStoppedError
 from .io.images import ImageRecord, ImageSet, find_leaks, scan_image_set
 from .io.medical import ReadOptions
 from .models.cache import EmbeddingCache
@@ -219,11 +219,11 @@ def _compare(request: CompareRequest, *, host: ModelHost | None, cache: Embeddin
                                                            cache)
         if domain is not None and not domain.in_domain:  # its words are not used: spotdiff.analysis.domain says why
             spaces = [replace(s, text_encoder=None) if s.name == request.model else s for s in spaces]
+        vlm, vlm_warnings = None, []
         if proposers is None:
-            vlm = None
             if request.vlm:
                 yield Progress("load model", 0, 0, request.vlm)
-                vlm = host.vlm(request.vlm)
+                vlm, vlm_warnings = _open_vlm(host, request.vlm)
             proposers = default_proposers(vlm=vlm, library=library)
         replanter = Replanter({name: host.embedder(name, weights=request.weights if name == request.model else None,
                                                    precision=request.precision) for name in names},
@@ -246,14 +246,22 @@ def _compare(request: CompareRequest, *, host: ModelHost | None, cache: Embeddin
         return Result(set_a=set_a, set_b=set_b, settings=settings, leaks=leaks,
                       separability=analysis.separability, directions=analysis.directions,
                       clusters=analysis.clusters, findings=analysis.findings, timings=timings,
-                      warnings=tuple(_warnings(set_a, set_b, leaks, split) + list(analysis.warnings) + map_warnings
-                                     + domain_warnings),
+                      warnings=tuple(_warnings(set_a, set_b, leaks, split) + vlm_warnings + list(analysis.warnings)
+                                     + map_warnings + domain_warnings),
                       embeddings={s.name: s.X for s in spaces}, heatmaps=maps, domain=domain)
     finally:
         if own_cache and cache is not None:
             cache.close()
         if own_host:
             host.close()
+
+
+def _open_vlm(host: ModelHost, name: str) -> tuple[object | None, list[str]]:
+    """The vision-language model, or None and a warning when its worker process died while loading it."""
+    try:
+        return host.vlm(name), []
+    except VLMStoppedError as e:  # llama.cpp crashed or hung while loading: compare without it
+        return None, [stopped_warning(name, e)]
 
 
 def _heatmaps(host: ModelHost, request: CompareRequest, analysis: Analysis) -> Work[tuple[dict, list[str]]]:

@@ -1,7 +1,13 @@
 import importlib.util
 import os
+import sys
+from pathlib import Path
 
 import pytest
+
+# tests/support on sys.path, so a worker's child process (which inherits it) can import worker_faults by
+# name. Not tests/ itself: pytest would then import tests/engine/test_*.py as modules of a package "engine".
+sys.path.insert(0, str(Path(__file__).parent / "support"))
 
 
 def missing_extra(module: str, extra: str) -> str | None:
@@ -75,3 +81,31 @@ def tiny_clip(tmp_path, monkeypatch, tiny_clip_weights):
     (models / tiny_clip_weights.name).write_bytes(tiny_clip_weights.read_bytes())
     monkeypatch.setenv("SPOTDIFF_MODELS", str(models.parent))
     return "tiny-clip"
+
+
+@pytest.fixture(scope="session")
+def zoo(tmp_path_factory, tiny_clip_weights):
+    """A registry folder with the tiny VLM pair (spotdiff.models.vlm.tiny) and the tiny CLIP, weights beside their entries."""
+    import json
+    import shutil
+
+    from spotdiff.models.vlm import tiny
+
+    root = tmp_path_factory.mktemp("zoo")
+    tiny.write_pair(root / "tiny-vlm")
+    shutil.move(root / "tiny-vlm" / "tiny-vlm.json", root / "tiny-vlm.json")
+    (root / "tiny-clip").mkdir()
+    shutil.copy(tiny_clip_weights, root / "tiny-clip" / "tiny.safetensors")
+    (root / "tiny-clip.json").write_text(json.dumps({
+        "name": "tiny-clip", "kind": "open_clip", "model_cfg": TINY_CLIP_CFG, "filename": "tiny.safetensors",
+        "layout": "weights-file", "sha256": None,
+        "preprocess": {"image_size": 32, "mean": [0.5] * 3, "std": [0.5] * 3}}))
+    return root
+
+
+@pytest.fixture
+def registered(zoo, monkeypatch):
+    """The zoo's tiny-vlm and tiny-clip registered and found, as a user's registry folder would be."""
+    monkeypatch.setenv("SPOTDIFF_REGISTRY", str(zoo))
+    monkeypatch.setenv("SPOTDIFF_MODELS", str(zoo))
+    return zoo

@@ -213,7 +213,8 @@ def explain(findings: Sequence[Finding], discovery: Half, heldout: Half, *, alph
         for k in later[i]:
             x, claimed_k = claim_data(findings[k], half)
             p_ik, share = residual_shift_p(y, claimed, x[:, None], seed=seed + i)
-            if p_ik > max(p_cond[i], alpha) and residual_shift_p(x, claimed_k, y[:, None], seed=seed + k)[0] <= SWAP_P:
+            if p_ik > max(p_cond[i], alpha) and \
+                    residual_shift_p(x, claimed_k, y[:, None], seed=seed + k)[0] <= SWAP_P:
                 p_cond[i] = p_ik
                 notes[i].update(shares=share, parents=(k,))
                 takers.add(k)
@@ -249,8 +250,8 @@ def _explanation(f: Finding, note: dict, parents: Sequence[int], findings: Seque
         share = reproduced_share(f, heldout, replanter.variant(heldout, [c]))
         if share[0] > 0 and (best is None or share[0] > best[1][0]):
             best = (c, share)
-    replanted = {} if best is None else {"side_effect_of": best[0].index, "replanted": (best[0].edit, best[0].into, best[0].strength),
-                                         "reproduced": best[1]}
+    replanted = {} if best is None else {"side_effect_of": best[0].index, "reproduced": best[1],
+                                         "replanted": (best[0].edit, best[0].into, best[0].strength)}
     if best is not None and (best[1][0] >= REPRODUCED_ENOUGH or not len(parents)):
         return replanted
     if len(parents):

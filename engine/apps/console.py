@@ -64,9 +64,9 @@ def print_summary(result, out: Path) -> None:
     supported = [f for f in ordered_findings(result.findings) if f.supported]
     by_id = {f.id: f for f in supported}
     n_independent = sum(f.independent for f in supported)
+    own = "is a difference of its own" if n_independent == 1 else "are differences of their own"
     print(f"{len(supported)} of {len(result.findings)} hypotheses hold up on held-out images; "
-          f"{n_independent} {'is a difference' if n_independent == 1 else 'are differences'} of {'its' if n_independent == 1 else 'their'} own, "
-          "the others are nested under what explains them:")
+          f"{n_independent} {own}, the others are nested under what explains them:")
     for f in (f for f in supported if f.explained_by is None):
         mark = "" if f.independent else f"; {describe_link(f, by_id)}"
         print(f"  - {describe(f)}  (held-out AUROC {f.heldout_auroc:.2f}, q = {f.q_value:.2g}; {f.source}{mark})")

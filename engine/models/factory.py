@@ -15,6 +15,7 @@ from .embedders.base import Embedder
 from .embedders.measurements import MeasurementEmbedder
 from .registry import ModelSpec, get_model_spec, locate_vlm, locate_weights, verify_sha256
 from .vlm.config import config, mmproj_spec
+from .vlm.isolated import IsolatedVLM
 from .vlm.runtime import VisionLanguageModel
 
 
@@ -55,8 +56,14 @@ def open_embedder(name_or_spec: str | ModelSpec, *, weights: Path | None = None,
     return opener(spec, weights, device, precision)
 
 
-def open_vlm(spec, *, weights: Path | None = None, verify: bool = True, **overrides) -> VisionLanguageModel:
-    """Locate, verify (sha256, when the entry gives one) and load a registered vision-language model."""
+def open_vlm(spec: ModelSpec, *, weights: Path | None = None, verify: bool = True, isolated: bool = True,
+             **overrides) -> VisionLanguageModel | IsolatedVLM:
+    """Locate, verify (sha256, when the entry gives one) and load a registered vision-language model.
+
+    isolated : load and run it in a worker process of its own (spotdiff.models.vlm.isolated), so a crash or a
+        hang of llama.cpp stops the model, not the caller; False: in this process
+    overrides : VisionLanguageModel's keyword arguments (n_threads, time_budget_s, ...)
+    """
     cfg = config(spec)
     model_path, mmproj_path = locate_vlm(spec, weights)
     if verify and spec.sha256:  # without an expected value, hashing gigabytes would check nothing
@@ -66,4 +73,4 @@ def open_vlm(spec, *, weights: Path | None = None, verify: bool = True, **overri
     kwargs = dict(name=spec.name, chat_handler=cfg.chat_handler, n_ctx=cfg.context(),
                   time_budget_s=cfg.time_budget_s)
     kwargs.update(overrides)
-    return VisionLanguageModel(model_path, mmproj_path, config=cfg, **kwargs)
+    return (IsolatedVLM if isolated else VisionLanguageModel)(model_path, mmproj_path, config=cfg, **kwargs)

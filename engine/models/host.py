@@ -32,10 +32,15 @@ class ModelHost:
             return self._embedders[key]
 
     def vlm(self, name: str, *, weights: Path | None = None, **options):
-        """The vision-language model ``name`` (registry kind "vlm"), loaded once: an spotdiff.models.vlm.VisionLanguageModel.
+        """The vision-language model ``name`` (registry kind "vlm"), loaded once and kept until ``close()``.
+
+        By default an spotdiff.models.vlm.isolated.IsolatedVLM: the model lives in a worker process of its own, which a
+        crash or a hang of llama.cpp stops instead of the caller, and which starts again (reloading
+        the model) at the next question after one.
 
         weights : a folder holding the model GGUF and its projector, overriding the usual search
-        options : passed to VisionLanguageModel (n_threads, time_budget_s, ...); part of the cache key
+        options : passed to spotdiff.models.factory.open_vlm (isolated=False: in this process; n_threads,
+            time_budget_s, ...); part of the cache key
         """
         spec = get_model_spec(name)
         if spec.kind != "vlm":

@@ -165,6 +165,9 @@ def test_out_of_domain_photos_get_no_toy_shapes_phrase_but_keep_the_measurement_
     assert message.replace("'", "&#x27;") in html
     print_summary(result, tmp_path / "report")
     assert message in capsys.readouterr().out.splitlines()
+    # compared without measurements, the check measures the images itself: the same verdict, and no phrase
+    alone = run(compare(replace(request, measurements=False)))
+    assert alone.domain == result.domain and alone.findings == ()
 
 
 @pytest.mark.slow

@@ -15,11 +15,9 @@ import shutil
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from spotdiff import errors
-from spotdiff.models._torchvision_compat import import_open_clip
 from spotdiff.errors import ModelLoadError, VLMRuntimeError, VLMTimeoutError
 from spotdiff.models.host import ModelHost
 from spotdiff.io.images import ImageRecord
@@ -34,43 +32,12 @@ from spotdiff.models.vlm import ANSWER_SCHEMA, ANSWER_TOKENS, Hints, grids, prom
 from spotdiff.models.factory import open_vlm
 from spotdiff.models.registry import present_vlm
 from spotdiff.models.vlm.config import config
+from spotdiff.models.vlm.isolated import IsolatedVLM
 from spotdiff.models.vlm.runtime import VisionLanguageModel, default_threads
 
 pytestmark = [pytest.mark.extra("gguf", "vlm"), pytest.mark.extra("llama_cpp", "vlm")]
 
-TINY_CLIP = {
-    "embed_dim": 32,
-    "vision_cfg": {"image_size": 32, "patch_size": 8, "width": 64, "layers": 2, "head_width": 32},
-    "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
-}
 N_PER_SET = 16
-
-
-@pytest.fixture(scope="session")
-def zoo(tmp_path_factory):
-    """A registry folder with the tiny VLM pair and a tiny CLIP, weights beside their entries."""
-    root = tmp_path_factory.mktemp("zoo")
-    tiny.write_pair(root / "tiny-vlm")
-    shutil.move(root / "tiny-vlm" / "tiny-vlm.json", root / "tiny-vlm.json")
-    open_clip = import_open_clip()
-    torch.manual_seed(0)
-    model = open_clip.model.CLIP(**TINY_CLIP)
-    (root / "tiny-clip").mkdir()
-    from safetensors.torch import save_file
-
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(root / "tiny-clip" / "tiny.safetensors"))
-    (root / "tiny-clip.json").write_text(json.dumps({
-        "name": "tiny-clip", "kind": "open_clip", "model_cfg": TINY_CLIP, "filename": "tiny.safetensors",
-        "layout": "weights-file", "sha256": None,
-        "preprocess": {"image_size": 32, "mean": [0.5] * 3, "std": [0.5] * 3}}))
-    return root
-
-
-@pytest.fixture
-def registered(zoo, monkeypatch):
-    monkeypatch.setenv("SPOTDIFF_REGISTRY", str(zoo))
-    monkeypatch.setenv("SPOTDIFF_MODELS", str(zoo))
-    return zoo
 
 
 @pytest.fixture(scope="session")
@@ -242,10 +209,14 @@ def test_missing_weights_offline_are_a_clear_message(monkeypatch, tmp_path):
 
 def test_host_loads_once_checks_sha256_and_frees_on_close(registered):
     with ModelHost() as host:
-        first = host.vlm("tiny-vlm")
+        first = host.vlm("tiny-vlm")  # in a worker process of its own, by default
         assert host.vlm("TINY-VLM") is first and first.n_ctx == config(get_model_spec("tiny-vlm")).context()
-        assert first.n_threads == default_threads() == first._llama.n_threads  # threads = the cores we may use
-    assert first._llama is None
+        assert isinstance(first, IsolatedVLM) and first.worker.alive
+        # threads = the cores we may use, in the worker as in this process
+        assert first.n_threads == default_threads() == first.worker.call("__getattribute__", ("n_threads",))
+        in_process = host.vlm("tiny-vlm", isolated=False)
+        assert in_process is not first and in_process.n_threads == default_threads() == in_process._llama.n_threads
+    assert not first.worker.alive and in_process._llama is None
     assert present_vlm() == "tiny-vlm"
 
 

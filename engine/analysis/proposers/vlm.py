@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...errors import VLMError
+from ...errors import VLMError, VLMStoppedError
 from ...progress import Progress, Work, relay, run
 from ..result import Direction, Hypothesis
 from ..stats import auroc_columns
@@ -40,8 +40,9 @@ class Round:
 class VLMProposer:
     """Ask a vision-language model what differs along each discriminative direction.
 
-    vlm : a loaded VisionLanguageModel (ModelHost.vlm); one without an image projector is asked,
-        with the engine's hints alone
+    vlm : a loaded VisionLanguageModel or IsolatedVLM (ModelHost.vlm); one without an image projector is
+        asked, with the engine's hints alone. When its worker process stops (a crash, a hang), the model
+        is asked nothing more in this run and a warning says why.
     max_directions : directions described, strongest (discovery AUROC) first, CLIP spaces first
     per_direction : statements asked for per direction (at most prompts.MAX_STATEMENTS)
     image_size, multi_image : how the grids are made; default: the model's registry entry
@@ -96,6 +97,10 @@ class VLMProposer:
                 answer = yield from relay(self.vlm.ask_json(question, prompts.ANSWER_SCHEMA,
                                                             max_tokens=prompts.ANSWER_TOKENS,
                                                             time_budget_s=self.time_budget_s), "vlm")
+            except VLMStoppedError as e:  # its worker died, hung or garbled: ask it nothing more this run
+                self.rounds_.append(Round(d.space, d.index, self.vlm.last_timing_, (), (), str(e)))
+                self.warnings_.append(stopped_warning(self.vlm.name, e, n_kept=len(found)))
+                break
             except VLMError as e:  # out of time, unreadable, or llama.cpp failing: the rest of the run stands
                 self.rounds_.append(Round(d.space, d.index, self.vlm.last_timing_, (), (), str(e)))
                 self.warnings_.append(str(e))
@@ -167,6 +172,17 @@ class VLMProposer:
                               f"of {d.space}; discovery AUROC {claimed:.2f} in the claimed direction"),
                 ))
         return out
+
+
+def stopped_warning(name: str, error: VLMStoppedError, n_kept: int = 0) -> str:
+    """The result's warning for a model whose worker stopped; never a finding, and the comparison goes on.
+
+    n_kept : statements the model made before it stopped (they are checked like any other)
+    """
+    went_on = "without its proposals" if not n_kept else \
+        f"without its further proposals (the {n_kept} statement(s) it made before are checked as usual)"
+    return f"The vision-language model {name!r} stopped: {error.reason}; the comparison went on {went_on}. " \
+           f"{error.hint}".strip()
 
 
 def _measured(evidence: Evidence, n: int = 3, min_effect: float = 0.1) -> list[str]:

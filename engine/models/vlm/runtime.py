@@ -21,6 +21,7 @@ from typing import Any, Iterator, Sequence
 
 from ...errors import ModelLoadError, VLMAnswerError, VLMRuntimeError, VLMTimeoutError
 from ...progress import Progress, Work
+from ...worker import WAITING
 
 #: chat_handler names of the registry -> llama_cpp.llama_chat_format classes. "mtmd" is generic:
 #: it reads the chat template inside the GGUF and works for any model llama.cpp's mtmd supports.
@@ -137,7 +138,78 @@ class Timing:
         return self.n_tokens / gen if gen > 0 else float("nan")
 
 
-class VisionLanguageModel:
+class Answering:
+    """answer() and ask_json() on top of a model's stream of answer pieces: Progress per token, a time
+    budget, cancel by close(), ``last_timing_``, JSON. Shared by VisionLanguageModel (in this process)
+    and engine.vlm.isolated.IsolatedVLM (in a worker process).
+
+    A subclass has ``name``, ``time_budget_s`` and ``last_timing_``, and ``stream()`` or ``_pieces()``.
+    """
+
+    name: str
+    time_budget_s: float
+    last_timing_: Timing | None
+
+    def _pieces(self, messages: Sequence[dict], *, schema: dict | None, max_tokens: int, temperature: float,
+                time_budget_s: float) -> Iterator[str | object]:
+        """The answer's pieces; a worker also yields engine.worker.WAITING while it works on the next one."""
+        return self.stream(messages, schema=schema, max_tokens=max_tokens, temperature=temperature)
+
+    def answer(self, messages: Sequence[dict], *, schema: dict | None = None, max_tokens: int = 256,
+               temperature: float = 0.0, time_budget_s: float | None = None) -> Work[str]:
+        """The whole answer as text; yields Progress("vlm", n_tokens, max_tokens) per token.
+
+        Raises VLMTimeoutError when the time budget runs out (checked at every token); closing the
+        generator cancels the answer. ``last_timing_`` records how it went.
+        """
+        budget = self.time_budget_s if time_budget_s is None else float(time_budget_s)
+        n_images = _count_images(messages)
+        yield Progress("vlm", 0, max_tokens, f"{self.name}: reading the prompt and {n_images} image(s)")
+        start = time.perf_counter()
+        first = None
+        pieces: list[str] = []
+        stopped = "error"
+        stream = self._pieces(messages, schema=schema, max_tokens=max_tokens, temperature=temperature,
+                              time_budget_s=budget)
+        try:
+            for piece in stream:
+                now = time.perf_counter()
+                if piece is WAITING:  # (in a worker) still reading the prompt, or between two tokens
+                    doing = f"{len(pieces)} tokens" if pieces else \
+                        f"reading the prompt and {n_images} image(s), {now - start:.0f} s"
+                    yield Progress("vlm", len(pieces), max_tokens, f"{self.name}: {doing}")
+                    continue
+                first = first if first is not None else now
+                pieces.append(piece)
+                if now - start > budget:
+                    stopped = "budget"
+                    raise VLMTimeoutError(self.name, budget, len(pieces))
+                yield Progress("vlm", len(pieces), max_tokens, f"{self.name}: {len(pieces)} tokens")
+            stopped = "max_tokens" if len(pieces) >= max_tokens else "done"
+        except (GeneratorExit, KeyboardInterrupt):
+            stopped = "cancelled"
+            raise
+        finally:
+            stream.close()
+            end = time.perf_counter()
+            self.last_timing_ = Timing(prompt_s=round((first or end) - start, 4), total_s=round(end - start, 4),
+                                       n_tokens=len(pieces), n_images=n_images, stopped=stopped)
+        return "".join(pieces)
+
+    def ask_json(self, messages: Sequence[dict], schema: dict, *, max_tokens: int = 512, temperature: float = 0.0,
+                 time_budget_s: float | None = None) -> Work[Any]:
+        """The answer parsed as JSON that follows ``schema``; VLMAnswerError if it does not parse."""
+        text = yield from self.answer(messages, schema=schema, max_tokens=max_tokens, temperature=temperature,
+                                      time_budget_s=time_budget_s)
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as e:
+            cut = self.last_timing_ is not None and self.last_timing_.stopped == "max_tokens"
+            reason = f"stopped at max_tokens={max_tokens} before the JSON was complete" if cut else str(e)
+            raise VLMAnswerError(self.name, text, reason) from e
+
+
+class VisionLanguageModel(Answering):
     """One GGUF language model, with the image projector that lets it see (``mmproj_path``) or without.
 
     Parameters
@@ -153,6 +225,9 @@ class VisionLanguageModel:
 
     The model is loaded in the constructor; a wrong or corrupt file raises ModelLoadError there, not
     at the first question. Calls are serialised by a lock. ``close()`` frees the memory.
+
+    It runs in this process, so a crash of llama.cpp ends the process; engine.vlm.isolated.IsolatedVLM
+    runs it in a worker process instead (what ModelHost.vlm gives by default).
     """
 
     def __init__(self, model_path: Path | str, mmproj_path: Path | str | None = None, *, name: str | None = None,
@@ -240,53 +315,6 @@ class VisionLanguageModel:
                 close = getattr(chunks, "close", None)
                 if close is not None:
                     close()
-
-    def answer(self, messages: Sequence[dict], *, schema: dict | None = None, max_tokens: int = 256,
-               temperature: float = 0.0, time_budget_s: float | None = None) -> Work[str]:
-        """The whole answer as text; yields Progress("vlm", n_tokens, max_tokens) per token.
-
-        Raises VLMTimeoutError when the time budget runs out (checked at every token); closing the
-        generator cancels the answer. ``last_timing_`` records how it went.
-        """
-        budget = self.time_budget_s if time_budget_s is None else float(time_budget_s)
-        n_images = _count_images(messages)
-        yield Progress("vlm", 0, max_tokens, f"{self.name}: reading the prompt and {n_images} image(s)")
-        start = time.perf_counter()
-        first = None
-        pieces: list[str] = []
-        stopped = "error"
-        stream = self.stream(messages, schema=schema, max_tokens=max_tokens, temperature=temperature)
-        try:
-            for piece in stream:
-                now = time.perf_counter()
-                first = first if first is not None else now
-                pieces.append(piece)
-                if now - start > budget:
-                    stopped = "budget"
-                    raise VLMTimeoutError(self.name, budget, len(pieces))
-                yield Progress("vlm", len(pieces), max_tokens, f"{self.name}: {len(pieces)} tokens")
-            stopped = "max_tokens" if len(pieces) >= max_tokens else "done"
-        except (GeneratorExit, KeyboardInterrupt):
-            stopped = "cancelled"
-            raise
-        finally:
-            stream.close()
-            end = time.perf_counter()
-            self.last_timing_ = Timing(prompt_s=round((first or end) - start, 4), total_s=round(end - start, 4),
-                                       n_tokens=len(pieces), n_images=n_images, stopped=stopped)
-        return "".join(pieces)
-
-    def ask_json(self, messages: Sequence[dict], schema: dict, *, max_tokens: int = 512, temperature: float = 0.0,
-                 time_budget_s: float | None = None) -> Work[Any]:
-        """The answer parsed as JSON that follows ``schema``; VLMAnswerError if it does not parse."""
-        text = yield from self.answer(messages, schema=schema, max_tokens=max_tokens, temperature=temperature,
-                                      time_budget_s=time_budget_s)
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as e:
-            cut = self.last_timing_ is not None and self.last_timing_.stopped == "max_tokens"
-            reason = f"stopped at max_tokens={max_tokens} before the JSON was complete" if cut else str(e)
-            raise VLMAnswerError(self.name, text, reason) from e
 
     def close(self) -> None:
         """Free the model, its context and the projector (idempotent)."""
