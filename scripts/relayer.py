@@ -30,7 +30,7 @@ MOVES = {
     "_torchvision_compat": "models._torchvision_compat", "embedders": "models.embedders",
     "embedding": "models.embedding", "host": "models.host", "vlm": "models.vlm", "vlm.registry": "models.factory", "worker": "worker",
     "result": "analysis.result", "stats": "analysis.stats", "contrast": "analysis.contrast",
-    "subgroups": "analysis.subgroups", "validate": "analysis.validate", "projection": "analysis.projection",
+    "subgroups": "analysis.subgroups", "validate": "analysis.validate",
     "heatmap": "analysis.heatmap", "library": "analysis.library", "proposers": "analysis.proposers",
     "projection": "projection", "explain": "analysis.explain", "domain": "analysis.domain", "replant": "analysis.replant",
 }

@@ -166,7 +166,7 @@ def test_out_of_domain_photos_get_no_toy_shapes_phrase_but_keep_the_measurement_
     print_summary(result, tmp_path / "report")
     assert message in capsys.readouterr().out.splitlines()
     # compared without measurements, the check measures the images itself: the same verdict, and no phrase
-    alone = run(compare(replace(request, measurements=False)))
+    alone = run(compare_steps(replace(request, measurements=False)))
     assert alone.domain == result.domain and alone.findings == ()
 
 
