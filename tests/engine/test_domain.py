@@ -142,7 +142,7 @@ def _photo_pair(root: Path, darker: float) -> Path:
 
 @pytest.mark.slow
 def test_out_of_domain_photos_get_no_toy_shapes_phrase_but_keep_the_measurement_finding(tmp_path, capsys):
-    from spotdiff.apps.cli import print_summary, write_reports
+    from spotdiff.apps.console import print_summary, write_reports
 
     pair = _photo_pair(tmp_path, darker=0.6)
     request = CompareRequest(set_a=(pair / "set_a",), set_b=(pair / "set_b",), model="toy-shapes", seed=0,

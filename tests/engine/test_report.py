@@ -190,7 +190,7 @@ def test_side_effects_follow_their_cause_and_point_at_its_id(tmp_path):
 
 
 def test_html_and_cli_nest_side_effects_under_their_cause(tmp_path, capsys):
-    from spotdiff.apps.cli import print_summary
+    from spotdiff.apps.console import print_summary
 
     result = nested_result(tmp_path)
     html = to_html(result)

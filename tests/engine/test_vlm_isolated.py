@@ -162,7 +162,7 @@ def request_for(pair, cache, **options):
 @pytest.mark.parametrize("runtime", ["SigillVLM", "SigkillVLM", "HangingVLM", "SigillAtLoadVLM"])
 def test_a_comparison_whose_vlm_stops_finishes_with_a_warning(registered, pair, shared_cache, monkeypatch,
                                                               tmp_path, runtime):
-    from spotdiff.apps.cli import write_reports
+    from spotdiff.apps.console import write_reports
 
     monkeypatch.setattr(isolated, "RUNTIME", f"worker_faults:{runtime}")
     if runtime == "HangingVLM":  # the tiny VLM's registry entry with a budget of 3 s, as a user's could say
