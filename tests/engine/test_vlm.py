@@ -383,3 +383,10 @@ def test_a_projector_that_differs_from_the_registrys_sha256_is_refused(zoo, tmp_
     monkeypatch.setenv("SPOTDIFF_MODELS", str(tmp_path))
     with pytest.raises(errors.WeightsIntegrityError, match="tiny-vlm-mmproj.gguf"):
         ModelHost().vlm("tiny-vlm")
+
+
+def test_the_vlm_proposer_is_a_slow_proposer_before_it_has_proposed():
+    """The pipeline drives a proposer that reports progress and warnings only when it is one, checked up front."""
+    from spotdiff.analysis.proposers.base import SlowProposer
+
+    assert isinstance(VLMProposer(object()), SlowProposer)

@@ -64,14 +64,15 @@ class VLMProposer:
         self.multi_image = multi_image
         self.time_budget_s = time_budget_s
         self.n_hint_phrases = n_hint_phrases
+        self.rounds_: list[Round] = []  # filled anew by each propose
+        self.warnings_: list[str] = []
 
     def propose(self, evidence: Evidence) -> list[Hypothesis]:
         return run(self.propose_work(evidence))
 
     def propose_work(self, evidence: Evidence) -> Work[list[Hypothesis]]:
         """Like ``propose``, as a generator: Progress per answer token; close it to cancel."""
-        self.rounds_: list[Round] = []
-        self.warnings_: list[str] = []
+        self.rounds_, self.warnings_ = [], []
         text_spaces = [s for s in evidence.spaces.values() if s.text_encoder is not None]
         if not text_spaces:
             self.warnings_.append(
