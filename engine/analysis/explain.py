@@ -231,7 +231,7 @@ def explain(findings: Sequence[Finding], discovery: Half, heldout: Half, *, alph
                                      np.zeros(0))
             notes[k].update(shares=shares, parents=own)
     p_star = np.maximum(np.array([f.p_value for f in findings]), p_cond)
-    q_star = weighted_benjamini_hochberg(p_star, conditional_weights(findings, tested, discovery)) \
+    q_star = weighted_benjamini_hochberg(p_star, conditional_weights(findings, order, len(causes), discovery)) \
         if findings else p_star
     out = []
     for i, f in enumerate(findings):
@@ -262,15 +262,20 @@ def _explanation(f: Finding, note: dict, parents: Sequence[int], findings: Seque
     return {}
 
 
-def conditional_weights(findings: Sequence[Finding], tested: Sequence[int], discovery: Half) -> np.ndarray:
+def conditional_weights(findings: Sequence[Finding], order: Sequence[int], n_causes: int,
+                        discovery: Half) -> np.ndarray:
     """The weights of the BH on p*: each claim's weight (its discovery effect), times how much of its discovery
-    shift the claim that explains it best leaves standing (the residual t of :func:`residual_t`, over 3,
-    clipped to [0.1, 1], squared); mean 1. From the discovery half only, so the false discovery rate of the
-    independent findings stays at alpha; an echo, whose shift another claim explains, gets a small share."""
+    shift the earlier claims in the test order leave standing (the least residual t of :func:`residual_t`
+    over them, over 3, clipped to [0.1, 1], squared; 1 for the re-planted causes and the first claim); mean 1.
+    From the discovery half only, so the false discovery rate of the independent findings stays at alpha; an
+    echo, whose shift an earlier claim explains, gets a small share."""
     weights = np.array([f.weight for f in findings], dtype=np.float64)
-    if len(tested) > 1:
-        left = residual_t([findings[i] for i in tested], discovery).min(0)
-        weights[list(tested)] *= np.clip(np.nan_to_num(left, nan=0.0, posinf=3.0) / 3, 0.1, 1.0) ** 2
+    if len(order) > 1:
+        t = residual_t([findings[i] for i in order], discovery)
+        for a, i in enumerate(order):
+            if a >= max(n_causes, 1):
+                left = float(np.nan_to_num(t[:a, a].min(), nan=0.0, posinf=3.0))
+                weights[i] *= float(np.clip(left / 3, 0.1, 1.0)) ** 2
     return weights / weights.mean() if len(weights) and weights.mean() > 0 else weights
 
 
