@@ -1,7 +1,6 @@
 """The thumbnail grid at 10,000 images, the model picker, and what the window remembers."""
 
 import os
-import time
 
 import pytest
 from PySide6.QtWidgets import QApplication
@@ -35,20 +34,15 @@ def test_grid_of_10000_images_is_lazy_and_scrolls_smoothly(qtbot, ten_thousand):
     grid.show()
     qtbot.waitExposed(grid)
 
-    started = time.perf_counter()
-    grid.set_records(ten_thousand.images)
+    grid.set_records(ten_thousand.images)  # how fast, and how smooth the scrolling: benchmarks/gui_responsiveness.py
     QApplication.processEvents()
-    assert time.perf_counter() - started < 0.5
     qtbot.waitUntil(lambda: grid.verticalScrollBar().maximum() > 100 * grid.gridSize().height(), timeout=5000)
 
-    bar, worst = grid.verticalScrollBar(), 0.0
+    bar = grid.verticalScrollBar()
     for step in range(20):  # jump through the whole grid, repainting each time
-        t = time.perf_counter()
         bar.setValue(bar.maximum() * step // 19)
         grid.viewport().repaint()
         QApplication.processEvents()
-        worst = max(worst, time.perf_counter() - t)
-    assert worst < 0.1, f"a scroll step took {worst * 1000:.0f} ms"
     # only what was on screen was asked for: a few pages, not 10,000
     visible = (grid.viewport().width() // grid.gridSize().width() + 1) * (
         grid.viewport().height() // grid.gridSize().height() + 2)
