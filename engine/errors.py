@@ -25,7 +25,7 @@ expected, and what to do.
     │       └── VLMAnswerError          an answer that is not the JSON asked for
     ├── LibraryError                    the feature library cannot be opened or written
     ├── CacheError                      the embedding cache cannot be used at all
-    ├── WorkerError                     a worker process (engine.worker) stopped; the next call starts a new one
+    ├── WorkerError                     a worker process (spotdiff.worker) stopped; the next call starts a new one
     │   ├── WorkerCrashedError          it died: a signal (SIGILL, the out-of-memory SIGKILL, ...), MemoryError, exit
     │   ├── WorkerTimeoutError          it sent nothing within a call's time budget and was killed
     │   └── WorkerProtocolError         it sent a reply that cannot be read or is not what was asked for
@@ -240,7 +240,7 @@ class CacheError(SpotdiffError):
 
 
 class WorkerError(SpotdiffError):
-    """A worker process (engine.worker) could not answer and was stopped; its next call starts a new one.
+    """A worker process (spotdiff.worker) could not answer and was stopped; its next call starts a new one.
 
     ``reason`` says what happened in a few words ("illegal instruction (signal 4)"), ``doing``
     what the worker was asked ("starting", "calling answer()").
@@ -276,7 +276,7 @@ class WorkerProtocolError(WorkerError):
         self.problem = problem
         super().__init__(worker, doing, f"a reply that cannot be used ({problem})", (
             f"Worker process {worker!r} sent a reply that cannot be used while {doing}: {problem}; it was expected "
-            "to follow engine.worker's protocol, so it was killed and the next call starts a new process. This is a "
+            "to follow spotdiff.worker's protocol, so it was killed and the next call starts a new process. This is a "
             "bug in what it runs: please report it."))
 
 

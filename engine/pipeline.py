@@ -289,7 +289,7 @@ def analyse(spaces: Sequence[Space], images_a: tuple[ImageRecord, ...], images_b
             split: Split, request: CompareRequest, proposers: Sequence[Proposer] | None = None,
             replanter: Replanter | None = None) -> Work[Analysis]:
     """Contrast analysis on the embeddings, proposals from the discovery half, validation on the held-out half,
-    then explaining away (engine.explain; with ``replanter``, by re-planting the causes engine.edits can make)."""
+    then explaining away (spotdiff.analysis.explain; with ``replanter``, by re-planting the causes spotdiff.synthetic.edits can make)."""
     n_a = len(images_a)
     y = np.r_[np.zeros(n_a), np.ones(len(images_b))].astype(bool)
     heldout = np.r_[split.heldout_a, split.heldout_b]

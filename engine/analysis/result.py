@@ -124,16 +124,16 @@ class Finding:
     scores_a, scores_b : ndarray of shape (n_heldout_a,), (n_heldout_b,)
     exemplars_a, exemplars_b : held-out images scoring lowest / highest
     id : "f1", "f2", ... in report order; what ``side_effect_of`` and ``aliased_with`` point at
-    independent : a difference of its own (:mod:`engine.explain`): supported, and still supported when
+    independent : a difference of its own (:mod:`spotdiff.analysis.explain`): supported, and still supported when
         p_value is replaced by max(p_value, p_conditional) in the same weighted Benjamini–Hochberg
     p_conditional : one-sided p-value of the claim's shift once the findings that may cause it are
-        accounted for: re-planted into the other set's held-out images (:mod:`engine.replant`) and/or
+        accounted for: re-planted into the other set's held-out images (:mod:`spotdiff.analysis.replant`) and/or
         regressed out within each set (Freedman–Lane permutation test); p_value when nothing may cause it
     side_effect_of : for a supported finding that is not independent, the id of the finding that accounts
         for its shift; else None
     aliased_with : instead of side_effect_of, when the sets do not overlap at all on that finding's scores,
         so set membership alone cannot tell a side effect from a difference of its own
-    replanted : (edit, into, strength) when re-planting explains it away: the engine.edits name, the set whose
+    replanted : (edit, into, strength) when re-planting explains it away: the spotdiff.synthetic.edits name, the set whose
         held-out images it was planted into ("a" or "b") and its strength; else None
     reproduced : (share, low, high): the share of the claim's held-out shift the re-planted images reproduce,
         with a 95 % bootstrap interval; None when nothing was re-planted

@@ -45,7 +45,7 @@ class ModelSpec:
         on a small world (toy-shapes) reads only its own words; any other phrase lands at random.
     domain : for a model trained on a narrow world, {"description": what it was trained on ("procedural
         scenes"), "reference": a file of engine/data/domains}: images unlike that world are detected and the
-        model's words about them are not used (engine.domain); None: not checked (the real CLIPs)
+        model's words about them are not used (spotdiff.analysis.domain); None: not checked (the real CLIPs)
     """
 
     name: str

@@ -74,7 +74,7 @@ def _section_verdict(page: Page) -> str:
     r = page.result
     differ = any(math.isfinite(s.p_value) and s.p_value <= page.alpha for s in r.separability)
     text = f'<div class="verdict{" differ" if differ else ""}">{_e(verdict(r, page.alpha))}</div>'
-    if r.domain is not None and r.domain.message:  # out of the model's domain: engine.domain
+    if r.domain is not None and r.domain.message:  # out of the model's domain: spotdiff.analysis.domain
         text += f'<p class="notice domain">{_e(r.domain.message)}</p>'
     if len(r.separability) > 1:
         rows = "".join(

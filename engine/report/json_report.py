@@ -187,7 +187,7 @@ def _key(key: object, namer: PathNamer | None) -> str:
 
 
 def ordered_findings(findings: Iterable[Finding]) -> list[Finding]:
-    """Report order (engine.explain.report_order): each top-level supported finding followed by its side
+    """Report order (spotdiff.analysis.explain.report_order): each top-level supported finding followed by its side
     effects, independent findings first; then the unsupported findings by q-value."""
     return sorted(findings, key=report_key)
 

@@ -78,7 +78,7 @@ class MethodAnswer:
     n_asserted: int
     seconds: float
     available: bool = True
-    explanations: tuple[Claim, ...] | None = None  # what it says differs; None: its top k (engine.bench.run)
+    explanations: tuple[Claim, ...] | None = None  # what it says differs; None: its top k (spotdiff.apps.bench.run)
 
     @property
     def asserted(self) -> tuple[Claim, ...]:
@@ -108,7 +108,7 @@ def _independent(findings) -> tuple[Claim, ...]:
 
 
 def spotdiff(data: PairData, seed: int) -> MethodAnswer:
-    """The app's analysis; with the pair's embedders, causes that engine.edits can make are re-planted."""
+    """The app's analysis; with the pair's embedders, causes that spotdiff.synthetic.edits can make are re-planted."""
     start = time.perf_counter()
     split = Split.make(len(data.images_a), len(data.images_b), seed=seed, heldout_fraction=0.5)
     replanter = Replanter(data.embedders, seed=seed) if data.embedders else None

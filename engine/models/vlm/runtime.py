@@ -141,7 +141,7 @@ class Timing:
 class Answering:
     """answer() and ask_json() on top of a model's stream of answer pieces: Progress per token, a time
     budget, cancel by close(), ``last_timing_``, JSON. Shared by VisionLanguageModel (in this process)
-    and engine.vlm.isolated.IsolatedVLM (in a worker process).
+    and spotdiff.models.vlm.isolated.IsolatedVLM (in a worker process).
 
     A subclass has ``name``, ``time_budget_s`` and ``last_timing_``, and ``stream()`` or ``_pieces()``.
     """
@@ -152,7 +152,7 @@ class Answering:
 
     def _pieces(self, messages: Sequence[dict], *, schema: dict | None, max_tokens: int, temperature: float,
                 time_budget_s: float) -> Iterator[str | object]:
-        """The answer's pieces; a worker also yields engine.worker.WAITING while it works on the next one."""
+        """The answer's pieces; a worker also yields spotdiff.worker.WAITING while it works on the next one."""
         return self.stream(messages, schema=schema, max_tokens=max_tokens, temperature=temperature)
 
     def answer(self, messages: Sequence[dict], *, schema: dict | None = None, max_tokens: int = 256,
@@ -226,7 +226,7 @@ class VisionLanguageModel(Answering):
     The model is loaded in the constructor; a wrong or corrupt file raises ModelLoadError there, not
     at the first question. Calls are serialised by a lock. ``close()`` frees the memory.
 
-    It runs in this process, so a crash of llama.cpp ends the process; engine.vlm.isolated.IsolatedVLM
+    It runs in this process, so a crash of llama.cpp ends the process; spotdiff.models.vlm.isolated.IsolatedVLM
     runs it in a worker process instead (what ModelHost.vlm gives by default).
     """
 
