@@ -10,7 +10,7 @@ import struct
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Callable
+from typing import BinaryIO, Callable, Protocol
 
 import numpy as np
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
@@ -19,9 +19,13 @@ from . import medical
 from .medical.arrays import decode_tiff
 from ..errors import UnreadableImageError
 
-if TYPE_CHECKING:
-    from .images import ImageRecord  # lazy: type hints only (images imports this module)
 
+class ImageRef(Protocol):
+    """What names one image of a file (a frame or slice of a multi-item file): an ImageRecord is one."""
+
+    path: Path
+    frame: int | None
+    axis: int | None
 
 
 @dataclass(frozen=True)
@@ -191,7 +195,7 @@ def open_readonly(path: Path) -> BinaryIO:
         raise UnreadableImageError(path, f"cannot open file: {e.strerror or e}") from e
 
 
-def open_image(image: Path | str | ImageRecord, *, max_side: int | None = None) -> Image.Image:
+def open_image(image: Path | str | ImageRef, *, max_side: int | None = None) -> Image.Image:
     """Decode a file, or the item a record names, to a fully loaded 8-bit RGB image with its EXIF
     orientation applied.
 
@@ -217,7 +221,7 @@ def open_image(image: Path | str | ImageRecord, *, max_side: int | None = None) 
         return decode(fp, path, max_side, frame, axis).image
 
 
-def thumbnail(image: Path | str | ImageRecord, size: int = 96) -> bytes:
+def thumbnail(image: Path | str | ImageRef, size: int = 96) -> bytes:
     """JPEG bytes of a file (or a record's item) shrunk to fit a ``size`` x ``size`` box, for reports."""
     im = open_image(image, max_side=size * 2)
     im.thumbnail((size, size), Image.Resampling.LANCZOS)
