@@ -33,11 +33,6 @@ CREATE TABLE IF NOT EXISTS vectors (
 """
 
 
-def default_cache_dir() -> Path:
-    """$SPOTDIFF_CACHE if set, else the platform's user cache dir for spotdiff."""
-    return cache_dir()
-
-
 def _checksum(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
@@ -50,7 +45,7 @@ class EmbeddingCache:
     """
 
     def __init__(self, folder: Path | str | None = None):
-        self.folder = Path(folder) if folder is not None else default_cache_dir()
+        self.folder = Path(folder) if folder is not None else cache_dir()
         self.path = self.folder / "embeddings.sqlite"
         self._db: sqlite3.Connection | None = None
         self.n_corrupt_ = 0
