@@ -3,24 +3,30 @@
 Each :class:`Edit` has a name, a plain-language ground truth (what a good answer to "how does B differ?" says)
 and ``apply(image, strength, rng) -> (image, info)``. ``strength`` in (0, 1] maps to sensible parameters
 (0.5 is clearly visible, 1 is strong). ``info`` records the parameters actually drawn; localized edits
-(rectangles, watermarks) list ``boxes`` as ``[x0, y0, x1, y1]`` pixel boxes, ``x1``/``y1`` exclusive, so a later
-check can ask whether a heat map points at the planted place.
+(rectangles, watermarks, and the small ones of :mod:`spotdiff.synthetic.local_edits`) list ``boxes`` as
+``[x0, y0, x1, y1]`` pixel boxes, ``x1``/``y1`` exclusive, so a later check can ask whether a heat map points at
+the planted place.
+
+An edit that draws a named colour per image (rectangles, text-stamp, dead-pixels, colour-blotch) has colour
+variants that fix it: "rectangles/red" draws only red rectangles, "rectangles/red+blue" red or blue ones.
 
     >>> edit, strength = parse_plant("blur:0.7")
     >>> blurred, info = edit.apply(image, strength, np.random.default_rng(0))
+    >>> red, info = parse_plant("text-stamp/red:0.5")[0].apply(image, 0.5, 0)
 """
 
 from __future__ import annotations
 
 import io
 import math
-from dataclasses import dataclass, field
-from typing import Callable
+from dataclasses import dataclass, field, replace
+from typing import Callable, Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from ..errors import InvalidParameterError
+from . import local_edits
 from .world import COLOURS, SHAPES, shape_mask
 
 EditFunction = Callable[[Image.Image, float, np.random.Generator], "tuple[Image.Image, dict]"]
@@ -33,12 +39,17 @@ class Edit:
     name : registry key ("blur")
     description : ground truth in plain words ("blurrier")
     localized : True when the edit touches only the ``boxes`` it reports
+    palette : colour names a variant may fix (:meth:`in_colours`); empty when the edit has no colour variants
+    colours : the colours this variant draws from (empty: the edit's own choice per image); the function then
+        receives them as its ``colours`` keyword
     """
 
     name: str
     description: str
     function: EditFunction = field(repr=False, compare=False)
     localized: bool = False
+    palette: tuple[str, ...] = ()
+    colours: tuple[str, ...] = ()
 
     def apply(self, image: Image.Image, strength: float = 0.5,
               rng: np.random.Generator | int | None = None) -> tuple[Image.Image, dict]:
@@ -49,8 +60,22 @@ class Edit:
         strength = _check_strength(strength, self.name)
         if not isinstance(rng, np.random.Generator):
             rng = np.random.default_rng(0 if rng is None else rng)
-        edited, info = self.function(image.convert("RGB"), strength, rng)
+        options = {"colours": self.colours} if self.colours else {}
+        edited, info = self.function(image.convert("RGB"), strength, rng, **options)
         return edited, {"edit": self.name, "strength": strength, **info}
+
+    def in_colours(self, colours: Sequence[str]) -> "Edit":
+        """The variant that draws only ``colours`` (names from :attr:`palette`): "rectangles/red+blue"."""
+        colours = tuple(str(c).strip().lower() for c in colours)
+        if not self.palette:
+            raise InvalidParameterError("edit", f"{self.name}/{'+'.join(colours)}",
+                                        f"a colour variant of one of {', '.join(_COLOURED)}; {self.name} has no colour")
+        unknown = [c for c in colours if c not in self.palette]
+        if unknown or not colours:
+            raise InvalidParameterError(f"colour of {self.name}", "+".join(unknown) or "",
+                                        f"one or more of {', '.join(self.palette)}, joined by '+'")
+        return replace(self, name=f"{self.name}/{'+'.join(colours)}", colours=colours,
+                       description=f"{self.description} ({' or '.join(colours)})")
 
 
 def _check_strength(strength, name: str) -> float:
@@ -78,22 +103,29 @@ def _short(image: Image.Image) -> int:
 # --- localized -----------------------------------------------------------------------------------------------
 
 
-def _rectangles(image, strength, rng):
-    """2–4 filled rectangles, each side 3–5 % of the shorter image side (at least 2 px); more when stronger."""
+RECTANGLE_SIDE = (0.03, 0.05)  # fraction of the shorter image side
+
+
+def _rectangles(image, strength, rng, colours=()):
+    """2–4 filled rectangles, each side 3–5 % of the shorter image side (at least 2 px); more when stronger.
+
+    Each rectangle's colour is drawn from ``colours`` (names; default: every colour of the world).
+    """
     width, height = image.size
     n = min(4, max(2, 1 + math.ceil(3 * strength)))
     out = image.copy()
     draw = ImageDraw.Draw(out)
-    palette = list(COLOURS.values())
-    boxes, colours = [], []
+    palette = list(colours or COLOURS)
+    boxes, rgbs, names = [], [], []
     for _ in range(n):
-        w, h = (max(2, round(_short(image) * rng.uniform(0.03, 0.05))) for _ in range(2))
+        w, h = (max(2, round(_short(image) * rng.uniform(*RECTANGLE_SIDE))) for _ in range(2))
         x0, y0 = int(rng.integers(0, width - w + 1)), int(rng.integers(0, height - h + 1))
-        colour = palette[int(rng.integers(len(palette)))]
-        draw.rectangle((x0, y0, x0 + w - 1, y0 + h - 1), fill=colour)
+        name = palette[int(rng.integers(len(palette)))]
+        draw.rectangle((x0, y0, x0 + w - 1, y0 + h - 1), fill=COLOURS[name])
         boxes.append([x0, y0, x0 + w, y0 + h])
-        colours.append(list(colour))
-    return out, {"boxes": boxes, "colours": colours}
+        rgbs.append(list(COLOURS[name]))
+        names.append(name)
+    return out, {"boxes": boxes, "colours": rgbs, "colour_names": names}
 
 
 _CORNERS = ("top-left", "top-right", "bottom-left", "bottom-right")
@@ -236,10 +268,11 @@ def _rotate(image, strength, rng):
     return out, {"angle": angle, "fill": [0, 0, 0]}
 
 
+_NAMED = tuple(COLOURS)
 EDITS: dict[str, Edit] = {
     edit.name: edit
     for edit in (
-        Edit("rectangles", "tiny rectangles pasted into the image", _rectangles, localized=True),
+        Edit("rectangles", "tiny rectangles pasted into the image", _rectangles, localized=True, palette=_NAMED),
         Edit("shape-watermark", "a faint shape watermark in a corner", _shape_watermark, localized=True),
         Edit("text-watermark", f"a faint '{WATERMARK_TEXT}' text watermark", _text_watermark, localized=True),
         Edit("warm", "warmer colour cast", _cast(+1.0)),
@@ -253,17 +286,27 @@ EDITS: dict[str, Edit] = {
         Edit("downscale", "smaller image size", _downscale),
         Edit("vignette", "darkened corners (vignette)", _vignette),
         Edit("rotate", "rotated by a small angle", _rotate),
+        Edit("text-stamp", "a small text stamp", local_edits.text_stamp, localized=True, palette=_NAMED),
+        Edit("dead-pixels", "a cluster of dead (stuck) pixels", local_edits.dead_pixels, localized=True,
+             palette=tuple(local_edits.STUCK)),
+        Edit("blurred-patch", "a small blurred patch", local_edits.blurred_patch, localized=True),
+        Edit("colour-blotch", "a small colour blotch", local_edits.colour_blotch, localized=True, palette=_NAMED),
     )
 }
+_COLOURED = tuple(name for name, edit in EDITS.items() if edit.palette)
 
 
 def get_edit(name: str) -> Edit:
-    """The edit called ``name`` (case and ``_``/``-`` do not matter); unknown names list the known ones."""
-    key = str(name).strip().lower().replace("_", "-")
+    """The edit called ``name`` (case and ``_``/``-`` do not matter); unknown names list the known ones.
+
+    "NAME/COLOUR[+COLOUR...]" is the colour variant of NAME (:meth:`Edit.in_colours`): "rectangles/red".
+    """
+    key, variant, colours = str(name).strip().lower().replace("_", "-").partition("/")
     try:
-        return EDITS[key]
+        edit = EDITS[key.strip()]
     except KeyError as e:
         raise InvalidParameterError("edit", name, f"one of {', '.join(EDITS)}") from e
+    return edit.in_colours(colours.split("+")) if variant else edit
 
 
 def parse_plant(text: str, default_strength: float = 0.5) -> tuple[Edit, float]:

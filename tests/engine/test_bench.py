@@ -1,16 +1,21 @@
 """The planted-difference benchmark: its judge, its suites, its baselines, and a short run end to end."""
 
 import json
+from dataclasses import replace
 
 import pytest
 
 from spotdiff.apps.bench.baselines import (METHODS, PairData, PhraseBank, gsclip, negate, no_heldout, spotdiff,
                                     visdiff_embedding)
 from spotdiff.apps.bench.judge import Claim, best_rank, first_match, matches, measurement_statements, unmatched_vocabulary
+from spotdiff.apps.bench.options import SUITES
 from spotdiff.apps.bench.run import BenchConfig, run_benchmark, write_results
-from spotdiff.apps.bench.suites import (KINDS, PREVALENCE_SET_SIZES, PREVALENCES, SET_SIZES, Planted, build_suites,
-                                 prevalence_level)
+from spotdiff.apps.bench.suites import (KINDS, LOCAL_EDITS, LOCAL_IMAGE_SIZE, LOWLEVEL_EDITS, PREVALENCE_SET_SIZES,
+                                        PREVALENCES, SET_SIZES, SOURCES, BenchPair, Planted, build_suites,
+                                        local_plant, photo_pool, prevalence_level)
+from spotdiff.apps.bench.summary import summarise, write_markdown
 from spotdiff.apps.cli import main
+from spotdiff.errors import InvalidParameterError
 from spotdiff.synthetic.edits import EDITS
 from spotdiff.progress import run
 from spotdiff.analysis.proposers.concept_bank import load_concepts, load_vocabulary
@@ -87,7 +92,8 @@ def test_judge_rejects_claims_that_do_not(statement, more_in, planted):
 def test_every_world_value_and_edit_has_words_and_the_concept_bank_can_say_each_planted_value():
     assert unmatched_vocabulary() == []
     vocabulary = [p for _, p in load_concepts()] + sorted(measurement_statements())
-    planted = {p for pair in build_suites() for p in pair.planted}
+    # the local suite's claims come from the region stage, in its own words (see the local judge tests)
+    planted = {p for pair in build_suites([s for s in SUITES if s != "local"]) for p in pair.planted}
     unsayable = [p for p in planted if not any(matches(s, p.more_in, p) for s in vocabulary)]
     assert not unsayable, [(p.attribute, p.value) for p in unsayable]
 
@@ -109,7 +115,7 @@ def test_suites_reach_the_issue_minimums_and_cover_every_kind():
     assert len({p.id for p in pairs}) == len(pairs)
     single = by_suite["single"]
     assert len(single) >= 40 and {p.planted[0].attribute for p in single} == set(KINDS)
-    assert {p.planted[0].value for p in by_suite["lowlevel"]} == set(EDITS)
+    assert [p.planted[0].value for p in by_suite["lowlevel"]] == list(LOWLEVEL_EDITS) == list(EDITS)[:14]
     assert len(by_suite["null"]) >= 40 and all(not p.planted and p.world_pair is None and not p.plants
                                                for p in by_suite["null"])
     assert {p.prevalence for p in by_suite["prevalence"]} == set(PREVALENCES)
@@ -120,6 +126,135 @@ def test_suites_reach_the_issue_minimums_and_cover_every_kind():
     assert {p.n_per_set for p in by_suite["sizes"]} == set(SET_SIZES)
     for p in by_suite["prevalence"]:
         assert p.world_pair.truth["prevalence"] == p.prevalence
+
+
+# --- the local suite -------------------------------------------------------------------------------------------
+
+
+def local(name, colours=(), size=None):
+    return Planted("local", "edit", name, EDITS[name].description, colours=tuple(colours), size=size)
+
+
+RED_RECTANGLES = local("rectangles", ["red"], size=5.12)  # sides of 4-6 px, as at 128 px
+
+
+@pytest.mark.parametrize("statement, more_in, planted", [
+    ("tiny red rectangles (≈ 5 × 4 px), 2–4 per image", "b", RED_RECTANGLES),
+    ("small red squares (≈ 7 × 7 px) near the centre", "b", RED_RECTANGLES),
+    ("tiny red rectangles", "b", RED_RECTANGLES),                                # no size said: colour and kind do
+    ("tiny red and blue rectangles (≈ 3 × 3 px)", "b", local("rectangles", ["blue", "green"], 5.12)),
+    ("no red rectangles", "a", RED_RECTANGLES),                                  # negation: the other set
+    ("small black text-like marks (≈ 14 × 6 px) in the bottom-right corner", "b", local("text-stamp", ["black"])),
+    ("small black text-like marks (≈ 14 × 6 px) in the bottom-right corner", "b", local("shape-watermark")),
+    ("small white logos in the top-left corner", "b", local("shape-watermark")),
+    ("tiny white specks (≈ 2 × 2 px)", "b", local("dead-pixels", ["white"])),
+    ("tiny black dead pixels (≈ 3 × 2 px) along the edges", "b", local("dead-pixels", ["black"])),
+    ("small blurred patches (≈ 16 × 16 px)", "b", local("blurred-patch")),
+    ("small green blotches (≈ 9 × 8 px)", "b", local("colour-blotch", ["green"])),
+    ("medium-sized yellow patches (≈ 12 × 10 px), 1–2 per image", "b", local("colour-blotch", ["yellow"])),
+])
+def test_judge_accepts_region_claims_that_name_the_local_edit(statement, more_in, planted):
+    assert matches(statement, more_in, planted)
+
+
+@pytest.mark.parametrize("statement, more_in, planted", [
+    ("tiny blue rectangles (≈ 5 × 4 px), 2–4 per image", "b", RED_RECTANGLES),   # wrong colour
+    ("tiny red rectangles (≈ 20 × 20 px)", "b", RED_RECTANGLES),                 # wrong size
+    ("tiny red rectangles (≈ 2 × 2 px)", "b", RED_RECTANGLES),
+    ("tiny red rectangles (≈ 5 × 4 px), 2–4 per image", "a", RED_RECTANGLES),    # wrong set
+    ("more colourful", "b", RED_RECTANGLES),
+    ("redder", "b", RED_RECTANGLES),
+    ("tiny reddish rectangles", "b", RED_RECTANGLES),                            # "red" as a whole word only
+    ("small red blotches (≈ 5 × 5 px)", "b", RED_RECTANGLES),                    # the wrong kind
+    ("small white logos", "b", local("shape-watermark")),                        # no corner
+    ("small red marks in the top-left corner", "b", local("text-stamp", ["red"])),
+    ("tiny black specks (≈ 2 × 2 px)", "b", local("dead-pixels", ["white"])),
+    ("small blurred patches (≈ 16 × 16 px)", "b", local("colour-blotch", ["green"])),  # patches, but no colour
+    ("small green blotches (≈ 9 × 8 px)", "b", local("blurred-patch")),
+    ("blurrier", "a", local("blurred-patch")),
+])
+def test_judge_rejects_region_claims_that_do_not(statement, more_in, planted):
+    assert not matches(statement, more_in, planted)
+
+
+def test_local_suite_plants_every_small_edit_at_every_prevalence_size_and_source():
+    pairs = build_suites(["local"])
+    planted = [p for p in pairs if p.planted]
+    assert len({p.id for p in pairs}) == len(pairs)
+    assert {(p.group, p.prevalence, p.n_per_set, p.source) for p in planted} == {
+        (name, level, n, source) for name in LOCAL_EDITS for level in PREVALENCES
+        for n in PREVALENCE_SET_SIZES for source in SOURCES}
+    assert all(p.suite == "local" and p.image_size == LOCAL_IMAGE_SIZE for p in pairs)
+    for p in planted:
+        (plant, strength), = p.plants
+        mark, = p.planted
+        assert mark.kind == "local" and mark.value == p.group == plant.split("/")[0] and strength == 0.5
+        assert (mark.colours != ()) == (p.group in ("rectangles", "text-stamp", "dead-pixels", "colour-blotch"))
+        assert plant == "/".join([p.group, *mark.colours])
+        assert (mark.size is not None) == (p.group == "rectangles")
+        assert p.level == f"{p.source}: {prevalence_level(p.prevalence, p.n_per_set)}"
+    nulls = [p for p in pairs if not p.planted]
+    assert len(nulls) >= 10 and all(p.source == "photos" and not p.plants for p in nulls)
+    rectangles = {p.planted[0].colours[0] for p in planted if p.group == "rectangles"}
+    assert len(rectangles) == 8  # one colour per pair, all of them used
+    quick = build_suites(["local"], quick=True)
+    assert 1 <= len(quick) <= 2 and {p.n_per_set for p in quick} == {20} and {p.source for p in quick} == set(SOURCES)
+
+
+def test_local_plants_name_what_the_edit_will_draw():
+    plant, planted = local_plant("rectangles", 3)
+    assert plant == f"rectangles/{planted.colours[0]}" and 0.03 * 128 <= planted.size <= 0.05 * 128
+    assert local_plant("dead-pixels", 0)[1].colours[0] in ("white", "black")
+    assert local_plant("blurred-patch", 0) == ("blurred-patch", local("blurred-patch"))
+    assert planted.to_json()["colours"] == list(planted.colours) and "size" not in local("blurred-patch").to_json()
+
+
+def test_a_photo_pair_is_drawn_from_photo_crops_with_its_plant(tmp_path):
+    pair = next(p for p in build_suites(["local"], quick=True) if p.source == "photos")
+    run(pair.write(tmp_path / "pair", image_size=32))  # a local pair keeps its own size
+    truth = json.loads((tmp_path / "pair" / "truth.json").read_text())
+    assert truth["complete"] and truth["n_per_set"] == pair.n_per_set and truth["image_size"] == LOCAL_IMAGE_SIZE
+    assert truth["source"] == str(tmp_path / f"photo-crops-{LOCAL_IMAGE_SIZE}px-{2 * pair.n_per_set}")
+    assert set(truth["sources"].values()) <= {f"crop_{i:04d}.png" for i in range(2 * pair.n_per_set)}
+    edited = list(truth["edited"].values())
+    assert len(edited) == pair.n_per_set  # 100 %
+    assert all(r[0]["info"]["colour"] == pair.planted[0].colours[0] for r in edited)
+    null = BenchPair("null-photos", "local", "photos: no difference", "none", (), n_per_set=pair.n_per_set,
+                     source="photos", image_size=LOCAL_IMAGE_SIZE)
+    run(null.write(tmp_path / "null", image_size=64))  # reuses the crops already cut
+    truth = json.loads((tmp_path / "null" / "truth.json").read_text())
+    assert truth["edited"] == {} and len(list(tmp_path.glob("photo-crops-*"))) == 1
+    with pytest.raises(InvalidParameterError, match="source"):
+        replace(null, source="camera")
+
+
+def test_photo_pairs_drawn_in_parallel_share_one_complete_pool(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(4) as pool:
+        folders = set(pool.map(lambda _: photo_pool(tmp_path, 6, 16), range(4)))
+    assert folders == {tmp_path / "photo-crops-16px-6"} and sorted(p.name for p in tmp_path.iterdir()) == [
+        "photo-crops-16px-6"]  # no partial copies left beside it
+    assert len(list((tmp_path / "photo-crops-16px-6").iterdir())) == 6
+
+
+def test_local_levels_and_photo_nulls_are_tabled():
+    def record(pair, rank, n_asserted):
+        answer = {"available": True, "rank": rank, "found": [rank is not None] * len(pair.planted),
+                  "n_asserted": n_asserted, "seconds": 0.1}
+        return pair.to_json() | {"synth_s": 0.1, "embed_s": 0.1, "methods": {m: answer for m in METHODS}}
+
+    pairs = build_suites(["local"])
+    records = [record(pairs[0], 1, 1), record(pairs[-1], None, 0)]
+    document = summarise(records)
+    assert document["summary"]["local"][pairs[0].level]["spotdiff"]["acc1"] == 1.0
+    assert document["summary"]["local"]["photos: no difference"]["spotdiff"]["false_finding_rate"] == 0.0
+    assert set(document["breakdown"]["local"]) == {pairs[0].group, "none"}
+    document |= {"command": "test", "started": "now", "runtime_s": 1.0, "image_size": 64, "spaces": ["m"],
+                 "environment": {"machine": "x", "python": "3"}, "methods": list(METHODS), "pairs": records}
+    table = write_markdown(document)
+    assert "| small local edits | photos: no difference | 1 | false-finding rate (lower is better) | 0.00 |" in table
+    assert "(local edits: 128 px)" in table and "### small local edits: Acc@1 by edit" in table
 
 
 def test_a_pair_is_drawn_with_what_it_says_was_planted(tmp_path):
@@ -194,7 +329,7 @@ def check_document(document, suites):
 
 @pytest.mark.slow
 def test_quick_run_with_the_measurement_model(tmp_path):
-    suites = ("single", "lowlevel", "prevalence", "null", "multi", "sizes")
+    suites = SUITES
     document = run(run_benchmark(BenchConfig(model="measurements", quick=True, command="test")))
     check_document(document, suites)
     # a planted blur is what measurements see best: found at rank 1, and no null pair gives a finding

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -9,7 +10,11 @@ from scipy import ndimage
 
 from spotdiff.synthetic.edits import EDITS, Edit, get_edit, parse_plant
 from spotdiff.errors import InvalidParameterError
-from spotdiff.synthetic.world import Scene, SceneObject, render
+from spotdiff.synthetic.local_edits import STUCK
+from spotdiff.synthetic.photos import photo_sources, write_photo_crops
+from spotdiff.synthetic.world import COLOURS, Scene, SceneObject, render
+
+SMALL_EDITS = ("text-stamp", "dead-pixels", "blurred-patch", "colour-blotch")
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +56,8 @@ def test_every_edit_changes_the_image_reproducibly(name, photo):
     assert edited.mode == "RGB" and edited.tobytes() == again.tobytes() and info == info_again
     assert info["edit"] == name and info["strength"] == 0.5
     json.dumps(info)  # truth.json stores it
-    assert photo.size != edited.size or (np.abs(arr(edited) - arr(photo)).max(axis=2) > 2).mean() > 0.002
+    changed = np.abs(arr(edited) - arr(photo)).max(axis=2) > 2 if photo.size == edited.size else None
+    assert changed is None or changed.sum() >= (3 if name == "dead-pixels" else 0.002 * changed.size)
     assert isinstance(EDITS[name], Edit) and EDITS[name].description
 
 
@@ -133,7 +139,7 @@ def test_rotation_turns_the_image_with_black_corners(photo):
 # --- localized edits touch only their boxes ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["rectangles", "shape-watermark", "text-watermark"])
+@pytest.mark.parametrize("name", ["rectangles", "shape-watermark", "text-watermark", *SMALL_EDITS])
 @pytest.mark.parametrize("seed", range(4))
 def test_localized_edits_change_only_pixels_inside_their_boxes(name, seed, photo):
     edited, info = apply(name, photo, seed=seed)
@@ -144,7 +150,10 @@ def test_localized_edits_change_only_pixels_inside_their_boxes(name, seed, photo
         assert 0 <= x0 < x1 <= photo.width and 0 <= y0 < y1 <= photo.height
         inside[y0:y1, x0:x1] = True
     assert not changed[~inside].any()
-    assert changed[inside].sum() >= 0.2 * min(inside.sum(), 30)
+    if name == "dead-pixels":  # scattered in their box, each one changed
+        assert sorted(map(list, zip(*np.nonzero(changed.T)))) == info["pixels"]
+    else:
+        assert changed[inside].sum() >= 0.2 * min(inside.sum(), 30)
 
 
 def test_rectangles_are_two_to_four_small_ones(photo):
@@ -154,6 +163,73 @@ def test_rectangles_are_two_to_four_small_ones(photo):
             assert 2 <= len(boxes) <= 4
             for x0, y0, x1, y1 in boxes:
                 assert 0.03 * 150 - 1 <= x1 - x0 <= 0.05 * 150 + 1 and 0.03 * 150 - 1 <= y1 - y0 <= 0.05 * 150 + 1
+
+
+@pytest.mark.parametrize("strength", [0.05, 0.5, 1.0])
+def test_small_edits_are_as_small_as_they_say(strength, photo):
+    short = min(photo.size)
+    for seed in range(6):
+        (x0, y0, x1, y1), = apply("text-stamp", photo, strength, seed)[1]["boxes"]
+        assert 0.04 * photo.height <= y1 - y0 <= 0.12 * photo.height and x1 - x0 > y1 - y0
+        _, info = apply("dead-pixels", photo, strength, seed)
+        (x0, y0, x1, y1), = info["boxes"]
+        assert 3 <= len(info["pixels"]) <= 8 and x1 - x0 <= 6 and y1 - y0 <= 6
+        (x0, y0, x1, y1), = apply("blurred-patch", photo, strength, seed)[1]["boxes"]
+        assert x1 - x0 == y1 - y0 and 0.12 * short - 1 <= x1 - x0 <= 0.18 * short + 1
+        _, info = apply("colour-blotch", photo, strength, seed)
+        (x0, y0, x1, y1), = info["boxes"]
+        assert 0.6 <= info["opacity"] <= 0.9 and 0.03 * short <= max(x1 - x0, y1 - y0) <= 0.14 * short
+
+
+@pytest.mark.parametrize("name", ["rectangles", "text-stamp", "dead-pixels", "colour-blotch"])
+def test_coloured_edits_record_the_colour_they_drew(name, photo):
+    drawn = set()
+    for seed in range(12):
+        edited, info = apply(name, photo, seed=seed)
+        names = info["colour_names"] if name == "rectangles" else [info["colour"]]
+        rgbs = info["colours"] if name == "rectangles" else [info["colour_rgb"]]
+        palette = STUCK if name == "dead-pixels" else COLOURS
+        assert all(list(palette[n]) == rgb for n, rgb in zip(names, rgbs, strict=True))
+        drawn.update(names)
+        if name in ("text-stamp", "dead-pixels"):  # opaque: the colour itself is in the box
+            x0, y0, x1, y1 = info["boxes"][0]
+            assert (arr(edited)[y0:y1, x0:x1] == rgbs[0]).all(axis=2).any()
+    assert len(drawn) >= 2  # drawn per image, not fixed
+
+
+@pytest.mark.parametrize("plant, colours", [("rectangles/red", {"red"}), ("text-stamp/blue", {"blue"}),
+                                            ("dead-pixels/black", {"black"}),
+                                            ("colour-blotch/Green+yellow:0.5", {"green", "yellow"})])
+def test_a_colour_variant_draws_only_its_colours(plant, colours, photo):
+    edit, strength = parse_plant(plant)
+    assert edit.localized and edit.name.split("/")[0] in EDITS and set(edit.colours) == colours
+    drawn = set()
+    for seed in range(8):
+        _, info = edit.apply(photo, strength, seed)
+        drawn.update(info.get("colour_names") or [info["colour"]])
+        assert info["edit"] == edit.name
+    assert drawn == colours or (len(colours) == 2 and drawn < colours)
+
+
+@pytest.mark.parametrize("plant", ["blur/red", "rectangles/grey", "dead-pixels/red", "rectangles/"])
+def test_a_colour_variant_needs_a_coloured_edit_and_its_colours(plant):
+    with pytest.raises(InvalidParameterError, match="colour"):
+        get_edit(plant)
+
+
+def test_the_blurred_patch_removes_detail_inside_and_keeps_the_rest(photo):
+    edited, info = apply("blurred-patch", photo, 1.0)
+    x0, y0, x1, y1 = info["boxes"][0]
+    inside = (x0 + 3, y0 + 3, x1 - 3, y1 - 3)  # away from the edge the surroundings were blurred in with
+    assert high_frequency(edited.crop(inside)) < 0.5 * high_frequency(photo.crop(inside))
+
+
+def test_the_text_stamp_is_an_id_like_label(photo):
+    texts = {apply("text-stamp", photo, seed=seed)[1]["text"] for seed in range(20)}
+    assert len(texts) == 20
+    for text in texts:
+        letters, digits = text.split(" ")
+        assert 4 <= len(text) <= 7 and letters.isalpha() and letters.isupper() and digits.isdigit()
 
 
 def test_watermarks_sit_where_they_say(photo):
@@ -190,3 +266,46 @@ def test_unknown_edit_lists_the_known_names():
 def test_apply_refuses_bad_strength(photo):
     with pytest.raises(InvalidParameterError):
         EDITS["noise"].apply(photo, 0.0)
+
+
+# --- photo crops -------------------------------------------------------------------------------------------------
+
+
+def test_photo_crops_are_distinct_reproducible_rgb_squares(tmp_path):
+    write_photo_crops(tmp_path / "a", 30, size=40, seed=3)
+    write_photo_crops(tmp_path / "b", 12, size=40, seed=3)
+    files = sorted((tmp_path / "a").iterdir())
+    assert [f.name for f in files[:2]] == ["crop_0000.png", "crop_0001.png"] and len(files) == 30
+    assert all(f.read_bytes() == g.read_bytes() for f, g in zip(files, sorted((tmp_path / "b").iterdir())))
+    images = [Image.open(f) for f in files]
+    assert all(im.mode == "RGB" and im.size == (40, 40) for im in images)
+    assert len({im.tobytes() for im in images}) == 30
+    assert all(arr(im).std() > 5 for im in images)  # no blank squares
+    other = Image.open(write_photo_crops(tmp_path / "c", 1, size=40, seed=4) / "crop_0000.png")
+    assert other.tobytes() != images[0].tobytes()
+
+
+def test_photo_crops_are_mostly_colour_photographs(tmp_path):
+    sources = [name for name, _ in photo_sources()]
+    assert {"china", "flower"} <= set(sources)
+    images = [Image.open(f) for f in sorted(write_photo_crops(tmp_path, 24, size=24).iterdir())]
+    grey = [im for im in images if (arr(im).max(axis=2) - arr(im).min(axis=2)).max() <= 2]
+    assert len(grey) <= 0.2 * len(images)
+
+
+def test_photo_crops_fall_back_to_scikit_learns_photographs_without_scikit_image(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "skimage", None)  # import skimage now raises ImportError
+    assert [name for name, _ in photo_sources()] == ["china", "flower"]
+    images = [Image.open(f) for f in sorted(write_photo_crops(tmp_path, 6, size=32).iterdir())]
+    assert len({im.tobytes() for im in images}) == 6
+
+
+@pytest.mark.extra("skimage", "test")
+def test_photo_crops_use_scikit_image_photographs_where_it_is_installed():
+    assert {"astronaut", "coffee", "chelsea", "rocket"} <= {name for name, _ in photo_sources()}
+
+
+@pytest.mark.parametrize("n, size", [(0, 112), (-1, 112), (2.5, 112), (True, 112), (4, 15), (4, None)])
+def test_photo_crops_refuse_bad_counts_and_sizes(n, size, tmp_path):
+    with pytest.raises(InvalidParameterError, match="for n:" if size == 112 else "for size:"):
+        write_photo_crops(tmp_path, n, size=size)

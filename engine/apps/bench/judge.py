@@ -20,6 +20,22 @@ Two refinements keep the judge exact rather than lenient:
   "many objects, more in a" matches "fewer objects" planted in b; "darker, more in a" matches "brighter" planted
   in b. Only the pairs listed in ``COMPLEMENTS`` count.
 
+**Local edits** (``kind == "local"``, the local suite) are judged by a stricter rule, written for the region
+stage's claims ("tiny red rectangles (≈ 5 × 4 px), 2–4 per image"). A claim matches a planted local edit when
+
+a. it points at the right set (negation as above: "no red rectangles, more in a" is "red rectangles, more in b");
+b. it names the edit's kind, as whole words (``LOCAL_KIND_PATTERNS``): rectangles — rectangle(s), square(s),
+   rectangular; text-stamp — text, text-like, letter(s), lettering, character(s); shape-watermark — mark(s),
+   logo(s), shape(s), watermark(s), *and* corner(s); dead-pixels — speck(s), (dead / stuck) pixel(s), dot(s);
+   blurred-patch — blur, blurred, blurry, smooth, smoothed; colour-blotch — blotch(es), blob(s), spot(s),
+   stain(s), patch(es);
+c. where the plant has colour names (``Planted.colours``), the claim names one of them as a whole word; and
+d. where the plant has a size (``Planted.size``: rectangles' mean side in pixels) and the claim gives one,
+   "≈ W × H px", the mean of W and H is within ±50 % of it.
+
+No veto applies to them, and their vocabulary is not the world's: "red" alone, "more colourful", or
+"rectangles" of the wrong colour or of 20 × 20 px do not match red rectangles of 4–6 px.
+
 The vocabulary is the world's (``spotdiff.synthetic.world``) and the edits' descriptions (``spotdiff.synthetic.edits``), with the usual
 plural, adjective and spelling variants; it was written from those, not from any model's output.
 ``lowres`` also accepts blur words because its own description is "lower resolution (soft, detail lost)".
@@ -37,7 +53,7 @@ from ...models.embedders.measurements import MEASUREMENTS
 from ...synthetic.edits import EDITS
 from ...synthetic.world import _ATTRIBUTES
 
-JUDGE_VERSION = 1
+JUDGE_VERSION = 2  # 2: the local-edit rule
 
 _GREY = r"gr[ae]y"
 # Accepted patterns per (attribute, value); each is a regular expression matched on word boundaries.
@@ -76,6 +92,19 @@ WORLD_PATTERNS: dict[tuple[str, str], tuple[str, ...]] = {
     ("background_colour", "taupe"): (r"taupe", r"brown", r"brownish", rf"brown[- ]?{_GREY}"),
 }
 
+# What names a local edit's kind (rule b); shape-watermark also needs LOCAL_ALSO's words.
+LOCAL_KIND_PATTERNS: dict[str, tuple[str, ...]] = {
+    "rectangles": (r"rectangles?", r"squares?", r"rectangular"),
+    "text-stamp": (r"text(-like)?", r"letter(ing|s)?", r"characters?"),
+    "shape-watermark": (r"marks?", r"logos?", r"shapes?", r"watermarks?"),
+    "dead-pixels": (r"specks?", r"(dead |stuck )?pixels?", r"dots?"),
+    "blurred-patch": (r"blur(red|ry)?", r"smooth(ed)?"),
+    "colour-blotch": (r"blotch(es)?", r"blobs?", r"spots?", r"stains?", r"patch(es)?"),
+}
+LOCAL_ALSO: dict[str, tuple[str, ...]] = {"shape-watermark": (r"corners?",)}
+SIZE_TOLERANCE = 0.5  # rule d: a claimed mean side within ±50 % of the planted one
+_SIZE = re.compile(r"(?:≈|~)\s*(\d+(?:\.\d+)?)\s*[×x]\s*(\d+(?:\.\d+)?)\s*px", re.IGNORECASE)
+
 _SOFT = r"soft(er)?(?! (lighting|light|texture|shadows?|colou?rs?))"
 EDIT_PATTERNS: dict[str, tuple[str, ...]] = {
     "rectangles": (r"rectangles?", r"rectangular (patches|marks|spots)"),
@@ -94,6 +123,7 @@ EDIT_PATTERNS: dict[str, tuple[str, ...]] = {
                   r"low(er)? resolution", r"smaller image size"),
     "vignette": (r"vignett(e|ed|ing)", r"dark(ened)? corners", r"darker corners"),
     "rotate": (r"rotated", r"rotation", r"tilted", r"skewed", r"slanted", r"tilted horizon"),
+    **{name: LOCAL_KIND_PATTERNS[name] for name in ("text-stamp", "dead-pixels", "blurred-patch", "colour-blotch")},
 }
 
 # (attribute, value) -> (attribute, value) whose words, said of the OTHER set, are the same claim.
@@ -163,8 +193,27 @@ def _other(side: str) -> str:
     return "a" if side == "b" else "b"
 
 
+def _matches_local(statement: str, more_in: str, planted: Planted) -> bool:
+    negated = _NEGATION.match(statement)
+    if negated:
+        statement, more_in = statement[negated.end():], _other(more_in)
+    if more_in != planted.more_in or not _names(statement, LOCAL_KIND_PATTERNS.get(planted.value, ())):
+        return False
+    if not all(_names(statement, (word,)) for word in LOCAL_ALSO.get(planted.value, ())):
+        return False
+    if planted.colours and not _names(statement, tuple(planted.colours)):
+        return False
+    size = _SIZE.search(statement)
+    if planted.size is not None and size:
+        said = (float(size.group(1)) + float(size.group(2))) / 2
+        return abs(said - planted.size) <= SIZE_TOLERANCE * planted.size
+    return True
+
+
 def matches(statement: str, more_in: str, planted: Planted) -> bool:
     """Does the claim "set ``more_in`` has more of ``statement``" name ``planted``? (rules: module docstring)"""
+    if planted.kind == "local":
+        return _matches_local(statement, more_in, planted)
     if _vetoed(statement, planted):
         return False
     negated = _NEGATION.match(statement)

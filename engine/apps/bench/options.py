@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-SUITES = ("single", "lowlevel", "prevalence", "null", "multi", "sizes")
+SUITES = ("single", "lowlevel", "prevalence", "null", "multi", "sizes", "local")
 DEFAULT_IMAGE_SIZE = 64  # the world's own scene size, and what the toy CLIP was trained on
 
 

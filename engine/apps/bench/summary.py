@@ -4,7 +4,8 @@ Metrics (``k`` counts a method's claims in its own rank order; for spotdiff only
 
 * Acc@1, Acc@5 — fraction of pairs where a claim that matches a planted difference is among the top k;
 * recall@10 — multi-difference pairs: fraction of all planted differences matched among the top 10 claims;
-* false-finding rate — null pairs: fraction of pairs where the method asserts at least one finding;
+* false-finding rate — null pairs (the null suite's, and the local suite's photo pairs without a plant):
+  fraction of pairs where the method asserts at least one finding;
 * false explanations — mean per pair of the method's explanations (spotdiff: its independent findings; a
   baseline: its top k asserted claims, k = the number of planted differences, at least 1) that match no
   planted difference; precision — the share of its explanations that match one; own — multi-difference pairs:
@@ -24,9 +25,11 @@ from .baselines import METHOD_TITLES, METHODS
 from .suites import PREVALENCE_SET_SIZES, prevalence_level
 
 SUITE_TITLES = {"single": "single semantic difference", "lowlevel": "low-level edit", "prevalence": "prevalence sweep",
-                "null": "null pairs (no difference)", "multi": "multi-difference", "sizes": "set size"}
+                "null": "null pairs (no difference)", "multi": "multi-difference", "sizes": "set size",
+                "local": "small local edits"}
 MAIN_METRIC = {"single": "acc1", "lowlevel": "acc1", "prevalence": "acc1", "sizes": "acc1", "multi": "recall",
-               "null": "false_finding_rate"}
+               "null": "false_finding_rate", "local": "acc1"}
+BREAKDOWNS = {"single": "attribute kind", "lowlevel": "edit", "local": "edit"}
 LOWER_IS_BETTER = {"false_finding_rate"}
 
 
@@ -72,7 +75,7 @@ def summarise(records: list[dict]) -> dict:
             pooled = [r for rs in levels.values() for r in rs]
             summary[suite]["all"] = {m: _metrics(pooled, m) for m in METHODS}
     breakdown = {suite: {group: {m: _metrics(rs, m) for m in METHODS} for group, rs in groups.items()}
-                 for suite, groups in by_group.items() if suite in ("single", "lowlevel")}
+                 for suite, groups in by_group.items() if suite in BREAKDOWNS}
     timing = {"synth_s_per_pair": _mean(r["synth_s"] for r in records),
               "embed_s_per_pair": _mean(r["embed_s"] for r in records),
               "method_s_per_pair": {m: _mean(r["methods"][m]["seconds"] for r in records) for m in METHODS}}
@@ -134,7 +137,7 @@ def _fmt(value) -> str:
 def _cell(metrics: dict, suite: str) -> str:
     if not metrics.get("available", True):
         return "n/a"
-    if suite == "null":
+    if suite == "null" or ("acc1" not in metrics and "false_finding_rate" in metrics):
         return _fmt(metrics.get("false_finding_rate"))
     if suite == "multi":
         return f"{_fmt(metrics.get('recall'))} ({_fmt(metrics.get('acc1'))})"
@@ -151,6 +154,17 @@ def _explanation_cell(metrics: dict) -> str:
 _METRIC_TEXT = {"null": "false-finding rate (lower is better)", "multi": "recall@10 (Acc@1)"}
 
 
+def _metric_text(suite: str, level: str) -> str:
+    if level.endswith("no difference"):
+        return _METRIC_TEXT["null"]
+    return _METRIC_TEXT.get(suite, "Acc@1 / Acc@5")
+
+
+def _fixed_sizes(pairs: list[dict]) -> str:
+    sizes = sorted({r["image_size"] for r in pairs if r.get("image_size")})
+    return f" (local edits: {', '.join(map(str, sizes))} px)" if sizes else ""
+
+
 def write_markdown(document: dict) -> str:
     summary, methods = document["summary"], document["methods"]
     head = "| suite | level | pairs | metric | " + " | ".join(METHOD_TITLES[m] for m in methods) + " |"
@@ -159,14 +173,14 @@ def write_markdown(document: dict) -> str:
         f"`{document['command']}` — {document['started']}, {len(document['pairs'])} pairs, "
         f"{document['runtime_s']:.0f} s on {document['environment']['machine']} "
         f"(Python {document['environment']['python']}); spaces: {', '.join(document['spaces'])}; "
-        f"scenes of {document['image_size']} px.", "",
+        f"scenes of {document['image_size']} px{_fixed_sizes(document['pairs'])}.", "",
         head, "|" + "---|" * (4 + len(methods)),
     ]
     for suite in SUITE_TITLES:
         for level, by_method in summary.get(suite, {}).items():
             if level == "all":
                 continue
-            metric = _METRIC_TEXT.get(suite, "Acc@1 / Acc@5")
+            metric = _metric_text(suite, level)
             n = by_method[methods[0]]["n_pairs"]
             lines.append(f"| {SUITE_TITLES[suite]} | {level} | {n} | {metric} | "
                          + " | ".join(_cell(by_method[m], suite) for m in methods) + " |")
@@ -191,7 +205,7 @@ def write_markdown(document: dict) -> str:
             if level != "all" and any("false_explanations" in by_method[m] for m in methods):
                 lines.append(f"| {SUITE_TITLES[suite]} | {level} | "
                              + " | ".join(_explanation_cell(by_method[m]) for m in methods) + " |")
-    for suite, title in (("single", "attribute kind"), ("lowlevel", "edit")):
+    for suite, title in BREAKDOWNS.items():
         groups = document["breakdown"].get(suite)
         if not groups:
             continue
@@ -202,6 +216,7 @@ def write_markdown(document: dict) -> str:
             lines.append(f"| {group} | {by_method[methods[0]]['n_pairs']} | "
                          + " | ".join("n/a" if not by_method[m].get("available", True)
                                       else _fmt(by_method[m].get("acc1")) for m in methods) + " |")
-    lines += ["", "Judge: engine/bench/judge.py (a claim names the planted value, for the set that got it; "
-              "supported findings only for spotdiff). Methods: engine/bench/baselines.py.", ""]
+    lines += ["", "Judge: engine/apps/bench/judge.py (a claim names the planted value, for the set that got it; "
+              "small local edits: their kind, colour and size; supported findings only for spotdiff). "
+              "Methods: engine/apps/bench/baselines.py.", ""]
     return "\n".join(lines)
