@@ -39,8 +39,9 @@ from .models.registry import default_model, get_model_spec
 from .params import BOOL, NONE, PATH, PATHS, TEXT, Constraint, InstanceOf, Interval, Options, validate_params
 from .progress import Progress, Work, relay
 from .analysis.explain import explain
+from .analysis.regions import region_stage
 from .analysis.replant import Replanter
-from .spaces import ACQUISITION, MEASUREMENTS
+from .spaces import ACQUISITION, MEASUREMENTS, REGIONS
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,8 @@ class CompareRequest:
     read_options : how multi-frame DICOM files and volumes become images (spotdiff.io.medical.ReadOptions)
     acquisition : also compare the images' acquisition tags (DICOM scanner, protocol, ...) as
         possible confounders, when they have any
+    regions : also look for small regions that one set's images hold and the other's do not, and name them
+        by what they look like (spotdiff.analysis.regions)
     vlm : registry name of a vision-language model (kind "vlm") that also proposes hypotheses, or None
     """
 
@@ -76,6 +79,7 @@ class CompareRequest:
     vlm: str | None = None
     read_options: ReadOptions = ReadOptions()
     acquisition: bool = True
+    regions: bool = True
     extra: dict = field(default_factory=dict, compare=False)
 
     #: what each field may be (checked in __post_init__; the error names the field, the value and this)
@@ -87,7 +91,7 @@ class CompareRequest:
         "n_permutations": [Interval(int, 19, None)], "n_directions": [Interval(int, 1, 50)],
         "n_exemplars": [Interval(int, 1, 100)], "min_images": [Interval(int, 2, None)], "use_cache": [BOOL],
         "cache_dir": [PATH, NONE], "vlm": [TEXT, NONE], "read_options": [InstanceOf((ReadOptions,))],
-        "acquisition": [BOOL], "extra": [InstanceOf((dict,))],
+        "acquisition": [BOOL], "regions": [BOOL], "extra": [InstanceOf((dict,))],
     }
 
     def __post_init__(self):
@@ -313,13 +317,19 @@ def analyse(spaces: Sequence[Space], images_a: tuple[ImageRecord, ...], images_b
         else:
             hypotheses.extend(proposer.propose(evidence))
 
+    embeddings = {s.name: np.asarray(s.X) for s in spaces}
+    if request.regions:  # a space of its own, fitted on the discovery half: no separability test, no directions
+        regions = yield from region_stage(images_a, images_b, split.heldout_a, split.heldout_b, seed=request.seed)
+        hypotheses.extend(regions.hypotheses)
+        embeddings[REGIONS] = regions.X
+
     yield Progress("validate", 0, len(hypotheses), f"{len(hypotheses)} hypotheses")
     def half(mask_a: np.ndarray, mask_b: np.ndarray) -> Half:
         """The images of each set that ``mask_a`` / ``mask_b`` pick, and their embeddings in every space."""
         return Half(images_a=tuple(im for im, m in zip(images_a, mask_a) if m),
-                       images_b=tuple(im for im, m in zip(images_b, mask_b) if m),
-                       embeddings_a={s.name: s.X[:n_a][mask_a] for s in spaces},
-                       embeddings_b={s.name: s.X[n_a:][mask_b] for s in spaces})
+                    images_b=tuple(im for im, m in zip(images_b, mask_b) if m),
+                    embeddings_a={name: X[:n_a][mask_a] for name, X in embeddings.items()},
+                    embeddings_b={name: X[n_a:][mask_b] for name, X in embeddings.items()})
 
     held = half(split.heldout_a, split.heldout_b)
     discovery = half(~split.heldout_a, ~split.heldout_b)

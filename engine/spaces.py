@@ -10,5 +10,8 @@ from __future__ import annotations
 MEASUREMENTS = "measurements"
 #: the images' acquisition tags (DICOM scanner, protocol, ...), tested as possible confounders
 ACQUISITION = "acquisition"
+#: each image's score from the region detectors fitted on the discovery half (spotdiff.analysis.regions); only
+#: region claims are scored in it, and it takes no part in the separability test or the directions
+REGIONS = "regions"
 #: spaces of exact values (pixel statistics, metadata) rather than a model's view of the content
 EXACT_SPACES = (MEASUREMENTS, ACQUISITION)

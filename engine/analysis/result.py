@@ -93,6 +93,8 @@ class Hypothesis:
            or "exceedance" (a subgroup claim: more images of the claimed set score above ``threshold``,
            one-sided Fisher exact test; see :mod:`spotdiff.analysis.subgroups`)
     threshold : for "fisher" and "exceedance", the score above which an image counts as having it
+    region : for a region claim (space "regions"), what the regions look like and the detector that finds
+        them (spotdiff.analysis.regions.describe.RegionSummary); else None
     """
 
     statement: str
@@ -103,6 +105,7 @@ class Hypothesis:
     evidence: str = ""
     test: HeldOutTest = "mann-whitney"
     threshold: float = 0.5
+    region: object | None = field(default=None, repr=False, compare=False)
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -168,6 +171,11 @@ class Finding:
     @property
     def source(self) -> str:
         return self.hypothesis.source
+
+    @property
+    def region(self):
+        """For a region claim, its RegionSummary (spotdiff.analysis.regions.describe); else None."""
+        return self.hypothesis.region
 
     def __repr__(self) -> str:
         """One line: the claim, the set, the held-out evidence (the vectors and scores are left out)."""

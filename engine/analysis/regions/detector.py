@@ -1,0 +1,121 @@
+"""Where one set's images hold something the other set's do not: a pixel classifier learned by multiple-instance
+learning on the discovery half, applied unchanged to every image.
+
+An image of set B is B-like if *some* of its pixels are (a pasted mark, a stamp, a blotch); no pixel of set A
+is. Only an image's CANDIDATE_SHARE most unusual pixels are ever looked at (:func:`candidates`: the pixels that
+depart most from their surroundings, found without labels), since a pixel just like its surroundings cannot be
+where a local change lies. The detector fits a gradient-boosted classifier of set B's candidate pixels against
+set A's on :mod:`.features`, then refines it ROUNDS times: the B pixels that score above nearly every A pixel
+become the positives (the witnesses, at most N_WITNESS per image), and each A image's highest-scoring pixels are
+added as hard negatives. An image's score is the mean of its TOP_PIXELS highest-scoring pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from .features import outlier_score
+
+TOP_PIXELS = 4
+N_WITNESS = 16
+ROUNDS = 2
+CANDIDATE_SHARE = 0.15
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """An image's candidate pixels: flat indices into its (h, w) grid and their features (n, F)."""
+
+    shape: tuple[int, int]
+    index: np.ndarray
+    features: np.ndarray = field(repr=False)
+
+    @classmethod
+    def of(cls, features: np.ndarray) -> "Candidates":
+        """The CANDIDATE_SHARE most unusual pixels of an image's feature array (h, w, F)."""
+        unusual = outlier_score(features).ravel()
+        k = max(1, int(round(CANDIDATE_SHARE * unusual.size)))
+        index = np.sort(np.argpartition(-unusual, k - 1)[:k])
+        return cls(features.shape[:2], index, features.reshape(-1, features.shape[-1])[index])
+
+    def to_map(self, scores: np.ndarray) -> np.ndarray:
+        """A pixel map (h, w) with ``scores`` at the candidates and 0 elsewhere."""
+        out = np.zeros(self.shape[0] * self.shape[1], dtype=np.float32)
+        out[self.index] = scores
+        return out.reshape(self.shape)
+
+
+@dataclass(frozen=True)
+class PixelClassifier:
+    """One fitted classifier: P(pixel belongs to an image of the target set) from its features."""
+
+    model: object = field(repr=False)
+
+    def scores(self, pixels: np.ndarray) -> np.ndarray:
+        """ndarray of shape (n,): the score of each row of ``pixels`` (n, F)."""
+        if not len(pixels):
+            return np.zeros(0, dtype=np.float32)
+        with one_thread():
+            return self.model.predict_proba(pixels)[:, 1].astype(np.float32)
+
+    def image_scores(self, images: Sequence[Candidates]) -> list[np.ndarray]:
+        """The scores of each image's candidates, in one call (a call per image costs more than the work)."""
+        if not images:
+            return []
+        scores = self.scores(np.concatenate([c.features for c in images]))
+        return np.split(scores, np.cumsum([len(c.index) for c in images])[:-1])
+
+
+def image_score(scores: np.ndarray) -> float:
+    """The mean of the TOP_PIXELS highest pixel scores: high when some small part of the image scores high."""
+    flat = np.asarray(scores).ravel()
+    if not flat.size:
+        return 0.0
+    k = min(TOP_PIXELS, flat.size)
+    return float(np.partition(flat, flat.size - k)[-k:].mean())
+
+
+def _classifier(seed: int):
+    from sklearn.ensemble import HistGradientBoostingClassifier  # lazy: scikit-learn's ensemble takes ~0.3 s
+
+    return HistGradientBoostingClassifier(max_iter=40, max_leaf_nodes=15, learning_rate=0.2, min_samples_leaf=10,
+                                          max_bins=64, early_stopping=False, l2_regularization=1.0,
+                                          random_state=seed)
+
+
+def fit_classifier(target: Sequence[Candidates], other: Sequence[Candidates], *, seed: int = 0) -> PixelClassifier:
+    """Multiple-instance fit of ``target`` images' candidate pixels against ``other``'s (module docstring)."""
+    pos = [c.features for c in target]
+    neg = [c.features for c in other]
+    model = _fit(pos, neg, seed)
+    for _ in range(ROUNDS):
+        scores_pos, scores_neg = model.image_scores(target), model.image_scores(other)
+        bar = np.quantile(np.concatenate(scores_neg), 0.999)
+        witnesses = []
+        for p, s in zip(pos, scores_pos):
+            top = np.argsort(-s, kind="stable")[:N_WITNESS]
+            witnesses.append(p[top[s[top] > bar]])
+        if sum(len(w) for w in witnesses) < N_WITNESS:  # nothing in the target stands out: keep the last fit
+            break
+        hard = [n[np.argsort(-s, kind="stable")[:N_WITNESS]] for n, s in zip(neg, scores_neg)]
+        model = _fit(witnesses, neg + hard, seed)
+    return model
+
+
+def _fit(pos: Sequence[np.ndarray], neg: Sequence[np.ndarray], seed: int) -> PixelClassifier:
+    X = np.concatenate([*pos, *neg])
+    y = np.r_[np.ones(sum(len(p) for p in pos)), np.zeros(sum(len(n) for n in neg))]
+    with one_thread():
+        return PixelClassifier(_classifier(seed).fit(X, y))
+
+
+def one_thread():
+    """A context in which OpenMP runs on one thread. The boosted trees' many short parallel loops spin-wait
+    for each other: beside any other busy process on a small machine one tree took seconds instead of
+    milliseconds, and on an idle one two threads gain little on work this size."""
+    from threadpoolctl import threadpool_limits  # lazy: only the region stage needs it
+
+    return threadpool_limits(limits=1, user_api="openmp")

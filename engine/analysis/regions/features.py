@@ -1,0 +1,79 @@
+"""Per-pixel evidence for the region stage: colour, saturation, local contrast, edges and texture, at a few scales.
+
+Every image is looked at on a grid of at most WORK_SIDE pixels on its longer side (smaller images at their own
+size), so that a 4-px mark in a 112-px photo stays 4 px. Each pixel gets FEATURE_NAMES: its own colour and how
+much it departs from its surroundings at a few scales (a pasted mark departs from them, a textured region does
+not), edge strength and texture. No feature knows which set an image is in; the detector
+(:mod:`spotdiff.analysis.regions.detector`) learns which of them mark one set.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+
+from ...io.decoding import open_image
+
+WORK_SIDE = 160
+SCALES = (5, 11, 23)
+FEATURE_NAMES: tuple[str, ...] = (
+    "red", "green", "blue", "lightness", "saturation",
+    *[f"{name} vs {s}px" for s in SCALES for name in ("colour", "lightness", "saturation")],
+    "edges", "edges 5px", "texture 5px", "texture 5px vs 23px", "fine detail",
+)
+
+
+def load_rgb(record) -> np.ndarray:
+    """The image as float32 RGB in [0, 1], shape (h, w, 3), shrunk to at most WORK_SIDE on its longer side."""
+    image = open_image(record, max_side=WORK_SIDE)
+    return as_work_array(image)
+
+
+def as_work_array(image: Image.Image) -> np.ndarray:
+    """``image`` (any PIL image) as the region stage's working array: RGB float32 in [0, 1], longer side at most
+    WORK_SIDE."""
+    image = image.convert("RGB")
+    scale = WORK_SIDE / max(image.size)
+    if scale < 1:
+        image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
+                             Image.Resampling.BOX)
+    return np.asarray(image, dtype=np.float32) / 255.0
+
+
+def pixel_features(rgb: np.ndarray) -> np.ndarray:
+    """FEATURE_NAMES for every pixel of ``rgb`` (h, w, 3): ndarray of shape (h, w, len(FEATURE_NAMES)), float32."""
+    rgb = np.asarray(rgb, dtype=np.float32)
+    lightness = rgb.mean(axis=2)
+    saturation = rgb.max(axis=2) - rgb.min(axis=2)
+    out = [rgb[..., 0], rgb[..., 1], rgb[..., 2], lightness, saturation]
+    for s in SCALES:
+        around = np.stack([ndimage.uniform_filter(rgb[..., c], s, mode="reflect") for c in range(3)], axis=2)
+        out.append(np.sqrt(((rgb - around) ** 2).sum(axis=2)))
+        out.append(lightness - around.mean(axis=2))
+        out.append(saturation - ndimage.uniform_filter(saturation, s, mode="reflect"))
+    edges = np.hypot(ndimage.sobel(lightness, 0, mode="reflect"), ndimage.sobel(lightness, 1, mode="reflect"))
+    out.append(edges)
+    out.append(ndimage.uniform_filter(edges, 5, mode="reflect"))
+    texture5 = _local_std(lightness, 5)
+    out.append(texture5)
+    out.append(texture5 - _local_std(lightness, 23))
+    out.append(np.abs(ndimage.laplace(lightness, mode="reflect")))
+    return np.stack(out, axis=2).astype(np.float32)
+
+
+def _local_std(values: np.ndarray, size: int) -> np.ndarray:
+    mean = ndimage.uniform_filter(values, size, mode="reflect")
+    square = ndimage.uniform_filter(values * values, size, mode="reflect")
+    return np.sqrt(np.maximum(square - mean * mean, 0.0))
+
+
+def outlier_score(features: np.ndarray) -> np.ndarray:
+    """How far each pixel departs from its surroundings (colour at the two finest scales, edges, fine detail,
+    texture against the wider surroundings), for choosing candidate pixels: shape (h, w). Label-free."""
+    names = FEATURE_NAMES
+    flat = features.reshape(-1, features.shape[-1])
+    picks = [names.index(f"colour vs {SCALES[0]}px"), names.index(f"colour vs {SCALES[1]}px"),
+             names.index("edges"), names.index("fine detail"), names.index("texture 5px vs 23px")]
+    z = np.abs(flat[:, picks] - np.median(flat[:, picks], axis=0)) / (flat[:, picks].std(axis=0) + 1e-6)
+    return z.max(axis=1).reshape(features.shape[:2])

@@ -1,0 +1,235 @@
+"""The region stage: which small parts of one set's images hold something the other set's never do, and what
+those parts look like (a "regions" space of its own, for every embedding model, measurements-only included).
+
+For each set in turn (regions in B that A lacks, then in A that B lacks):
+
+1. **Where** (:mod:`.detector`): two pixel classifiers are fitted by multiple-instance learning on the two folds
+   of the discovery half; each scores the fold it did not see, so every discovery image gets an out-of-fold
+   score, and every held-out image the mean of the two classifiers' maps.
+2. **Threshold**: the out-of-fold image score that best separates the sets' shares of images above it, with at
+   most MAX_OTHER_SHARE of the other set above. A detector whose out-of-fold shares differ by less than
+   MIN_DISCOVERY_SHIFT or with a one-sided Fisher p above MAX_DISCOVERY_P, or whose regions cover more than MAX_AREA_PERCENT of an image (a global difference:
+   the measurements' job), proposes nothing.
+3. **What** (:mod:`.describe`): the regions of the discovery images above the threshold (out of fold) are
+   measured and worded: "tiny red rectangles (≈ 5 × 4 px), 2–4 per image".
+4. **Claim**: a :class:`~spotdiff.analysis.result.Hypothesis` in the "regions" space, tested like every claim on
+   the held-out images: Fisher's exact test of the share of images whose score reaches the threshold.
+
+Nothing here sees a held-out image before the detector and its threshold are fixed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Sequence
+
+import numpy as np
+
+from ...io.images import ImageRecord
+from ...progress import Progress, Work
+from ...spaces import REGIONS
+from ..result import Hypothesis
+from ..stats import fisher_greater_counts
+from .describe import Region, RegionSummary, find_regions, measure, statement, summarise
+from .detector import Candidates, PixelClassifier, fit_classifier, image_score
+from .features import FEATURE_NAMES, load_rgb, pixel_features
+
+MAX_FIT_IMAGES = 40  # per set and fold: the images a classifier is fitted on
+CHUNK = 64  # held-out images scored per batch
+MAX_OTHER_SHARE = 0.1
+MIN_DISCOVERY_SHIFT = 0.15
+MAX_DISCOVERY_P = 0.01
+MAX_AREA_PERCENT = 20.0
+LOCATION_GRID = 32
+_EDGES = FEATURE_NAMES.index("edges")
+
+
+@dataclass(frozen=True)
+class RegionDetector:
+    """A fitted detector of regions that set ``toward``'s images hold: the mean of its classifiers' scores of an
+    image's candidate pixels, regions where they reach ``threshold`` (seeds) and their neighbours
+    (:func:`.describe.find_regions`)."""
+
+    toward: str
+    classifiers: tuple[PixelClassifier, ...] = field(repr=False)
+    threshold: float
+
+    def scores(self, images: Sequence[Candidates]) -> list[np.ndarray]:
+        """Each image's candidate scores: the mean of the classifiers'."""
+        per = [c.image_scores(images) for c in self.classifiers]
+        return [np.mean(s, axis=0) for s in zip(*per)]
+
+    def locate(self, image: ImageRecord) -> tuple[np.ndarray, list[Region]]:
+        """The mask (height, width) of the regions of ``image`` at its own size, and the regions."""
+        rgb = load_rgb(image)
+        features = pixel_features(rgb)
+        found = Candidates.of(features)
+        labels, regions = _regions(rgb, features, found.to_map(self.scores([found])[0]), self.threshold, image)
+        return _resize_mask(labels > 0, (image.width, image.height)), regions
+
+
+def _resize_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(mask.astype(np.uint8) * 255).resize(size, Image.Resampling.NEAREST)) > 127
+
+
+def _regions(rgb: np.ndarray, features: np.ndarray, pixel_map: np.ndarray, threshold: float,
+             image: ImageRecord) -> tuple[np.ndarray, list[Region]]:
+    labels, _ = find_regions(pixel_map, threshold)
+    scale = (image.width / rgb.shape[1], image.height / rgb.shape[0])
+    return labels, measure(labels, rgb, features[..., _EDGES], scale, pixel_map)
+
+
+@dataclass(frozen=True)
+class RegionEvidence:
+    """What the region stage gives the comparison.
+
+    X : ndarray of shape (n_a + n_b, 2), set A's images first: each image's score towards B-like regions and
+        towards A-like ones (out of fold on the discovery half, by the fitted detectors elsewhere)
+    hypotheses : the region claims to test (each with its ``region`` summary)
+    """
+
+    X: np.ndarray
+    hypotheses: tuple[Hypothesis, ...]
+
+
+def _threshold(target: np.ndarray, other: np.ndarray) -> tuple[float, float, float]:
+    """(threshold, share of target above, share of other above) that maximises the difference of the shares
+    with at most MAX_OTHER_SHARE of ``other`` at or above it."""
+    best = (float("inf"), 0.0, 0.0)
+    for t in np.unique(target):
+        st, so = float(np.mean(target >= t)), float(np.mean(other >= t))
+        if so <= MAX_OTHER_SHARE and st - so >= best[1] - best[2]:
+            best = (float(t), st, so)
+    return best
+
+
+def region_stage(images_a: Sequence[ImageRecord], images_b: Sequence[ImageRecord], heldout_a: np.ndarray,
+                 heldout_b: np.ndarray, *, seed: int = 0) -> Work[RegionEvidence]:
+    """Fit, threshold, describe and score the region detectors (module docstring); yields Progress("regions").
+
+    Every image's pixels are read once for its candidates (:class:`.detector.Candidates`, kept for the discovery
+    half, in CHUNK-image batches for the held-out half); the few images that hold regions are read again to
+    measure them.
+    """
+    images = (tuple(images_a), tuple(images_b))
+    held = (np.asarray(heldout_a, bool), np.asarray(heldout_b, bool))
+    rng = np.random.default_rng([seed, 0x2E61])
+    shuffled = [rng.permutation(np.flatnonzero(~h)) for h in held]  # discovery indices of each set
+    fold_of = [{int(i): int(k >= len(f) // 2) for k, i in enumerate(f)} for f in shuffled]
+    total = len(images[0]) + len(images[1])
+    progress = _Counter(total)
+
+    found: dict[tuple[int, int], Candidates] = {}
+    for s in (0, 1):
+        for i in map(int, shuffled[s]):
+            found[s, i] = Candidates.of(pixel_features(load_rgb(images[s][i])))
+            yield progress("learning where the sets differ")
+    fitted = {}
+    for toward, (t, o) in (("b", (1, 0)), ("a", (0, 1))):
+        fitted[toward] = tuple(
+            fit_classifier(_fold(found, fold_of, t, k), _fold(found, fold_of, o, k), seed=seed + k) for k in (0, 1))
+
+    X = np.zeros((total, 2), dtype=np.float32)
+    offsets = (0, len(images[0]))
+    maps: dict[tuple[int, int], np.ndarray] = {}
+    for column, toward in enumerate(("b", "a")):  # out of fold: each classifier scores the fold it did not see
+        for s in (0, 1):
+            for k in (0, 1):
+                keys = [(s, i) for i in map(int, shuffled[s]) if fold_of[s][i] == 1 - k]
+                for (s_, i), scores in zip(keys, fitted[toward][k].image_scores([found[key] for key in keys])):
+                    X[offsets[s] + i, column] = image_score(scores)
+                    if "ab"[s] == toward:
+                        maps[s, i] = found[s, i].to_map(scores)
+    found.clear()
+
+    detectors, boxes, per_image = {}, {}, {}
+    for column, toward in enumerate(("b", "a")):
+        t, o = (1, 0) if toward == "b" else (0, 1)
+        threshold, share_t, share_o = _threshold(X[offsets[t] + shuffled[t], column],
+                                                 X[offsets[o] + shuffled[o], column])
+        if share_t - share_o < MIN_DISCOVERY_SHIFT or _discovery_p(share_t, len(shuffled[t]), share_o,
+                                                                    len(shuffled[o])) > MAX_DISCOVERY_P:
+            continue
+        per_image[toward], boxes[toward] = [], {}
+        for i in map(int, shuffled[t]):
+            if X[offsets[t] + i, column] >= threshold:
+                rgb = load_rgb(images[t][i])
+                _, regions = _regions(rgb, pixel_features(rgb), maps[t, i], threshold, images[t][i])
+                per_image[toward].append((regions, (images[t][i].width, images[t][i].height)))
+                boxes[toward][_key(images[t][i])] = tuple(r.box for r in regions)
+        if per_image[toward] and _union_percent(per_image[toward]) <= MAX_AREA_PERCENT:
+            detectors[toward] = (RegionDetector(toward, fitted[toward], threshold), share_t, share_o)
+    maps.clear()
+
+    location = {toward: {"a": np.zeros((LOCATION_GRID,) * 2), "b": np.zeros((LOCATION_GRID,) * 2)}
+                for toward in detectors}
+    heldout = [(s, int(i)) for s in (0, 1) for i in np.flatnonzero(held[s])]
+    for start in range(0, len(heldout), CHUNK):  # held out: scored once by each detector with a claim to test
+        chunk = heldout[start:start + CHUNK]
+        batch = []
+        for s, i in chunk:
+            batch.append(Candidates.of(pixel_features(load_rgb(images[s][i]))) if detectors else None)
+            yield progress("scoring the held-out images")
+        for column, toward in enumerate(("b", "a")):
+            if toward not in detectors:
+                continue
+            detector = detectors[toward][0]
+            for (s, i), c, scores in zip(chunk, batch, detector.scores(batch)):
+                X[offsets[s] + i, column] = image_score(scores)
+                if X[offsets[s] + i, column] >= detector.threshold:
+                    rgb = load_rgb(images[s][i])
+                    labels, regions = _regions(rgb, pixel_features(rgb), c.to_map(scores), detector.threshold,
+                                               images[s][i])
+                    boxes[toward][_key(images[s][i])] = tuple(r.box for r in regions)
+                    location[toward]["ab"[s]] += _resize_mask(labels > 0, (LOCATION_GRID, LOCATION_GRID))
+
+    hypotheses = []
+    for column, toward in enumerate(("b", "a")):
+        if toward not in detectors:
+            continue
+        detector, share_t, share_o = detectors[toward]
+        for s in (0, 1):
+            location[toward]["ab"[s]] /= max(1, int(held[s].sum()))
+        summary = summarise(per_image[toward], toward=toward, share_target=share_t, share_other=share_o,
+                            threshold=detector.threshold)
+        summary = replace(summary, detector=detector, boxes=boxes[toward], location=location[toward])
+        other = "a" if toward == "b" else "b"
+        hypotheses.append(Hypothesis(
+            statement=statement(summary), more_in=toward, source="regions", space=REGIONS,
+            vector=np.eye(2, dtype=np.float32)[column],
+            evidence=(f"out of fold on the discovery half, {share_t:.0%} of set {toward.upper()} and "
+                      f"{share_o:.0%} of set {other.upper()} hold such regions"),
+            test="fisher", threshold=detector.threshold, region=summary))
+    return RegionEvidence(X, tuple(hypotheses))
+
+
+class _Counter:
+    def __init__(self, total: int):
+        self.done, self.total = 0, total
+
+    def __call__(self, what: str) -> Progress:
+        self.done += 1
+        return Progress("regions", self.done, self.total, what)
+
+
+def _fold(found: dict, fold_of: list, s: int, k: int) -> list[Candidates]:
+    """Set ``s``'s fitting images of fold ``k`` (at most MAX_FIT_IMAGES)."""
+    return [c for (s_, i), c in found.items() if s_ == s and fold_of[s][i] == k][:MAX_FIT_IMAGES]
+
+
+def _discovery_p(share_t: float, n_t: int, share_o: float, n_o: int) -> float:
+    """One-sided Fisher p of the out-of-fold shares (a gate on what is worth testing, not a test: the
+    threshold was chosen on these same scores)."""
+    return float(fisher_greater_counts(round(share_t * n_t), n_t, round(share_o * n_o), n_o))
+
+
+def _key(image: ImageRecord) -> tuple:
+    return (str(image.path), image.frame, image.axis)
+
+
+def _union_percent(per_image) -> float:
+    """Median share (%) of an image its regions cover, over the images that hold any."""
+    return float(np.median([100 * sum(r.area for r in rs) / (w * h) for rs, (w, h) in per_image])) \
+        if per_image else 0.0
