@@ -161,6 +161,7 @@ class Analysis:
     clusters: tuple[Cluster, ...]
     findings: tuple
     warnings: tuple[str, ...] = ()  # from proposers (e.g. a VLM that could not be used)
+    fitted_spaces: dict = field(default_factory=dict)  # spaces fitted on the discovery half: {"regions": X}
 
 
 def compare_steps(request: CompareRequest, *, host: ModelHost | None = None, cache: EmbeddingCache | None = None,
@@ -338,7 +339,7 @@ def analyse(spaces: Sequence[Space], images_a: tuple[ImageRecord, ...], images_b
     yield Progress("explain", 0, 0, f"{sum(f.supported for f in findings)} supported findings")
     findings = explain(findings, discovery, held, alpha=request.alpha, replanter=replanter, seed=request.seed)
     return Analysis(tuple(separability), tuple(directions), tuple(clusters), tuple(findings),
-                    tuple(proposer_warnings))
+                    tuple(proposer_warnings), {k: X for k, X in embeddings.items() if k == REGIONS})
 
 
 def _analyse_space(space: Space, y: np.ndarray, heldout: np.ndarray, images: tuple[ImageRecord, ...],

@@ -54,6 +54,8 @@ def describe(finding: Finding) -> str:
     statement = finding.statement.strip()
     if statement.lower().startswith("images in set"):
         return statement
+    if finding.region is not None:
+        return _describe_regions(finding, statement)
     if finding.hypothesis.test == "exceedance":
         return _describe_subgroup(finding, statement)
     if finding.source == "acquisition":
@@ -109,15 +111,26 @@ def describe_test(finding: Finding) -> str:
 def _describe_subgroup(finding: Finding, statement: str) -> str:
     """ "More in set B: red objects, in 22 % of B vs 4 % of A"; "Some images in set B are blurrier: 30 % of B
     vs 5 % of A" (held-out shares above the claim's threshold)."""
-    a, b = finding.scores_a, finding.scores_b
-    less, more = shares_above(finding.hypothesis, *((a, b) if finding.more_in == "b" else (b, a)))
-    this, other = finding.more_in.upper(), "A" if finding.more_in == "b" else "B"
-    shares = f"{percent(more)} of {this} vs {percent(less)} of {other}"
+    this, shares = finding.more_in.upper(), _held_out_shares(finding)
     if finding.hypothesis.space == "measurements":
         return f"Some images in set {this} are {statement}: {shares}"
     if finding.source == "acquisition":
         return f"Some images in set {this} have {statement}: {shares}"
     return f"More in set {this}: {statement}, in {shares}"
+
+
+def _held_out_shares(finding: Finding) -> str:
+    """ "22 % of B vs 4 % of A": the held-out shares above a share claim's threshold, the claimed set first."""
+    a, b = finding.scores_a, finding.scores_b
+    less, more = shares_above(finding.hypothesis, *((a, b) if finding.more_in == "b" else (b, a)))
+    this, other = finding.more_in.upper(), "A" if finding.more_in == "b" else "B"
+    return f"{percent(more)} of {this} vs {percent(less)} of {other}"
+
+
+def _describe_regions(finding: Finding, statement: str) -> str:
+    """ "Images in set B hold tiny red rectangles (≈ 5 × 4 px), 2–4 per image: 100 % of B vs 4 % of A" (held-out
+    shares of images with such regions; the words come from the discovery half)."""
+    return f"Images in set {finding.more_in.upper()} hold {statement}: {_held_out_shares(finding)}"
 
 
 def percent(share: float) -> str:

@@ -51,12 +51,12 @@ class Region:
 def find_regions(pixel_map: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
     """Labels (h, w) int of the regions of ``pixel_map`` (0 = none) and the mask of their pixels.
 
-    A region holds at least one pixel at ``threshold`` or above and grows into connected pixels above
+    A region holds at least one pixel above ``threshold`` and grows into connected pixels above
     (0.5 + threshold) / 2; regions closer than MERGE_GAP pixels are one.
     """
     low = (0.5 + threshold) / 2 if threshold > 0.5 else threshold
     grown, _ = ndimage.label(pixel_map >= low)
-    seeds = np.unique(grown[(pixel_map >= threshold) & (grown > 0)])
+    seeds = np.unique(grown[(pixel_map > threshold) & (grown > 0)])
     mask = np.isin(grown, seeds[seeds > 0])
     if MERGE_GAP and mask.any():
         joined, _ = ndimage.label(ndimage.binary_dilation(mask, iterations=MERGE_GAP))

@@ -2,8 +2,8 @@
 learning on the discovery half, applied unchanged to every image.
 
 An image of set B is B-like if *some* of its pixels are (a pasted mark, a stamp, a blotch); no pixel of set A
-is. Only an image's CANDIDATE_SHARE most unusual pixels are ever looked at (:func:`candidates`: the pixels that
-depart most from their surroundings, found without labels), since a pixel just like its surroundings cannot be
+is. Only an image's most unusual pixels are ever looked at (:class:`Candidates`: the pixels that depart most
+from their surroundings, found without labels), since a pixel just like its surroundings cannot be
 where a local change lies. The detector fits a gradient-boosted classifier of set B's candidate pixels against
 set A's on :mod:`.features`, then refines it ROUNDS times: the B pixels that score above nearly every A pixel
 become the positives (the witnesses, at most N_WITNESS per image), and each A image's highest-scoring pixels are
@@ -17,12 +17,12 @@ from typing import Sequence
 
 import numpy as np
 
-from .features import outlier_score
+from .features import outlier_scores
 
 TOP_PIXELS = 4
 N_WITNESS = 16
 ROUNDS = 2
-CANDIDATE_SHARE = 0.15
+CANDIDATE_SHARE = 0.05
 
 
 @dataclass(frozen=True)
@@ -35,10 +35,12 @@ class Candidates:
 
     @classmethod
     def of(cls, features: np.ndarray) -> "Candidates":
-        """The CANDIDATE_SHARE most unusual pixels of an image's feature array (h, w, F)."""
-        unusual = outlier_score(features).ravel()
-        k = max(1, int(round(CANDIDATE_SHARE * unusual.size)))
-        index = np.sort(np.argpartition(-unusual, k - 1)[:k])
+        """The pixels of an image's feature array (h, w, F) that are among the CANDIDATE_SHARE most extreme in any
+        one of the outlier features (:data:`.features.OUTLIER_FEATURES`): a busy texture fills the top of the edge
+        features, and a pasted colour still tops the colour ones."""
+        extreme = outlier_scores(features)
+        k = max(1, int(round(CANDIDATE_SHARE * len(extreme))))
+        index = np.unique(np.argpartition(-extreme, k - 1, axis=0)[:k].ravel())
         return cls(features.shape[:2], index, features.reshape(-1, features.shape[-1])[index])
 
     def to_map(self, scores: np.ndarray) -> np.ndarray:

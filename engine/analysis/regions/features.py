@@ -68,12 +68,13 @@ def _local_std(values: np.ndarray, size: int) -> np.ndarray:
     return np.sqrt(np.maximum(square - mean * mean, 0.0))
 
 
-def outlier_score(features: np.ndarray) -> np.ndarray:
-    """How far each pixel departs from its surroundings (colour at the two finest scales, edges, fine detail,
-    texture against the wider surroundings), for choosing candidate pixels: shape (h, w). Label-free."""
-    names = FEATURE_NAMES
-    flat = features.reshape(-1, features.shape[-1])
-    picks = [names.index(f"colour vs {SCALES[0]}px"), names.index(f"colour vs {SCALES[1]}px"),
-             names.index("edges"), names.index("fine detail"), names.index("texture 5px vs 23px")]
-    z = np.abs(flat[:, picks] - np.median(flat[:, picks], axis=0)) / (flat[:, picks].std(axis=0) + 1e-6)
-    return z.max(axis=1).reshape(features.shape[:2])
+OUTLIER_FEATURES = (f"colour vs {SCALES[0]}px", f"colour vs {SCALES[1]}px", f"saturation vs {SCALES[1]}px",
+                    "edges", "fine detail", "texture 5px vs 23px")
+"""The features in which a local change departs from its surroundings: candidate pixels are the most extreme in
+any one of them (:func:`spotdiff.analysis.regions.detector.Candidates.of`)."""
+
+
+def outlier_scores(features: np.ndarray) -> np.ndarray:
+    """|OUTLIER_FEATURES| of every pixel, shape (h * w, len(OUTLIER_FEATURES)). Label-free."""
+    picks = [FEATURE_NAMES.index(name) for name in OUTLIER_FEATURES]
+    return np.abs(features.reshape(-1, features.shape[-1])[:, picks])

@@ -5,7 +5,7 @@ For each set in turn (regions in B that A lacks, then in A that B lacks):
 
 1. **Where** (:mod:`.detector`): two pixel classifiers are fitted by multiple-instance learning on the two folds
    of the discovery half; each scores the fold it did not see, so every discovery image gets an out-of-fold
-   score, and every held-out image the mean of the two classifiers' maps.
+   score, and every held-out image the higher of the two classifiers' scores, pixel by pixel.
 2. **Threshold**: the out-of-fold image score that best separates the sets' shares of images above it, with at
    most MAX_OTHER_SHARE of the other set above. A detector whose out-of-fold shares differ by less than
    MIN_DISCOVERY_SHIFT or with a one-sided Fisher p above MAX_DISCOVERY_P, or whose regions cover more than MAX_AREA_PERCENT of an image (a global difference:
@@ -46,7 +46,7 @@ _EDGES = FEATURE_NAMES.index("edges")
 
 @dataclass(frozen=True)
 class RegionDetector:
-    """A fitted detector of regions that set ``toward``'s images hold: the mean of its classifiers' scores of an
+    """A fitted detector of regions that set ``toward``'s images hold: the highest of its classifiers' scores of an
     image's candidate pixels, regions where they reach ``threshold`` (seeds) and their neighbours
     (:func:`.describe.find_regions`)."""
 
@@ -55,9 +55,10 @@ class RegionDetector:
     threshold: float
 
     def scores(self, images: Sequence[Candidates]) -> list[np.ndarray]:
-        """Each image's candidate scores: the mean of the classifiers'."""
+        """Each image's candidate scores: the highest of the classifiers' (each was fitted on half the discovery
+        images, and each may know a form of the regions the other missed)."""
         per = [c.image_scores(images) for c in self.classifiers]
-        return [np.mean(s, axis=0) for s in zip(*per)]
+        return [np.max(s, axis=0) for s in zip(*per)]
 
     def locate(self, image: ImageRecord) -> tuple[np.ndarray, list[Region]]:
         """The mask (height, width) of the regions of ``image`` at its own size, and the regions."""
@@ -76,6 +77,8 @@ def _resize_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 def _regions(rgb: np.ndarray, features: np.ndarray, pixel_map: np.ndarray, threshold: float,
              image: ImageRecord) -> tuple[np.ndarray, list[Region]]:
+    """The labelled regions (h, w) of ``pixel_map`` (scores of the candidate pixels, 0 elsewhere) and their
+    measurements."""
     labels, _ = find_regions(pixel_map, threshold)
     scale = (image.width / rgb.shape[1], image.height / rgb.shape[0])
     return labels, measure(labels, rgb, features[..., _EDGES], scale, pixel_map)
@@ -96,13 +99,29 @@ class RegionEvidence:
 
 def _threshold(target: np.ndarray, other: np.ndarray) -> tuple[float, float, float]:
     """(threshold, share of target above, share of other above) that maximises the difference of the shares
-    with at most MAX_OTHER_SHARE of ``other`` at or above it."""
+    with at most MAX_OTHER_SHARE of ``other`` above it (an image holds regions when its score is above).
+
+    The threshold lies half-way, on the logit scale, between the score it is chosen at and the next higher
+    score of either set, so that the fitted detectors' scores (the mean of two classifiers' scores) are not
+    held to the edge of the out-of-fold ones.
+    """
+    target, other = np.asarray(target, np.float64), np.asarray(other, np.float64)
+    values = np.unique(np.r_[target, other])
     best = (float("inf"), 0.0, 0.0)
-    for t in np.unique(target):
-        st, so = float(np.mean(target >= t)), float(np.mean(other >= t))
-        if so <= MAX_OTHER_SHARE and st - so >= best[1] - best[2]:
-            best = (float(t), st, so)
+    for j, t in enumerate(values[:-1]):
+        st, so = float(np.mean(target > t)), float(np.mean(other > t))
+        if so <= MAX_OTHER_SHARE and st - so > best[1] - best[2]:
+            best = (float(_expit((_logit(t) + _logit(values[j + 1])) / 2)), st, so)
     return best
+
+
+def _logit(p: float) -> float:
+    p = min(max(float(p), 1e-7), 1 - 1e-7)
+    return float(np.log(p / (1 - p)))
+
+
+def _expit(z: float) -> float:
+    return float(1 / (1 + np.exp(-z)))
 
 
 def region_stage(images_a: Sequence[ImageRecord], images_b: Sequence[ImageRecord], heldout_a: np.ndarray,
@@ -132,8 +151,8 @@ def region_stage(images_a: Sequence[ImageRecord], images_b: Sequence[ImageRecord
             fit_classifier(_fold(found, fold_of, t, k), _fold(found, fold_of, o, k), seed=seed + k) for k in (0, 1))
 
     X = np.zeros((total, 2), dtype=np.float32)
-    offsets = (0, len(images[0]))
     maps: dict[tuple[int, int], np.ndarray] = {}
+    offsets = (0, len(images[0]))
     for column, toward in enumerate(("b", "a")):  # out of fold: each classifier scores the fold it did not see
         for s in (0, 1):
             for k in (0, 1):
@@ -154,14 +173,13 @@ def region_stage(images_a: Sequence[ImageRecord], images_b: Sequence[ImageRecord
             continue
         per_image[toward], boxes[toward] = [], {}
         for i in map(int, shuffled[t]):
-            if X[offsets[t] + i, column] >= threshold:
+            if X[offsets[t] + i, column] > threshold:
                 rgb = load_rgb(images[t][i])
                 _, regions = _regions(rgb, pixel_features(rgb), maps[t, i], threshold, images[t][i])
                 per_image[toward].append((regions, (images[t][i].width, images[t][i].height)))
                 boxes[toward][_key(images[t][i])] = tuple(r.box for r in regions)
         if per_image[toward] and _union_percent(per_image[toward]) <= MAX_AREA_PERCENT:
             detectors[toward] = (RegionDetector(toward, fitted[toward], threshold), share_t, share_o)
-    maps.clear()
 
     location = {toward: {"a": np.zeros((LOCATION_GRID,) * 2), "b": np.zeros((LOCATION_GRID,) * 2)}
                 for toward in detectors}
@@ -178,7 +196,7 @@ def region_stage(images_a: Sequence[ImageRecord], images_b: Sequence[ImageRecord
             detector = detectors[toward][0]
             for (s, i), c, scores in zip(chunk, batch, detector.scores(batch)):
                 X[offsets[s] + i, column] = image_score(scores)
-                if X[offsets[s] + i, column] >= detector.threshold:
+                if X[offsets[s] + i, column] > detector.threshold:
                     rgb = load_rgb(images[s][i])
                     labels, regions = _regions(rgb, pixel_features(rgb), c.to_map(scores), detector.threshold,
                                                images[s][i])

@@ -130,9 +130,10 @@ def no_heldout(data: PairData, seed: int) -> MethodAnswer:
     everything = Split(np.zeros(n_a, dtype=bool), np.zeros(n_b, dtype=bool))  # all images are "discovery"
     request = bench_request(seed)
     analysis = run(analyse(data.spaces, data.images_a, data.images_b, everything, request, bench_proposers()))
+    spaces = {s.name: s.X for s in data.spaces} | analysis.fitted_spaces
     in_sample = Half(images_a=data.images_a, images_b=data.images_b,
-                        embeddings_a={s.name: s.X[:n_a] for s in data.spaces},
-                        embeddings_b={s.name: s.X[n_a:] for s in data.spaces})
+                     embeddings_a={name: X[:n_a] for name, X in spaces.items()},
+                     embeddings_b={name: X[n_a:] for name, X in spaces.items()})
     findings = validate([f.hypothesis for f in analysis.findings], in_sample, alpha=request.alpha,
                         min_effect=request.min_effect, n_exemplars=1)
     claims = tuple(Claim(f.statement, f.more_in, f.q_value) for f in findings if f.supported)
