@@ -1,4 +1,5 @@
-"""One finding up close: its words and numbers, exemplars of each set, score histograms, and a verdict."""
+"""One finding up close: its words and numbers, exemplars of each set (a region finding's regions outlined on
+them, and what those regions look like), score histograms, and a verdict."""
 
 from __future__ import annotations
 
@@ -38,6 +39,44 @@ def heatmap_overlays(result) -> OverlayProvider:
         return made[key]
 
     return provider
+
+
+def region_boxes(finding, record) -> tuple:
+    """The regions a region finding's detector finds in ``record``, (x0, y0, x1, y1) in its own pixels; () for an
+    image without any and for a finding that is not about regions (its ``region`` is None)."""
+    summary = finding.region if finding is not None else None
+    if summary is None:
+        return ()
+    return tuple(summary.boxes.get((str(record.path), record.frame, record.axis), ()))
+
+
+def region_rows(summary) -> list[tuple[str, str, str]]:
+    """(name, value, what it means) rows of what a region finding's regions look like, from its description
+    (RegionSummary's to_json, the fields report.json carries), worded as the HTML report words them."""
+    d = summary.to_json()
+    low, high = d["count"]
+    return [
+        ("Size", f'{d["width_px"]:g} × {d["height_px"]:g} px, {d["area_percent"]:.2g} % ({d["size"]})',
+         "typical width × height in the image's pixels, and area as a share of the image"),
+        ("Colour", d["colour"], "the colour name most regions have"),
+        ("Shape", f'{d["kind"]}, fill {d["fill"]:.2f}', "fill: the share of its box a region covers (1 = solid)"),
+        ("Count", f"{low} per image" if low == high else f"{low}–{high} per image",
+         "regions per image that holds any (middle half of the images)"),
+        ("Position", d["position"], "where in the image most regions lie"),
+        ("Contrast", f'{d["contrast"]:.2f}', "colour distance between a region and its surroundings (0 to 1.7)"),
+        ("Texture", f'{d["texture"]:.2f}', "its lightness variation over its surroundings' (below 1: smoother)"),
+    ]
+
+
+def region_table(summary) -> str:
+    """Rich text: :func:`region_rows` as a small two-column table, with where the description comes from."""
+    d = summary.to_json()
+    cells = [f'<td style="color:#57606a; padding-right:6px">{escape(name)}</td>'
+             f'<td style="padding-right:18px">{escape(value)}</td>' for name, value, _ in region_rows(summary)]
+    rows = "".join("<tr>" + "".join(cells[i:i + 2]) + "</tr>" for i in range(0, len(cells), 2))
+    return (f"<b>The regions</b> (outlined in cyan on the exemplars), described from the discovery half: "
+            f"{d['n_regions']} regions in {d['n_images']} images of set {escape(d['toward'].upper())}"
+            f"<table cellspacing='0' cellpadding='1'>{rows}</table>")
 
 
 describe = spotdiff.describe  # the finding as a sentence, as the reports word it
@@ -85,6 +124,10 @@ class FindingView(QWidget):
         self.evidence.setWordWrap(True)
         self.badge = QLabel()
         self.badge.setWordWrap(True)
+        self.regions = QLabel()  # a region finding's descriptors; hidden for any other finding
+        self.regions.setObjectName("regions")
+        self.regions.setTextFormat(Qt.TextFormat.RichText)
+        self.regions.setWordWrap(True)
 
         self.strips = {}
         strips = QGridLayout()
@@ -93,6 +136,7 @@ class FindingView(QWidget):
             strip.setObjectName(f"exemplars_{label}")
             strip.opened.connect(self.opened)
             strip.thumbnails.overlay = self.overlay_for
+            strip.thumbnails.outlines = self.outlines_for
             self.strips[label] = strip
             caption = QLabel()
             caption.setTextFormat(Qt.TextFormat.RichText)
@@ -126,18 +170,26 @@ class FindingView(QWidget):
         layout.addWidget(self.stats)
         layout.addWidget(self.evidence)
         layout.addWidget(self.badge)
+        layout.addWidget(self.regions)
         layout.addLayout(strips)
         layout.addWidget(self.histogram, 1)
         layout.addLayout(judge)
         self.set_finding(finding)
 
     def set_finding(self, finding, library_entry=None, why: str = "") -> None:
-        """why : for a side effect, why it is nested under its cause (spotdiff.describe_link)"""
-        """Show ``finding`` (None for nothing) and the library's latest verdict on it."""
+        """Show ``finding`` (None for nothing) and the library's latest verdict on it.
+
+        why : for a side effect, why it is nested under its cause (spotdiff.describe_link)
+        """
         self.finding = finding
         for w in (self.note, self.confirm, self.reject):
             w.setEnabled(finding is not None)
         self.histogram.set_finding(finding)
+        summary = finding.region if finding is not None else None
+        self.regions.setText(region_table(summary) if summary is not None else "")
+        self.regions.setToolTip("\n".join(f"{name}: {meaning}" for name, _, meaning in region_rows(summary))
+                                if summary is not None else "")
+        self.regions.setVisible(summary is not None)
         if finding is None:
             self.title.setText("Select a finding")
             self.stats.setText("")
@@ -183,6 +235,10 @@ class FindingView(QWidget):
         if self.overlay_provider is None or self.finding is None:
             return None
         return self.overlay_provider(self.finding, record)
+
+    def outlines_for(self, record) -> tuple:
+        """The regions to outline on ``record`` for the current finding (() for all but region findings)."""
+        return region_boxes(self.finding, record)
 
     def _on_confirm_clicked(self) -> None:
         if self.finding is not None:

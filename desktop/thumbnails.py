@@ -15,14 +15,17 @@ from pathlib import Path
 from typing import Sequence
 
 from PySide6.QtCore import (QAbstractListModel, QItemSelection, QItemSelectionModel, QModelIndex, QObject,
-                            QRunnable, QSize, Qt, QThreadPool, Signal)
-from PySide6.QtGui import QColor, QImage, QPainter
+                            QRect, QRunnable, QSize, Qt, QThreadPool, Signal)
+from PySide6.QtGui import QColor, QImage, QPainter, QPen
 from PySide6.QtWidgets import QAbstractItemView, QListView
 
 import spotdiff
 from .style import BAD, THUMB
 
 log = logging.getLogger(__name__)
+
+OUTLINE = QColor("#00ffff")  # a region's outline: the HTML report's colour, far from the red/yellow of most marks
+OUTLINE_HALO = QColor(0, 0, 0, 150)  # a dark ring around it, so it shows on pale pictures too
 
 
 class _Relay(QObject):
@@ -170,6 +173,8 @@ class ThumbnailModel(QAbstractListModel):
         are scaled down once and kept
     overlay : optional ``record -> QImage | None``, drawn half-transparent over the thumbnail
         (the heat-map hook of :class:`spotdiff.gui.finding_view.FindingView`)
+    outlines : optional ``record -> boxes``, each (x0, y0, x1, y1) in the record's own pixels (x1, y1 exclusive),
+        outlined in OUTLINE just outside the box (the regions of a region finding, FindingView's other hook)
     """
 
     def __init__(self, loader: ThumbnailLoader, cell: int | None = None, parent=None):
@@ -182,6 +187,7 @@ class ThumbnailModel(QAbstractListModel):
         self._waiting = placeholder(self.cell)
         self._broken = placeholder(self.cell, "cannot read")
         self.overlay = None
+        self.outlines = None
         loader.loaded.connect(self._on_loaded)
 
     def set_records(self, records: Sequence) -> None:
@@ -209,7 +215,8 @@ class ThumbnailModel(QAbstractListModel):
             if image.isNull():
                 return self._broken
             image = self._fitted(image, str(record.path))
-            return self._with_overlay(image, record) if self.overlay is not None else image
+            image = self._with_overlay(image, record) if self.overlay is not None else image
+            return self._with_outlines(image, record) if self.outlines is not None else image
         if role == Qt.ItemDataRole.ToolTipRole:
             size = f"{record.width} × {record.height} {record.format}" if hasattr(record, "width") else ""
             reason = self.loader.reason(record.path)
@@ -236,6 +243,23 @@ class ThumbnailModel(QAbstractListModel):
         painter = QPainter(out)
         painter.setOpacity(0.5)
         painter.drawImage(out.rect(), heat)
+        painter.end()
+        return out
+
+    def _with_outlines(self, image: QImage, record) -> QImage:
+        boxes = self.outlines(record)
+        if not boxes:
+            return image
+        out = image.convertToFormat(QImage.Format.Format_ARGB32)
+        sx, sy = out.width() / max(record.width, 1), out.height() / max(record.height, 1)
+        rects = [QRect(int(x0 * sx), int(y0 * sy), max(1, round((x1 - x0) * sx)), max(1, round((y1 - y0) * sy)))
+                 for x0, y0, x1, y1 in boxes]
+        painter = QPainter(out)  # no antialiasing: a crisp 1-px line in exactly OUTLINE, even on a 72-px strip
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        for colour, gap in ((OUTLINE_HALO, 2), (OUTLINE, 1)):  # the halo outside, the outline between it and the box
+            painter.setPen(QPen(colour, 1))
+            for rect in rects:
+                painter.drawRect(rect.adjusted(-gap, -gap, gap - 1, gap - 1))
         painter.end()
         return out
 

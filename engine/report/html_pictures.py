@@ -1,5 +1,6 @@
 """The pictures of the HTML report: thumbnails as ``data:`` URIs, each made once per page, figures with a
-heat map beside them, and galleries; plus the page context every section reads (:class:`Page`)."""
+heat map beside them or regions outlined on them, galleries, and the small heat images of where a region
+finding's regions lie; plus the page context every section reads (:class:`Page`)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,13 @@ from typing import TYPE_CHECKING
 
 import base64
 import html
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+from PIL import Image
 
 from ..analysis import heatmap
 
@@ -24,6 +29,15 @@ if TYPE_CHECKING:
 
 THUMBNAIL_SIZE = 96
 MAX_THUMBNAILS_PER_SIDE = 8
+OUTLINE = "#00ffff"
+"""Colour of a region's outline: bright, and far from the colours regions usually are (red, yellow, black, white);
+a dark halo under it keeps it visible on pale pictures."""
+OUTLINE_GAP = 1.5
+"""Thumbnail pixels between a region and its outline, so the outline never hides the region itself."""
+LOCATION_SIZE = 96
+
+Boxes = Sequence[tuple[int, int, int, int]]
+"""(x0, y0, x1, y1) boxes in an image's own pixels, x1 and y1 exclusive."""
 
 
 def escape(text: object) -> str:
@@ -82,7 +96,62 @@ def _heatmap_img(record: ImageRecord, hm: heatmap.Heatmap, name: str) -> str:
     return f'<img class="heatmap" src="{uri}" alt="{escape("where it lies in " + name)}" title="peak at x {x}, y {y}">'
 
 
-def figure(page: Page, record: ImageRecord, label: str, hm: heatmap.Heatmap | None = None) -> str:
+def outlines_svg(record: ImageRecord, boxes: Boxes) -> str:
+    """An SVG laid over a thumbnail, one outline around each box; "" when there are none.
+
+    The SVG's viewBox is the image's own pixels and it scales as the thumbnail does (``object-fit: contain`` and
+    ``preserveAspectRatio="xMidYMid meet"`` agree), so boxes are drawn where the detector found them at any size.
+    """
+    if not boxes:
+        return ""
+    w, h = max(record.width, 1), max(record.height, 1)
+    gap = OUTLINE_GAP * max(w, h) / THUMBNAIL_SIZE  # in image pixels
+    rects = []
+    for stroke, width, cls in (("#000", 3, "region-halo"), (OUTLINE, 1.5, "region-box")):
+        for x0, y0, x1, y1 in boxes:
+            rects.append(f'<rect class="{cls}" x="{x0 - gap:.1f}" y="{y0 - gap:.1f}" width="{x1 - x0 + 2 * gap:.1f}" '
+                         f'height="{y1 - y0 + 2 * gap:.1f}" fill="none" stroke="{stroke}" stroke-width="{width}" '
+                         f'stroke-opacity="{0.55 if cls == "region-halo" else 1}" '
+                         'vector-effect="non-scaling-stroke"/>')
+    size = THUMBNAIL_SIZE
+    return (f'<svg class="regions" viewBox="0 0 {w} {h}" width="{size}" height="{size}" '
+            'preserveAspectRatio="xMidYMid meet" style="position:absolute;left:0;top:0;overflow:visible" '
+            f'aria-label="{len(boxes)} region{"s" if len(boxes) != 1 else ""} outlined">{"".join(rects)}</svg>')
+
+
+def location_images(location: Mapping[str, np.ndarray]) -> tuple[dict[str, str], float]:
+    """Each set's location map (32 x 32 shares in [0, 1]) as a PNG ``data:`` URI, coloured on one scale for both
+    sets (black: none; brightest: the larger map's highest share), and that highest share."""
+    grids = {side: np.asarray(grid, dtype=np.float64) for side, grid in location.items() if grid is not None}
+    top = max((float(g.max()) for g in grids.values() if g.size), default=0.0)
+    uris = {}
+    for side, grid in grids.items():
+        index = np.clip(np.round(grid / top * 255) if top > 0 else np.zeros_like(grid), 0, 255).astype(np.uint8)
+        picture = Image.fromarray(heatmap.LUT[index]).resize((LOCATION_SIZE, LOCATION_SIZE), Image.Resampling.NEAREST)
+        buffer = io.BytesIO()
+        picture.save(buffer, format="PNG", optimize=True)
+        uris[side] = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    return uris, top
+
+
+def where_figure(location: Mapping[str, np.ndarray]) -> str:
+    """A region finding's "where" figure: each set's average location map, side by side; "" without maps."""
+    uris, top = location_images(location)
+    maps = "".join(
+        f'<figure style="margin:0"><img src="{uris[side]}" width="{LOCATION_SIZE}" height="{LOCATION_SIZE}" '
+        f'style="image-rendering:pixelated;display:block" alt="where the regions lie in set {side.upper()}">'
+        f'<figcaption><span class="chip set-{side}">{side.upper()}</span> Set {side.upper()}</figcaption></figure>'
+        for side in ("a", "b") if side in uris)
+    if not maps:
+        return ""
+    return (f'<figure class="where" style="margin:0;max-width:320px"><div style="display:flex;gap:12px">{maps}</div>'
+            "<figcaption>Where: share of held-out images with a region in each cell (a 32 × 32 grid over the "
+            f"image; black: none, brightest: {100 * top:.3g} %, one scale for both sets)</figcaption></figure>")
+
+
+def figure(page: Page, record: ImageRecord, label: str, hm: heatmap.Heatmap | None = None,
+           boxes: Boxes = ()) -> str:
+    """One picture with its caption; ``hm`` adds its heat map beside it, ``boxes`` outlines regions on it."""
     name = page.namer.record(record)
     short = name.replace("\\", "/").rsplit("/", 1)[-1]
     uri, reason = page.thumbnails.get(record)
@@ -90,6 +159,10 @@ def figure(page: Page, record: ImageRecord, label: str, hm: heatmap.Heatmap | No
         body = f'<div class="placeholder">Cannot show this image: {escape(reason)}</div>'
     else:
         body = f'<img src="{uri}" alt="{escape(name)}">'
+        svg = outlines_svg(record, boxes)
+        if svg:
+            body = (f'<div class="outlined" style="position:relative;width:{THUMBNAIL_SIZE}px;'
+                    f'height:{THUMBNAIL_SIZE}px">{body}{svg}</div>')
     overlay = _heatmap_img(record, hm, name) if hm is not None and uri is not None else ""
     if overlay:
         body = f'<div class="pair">{body}{overlay}</div>'
@@ -100,8 +173,10 @@ def figure(page: Page, record: ImageRecord, label: str, hm: heatmap.Heatmap | No
 
 
 def gallery(page: Page, title: str, records: Iterable[ImageRecord], label: str, seen: set[Path],
-             maps: dict[str, heatmap.Heatmap] | None = None) -> str:
-    """Up to MAX_THUMBNAILS_PER_SIDE pictures; ``seen`` keeps a card from embedding an image twice."""
+            maps: dict[str, heatmap.Heatmap] | None = None,
+            boxes_of: Callable[[ImageRecord], Boxes] | None = None) -> str:
+    """Up to MAX_THUMBNAILS_PER_SIDE pictures; ``seen`` keeps a card from embedding an image twice; ``boxes_of``
+    gives the regions to outline on each."""
     figures = []
     for record in records:
         if len(figures) == MAX_THUMBNAILS_PER_SIDE:
@@ -110,7 +185,8 @@ def gallery(page: Page, title: str, records: Iterable[ImageRecord], label: str, 
             continue
         seen.add(record.path)
         hm = (maps or {}).get(record.content_hash)
-        figures.append(figure(page, record, page.set_of.get(record.path, label), hm))
+        boxes = boxes_of(record) if boxes_of is not None else ()
+        figures.append(figure(page, record, page.set_of.get(record.path, label), hm, boxes))
     if not figures:
         return ""
     return (

@@ -22,9 +22,9 @@ import numpy as np
 
 from ..analysis import heatmap
 from ..analysis.result import Cluster, Direction, Finding
-from .html_pictures import Page, Thumbnails, gallery
+from .html_pictures import Page, Thumbnails, gallery, where_figure
 from .html_pictures import escape as _e
-from .json_report import PathNamer, json_safe, ordered_findings, tool_version
+from .json_report import PathNamer, json_safe, ordered_findings, region_boxes, tool_version
 from .svg_charts import histogram_svg
 from .wording import DEFAULT_ALPHA, describe, describe_link, fmt_2dp, fmt_p, is_confounder, p_is, describe_test, verdict
 
@@ -185,13 +185,43 @@ MAP_NOTE = ('<p class="muted map-note">Beside a picture, its heat map: where in 
             "(brighter = higher; the ring marks the peak).</p>")
 
 
+REGIONS_NOTE = ('<p class="muted map-note">Outlined on each picture: the regions the detector finds in it '
+                "(nothing outlined: it finds none).</p>")
+
+
+def _region_table(summary) -> str:
+    """What a region finding's regions look like (RegionSummary.to_json), as the discovery half shows them."""
+    d = summary.to_json()
+    low, high = d["count"]
+    rows = (
+        ("Size", f'{d["width_px"]:g} × {d["height_px"]:g} px, {d["area_percent"]:.2g} % of the image ({d["size"]})'),
+        ("Colour", d["colour"]),
+        ("Shape", f'{d["kind"]}, fill {d["fill"]:.2f} (share of its box it covers: 1 = a solid rectangle)'),
+        ("Count", f"{low} per image" if low == high else f"{low}–{high} per image (middle half of the images)"),
+        ("Position", d["position"]),
+        ("Contrast", f'{d["contrast"]:.2f} (colour distance to its surroundings, 0 to 1.7)'),
+        ("Texture", f'{d["texture"]:.2f} (its lightness variation over its surroundings\'; below 1: smoother)'),
+    )
+    body = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows)
+    return (f'<table class="regions" style="width:auto;max-width:560px"><caption style="text-align:left">The '
+            f'regions, described from the discovery half ({d["n_regions"]} regions in {d["n_images"]} images of set '
+            f'{_e(d["toward"].upper())})</caption>{body}</table>')
+
+
 def _finding_card(page: Page, i: int, f: Finding) -> str:
     h = f.hypothesis
     seen: set[Path] = set()
     maps = {side: heatmap.maps_of(page.result.heatmaps, heatmap.item_key(f, side)) for side in "ab"}
-    galleries = gallery(page, "Set A", f.exemplars_a, "a", seen, maps["a"])
-    galleries += gallery(page, "Set B", f.exemplars_b, "b", seen, maps["b"])
+    boxes_of = (lambda record: region_boxes(f, record)) if f.region is not None else None
+    galleries = gallery(page, "Set A", f.exemplars_a, "a", seen, maps["a"], boxes_of)
+    galleries += gallery(page, "Set B", f.exemplars_b, "b", seen, maps["b"], boxes_of)
     note = MAP_NOTE if 'class="heatmap"' in galleries else ""
+    if f.region is not None:
+        note += REGIONS_NOTE
+        region = (f'<div class="region" style="display:flex;flex-wrap:wrap;gap:24px;align-items:flex-start;'
+                  f'margin:10px 0">{_region_table(f.region)}{where_figure(f.region.location)}</div>')
+    else:
+        region = ""
     evidence = f'<p class="evidence">{_e(page.namer.text(h.evidence))}</p>' if h.evidence else ""
     status = ('<span class="yes">supported, a difference of its own</span>' if f.independent
               else '<span class="yes">supported</span>' if f.supported else '<span class="no">not supported</span>')
@@ -207,7 +237,7 @@ def _finding_card(page: Page, i: int, f: Finding) -> str:
         f'<article class="card finding {"supported" if f.supported else "unsupported"}" id="finding-{i}">'
         f'<h3>{_e(describe(f))}</h3><p class="stats">{stats}</p>'
         + (f'<p class="explained">{_e(link)}</p>' if link else "") + f'{evidence}'
-        f'<div class="chart">{chart}</div>'
+        f'<div class="chart">{chart}</div>{region}'
         f'{note}<div class="galleries">{galleries}</div></article>'
     )
 

@@ -35,10 +35,12 @@ from ..analysis.explain import report_key
 if TYPE_CHECKING:
     from ..comparison import Result  # lazy: type hints only (Result writes its reports with this package)
 
-SCHEMA_VERSION = "2.0"
+SCHEMA_VERSION = "2.1"
 TOOL_NAME = "spotdiff"
 N_CLUSTER_MEMBERS = 12
 """Cluster members listed in report.json; the counts n_a, n_b cover them all."""
+LOCATION_DECIMALS = 3
+"""Decimals of the shares in a region finding's location maps (32 x 32 of them per set)."""
 
 _SIGNIFICANT_DIGITS = 6
 
@@ -238,6 +240,40 @@ def _finding(finding: Finding, namer: PathNamer, heatmaps: Mapping | None = None
         "exemplars": {"a": namer.records(finding.exemplars_a), "b": namer.records(finding.exemplars_b)},
         "exemplar_peaks": _peaks(finding, heatmaps or {}),
         **_shares(finding),
+        "region": _region(finding),
+    }
+
+
+def region_key(record: ImageRecord) -> tuple[str, int | None, int | None]:
+    """The key of ``record`` in a region finding's ``region.boxes``: (str(path), frame, axis)."""
+    return str(record.path), record.frame, record.axis
+
+
+def region_boxes(finding: Finding, record: ImageRecord) -> tuple[tuple[int, int, int, int], ...]:
+    """The regions a region finding's detector finds in ``record``, (x0, y0, x1, y1) in its own pixels, x1 and y1
+    exclusive; () for an image without any, and for a finding that is not about regions."""
+    summary = finding.region
+    return tuple(summary.boxes.get(region_key(record), ())) if summary is not None else ()
+
+
+def _region(finding: Finding) -> dict | None:
+    """A region finding's description (RegionSummary.to_json), its exemplars' boxes in exemplar order, and each
+    set's average location map (32 x 32 shares of held-out images); None for any other finding."""
+    summary = finding.region
+    if summary is None:
+        return None
+
+    def boxes(records: Iterable[ImageRecord]) -> list:
+        return [[[int(v) for v in box] for box in region_boxes(finding, r)] for r in records]
+
+    def location(side: str) -> list | None:
+        grid = summary.location.get(side)
+        return None if grid is None else np.round(np.asarray(grid, dtype=np.float64), LOCATION_DECIMALS).tolist()
+
+    return {
+        **json_safe(summary.to_json()),
+        "exemplar_boxes": {"a": boxes(finding.exemplars_a), "b": boxes(finding.exemplars_b)},
+        "location": {side: location(side) for side in ("a", "b")},
     }
 
 

@@ -128,3 +128,86 @@ def test_a_side_effect_is_nested_under_its_cause_with_the_reason(qtbot):
     assert model.why(1) in model.data(model.index(1, column), Qt.ItemDataRole.ToolTipRole)
     assert model.data(model.index(0, column), Qt.ItemDataRole.FontRole).bold()
     assert model.data(model.index(1, column), Qt.ItemDataRole.FontRole) is None
+
+
+@pytest.fixture(scope="module")
+def region_result(tmp_path_factory):
+    """A real comparison whose findings include a region finding: tiny red rectangles pasted into every set-B
+    photo crop (about 15 s, measurements model, no weights)."""
+    from spotdiff.synthetic.photos import write_photo_crops
+    from spotdiff.synthetic.synth import synth
+
+    tmp = tmp_path_factory.mktemp("regions")
+    crops = write_photo_crops(tmp / "crops", 200, size=112, seed=0)
+    spotdiff.run(synth(tmp / "pair", plants=[("rectangles/red", 0.5)], prevalence=1.0, n_per_set=100, source=crops,
+                       seed=0, image_size=112))
+    return spotdiff.compare(tmp / "pair" / "set_a", tmp / "pair" / "set_b", model="measurements")
+
+
+def _pixels(image):
+    """A QImage's pixels as an ndarray of shape (h, w, 4), RGBA."""
+    import numpy as np
+    from PySide6.QtGui import QImage
+
+    image = image.convertToFormat(QImage.Format.Format_RGBA8888)
+    rows = np.frombuffer(image.constBits(), np.uint8).reshape(image.height(), image.bytesPerLine())
+    return rows[:, : 4 * image.width()].reshape(image.height(), image.width(), 4).copy()  # while `image` lives
+
+
+def test_finding_view_outlines_a_region_findings_regions_and_nothing_else(qtbot, region_result):
+    from PySide6.QtCore import Qt
+
+    from spotdiff.gui.finding_view import FindingView
+    from spotdiff.gui.thumbnails import OUTLINE
+
+    loader = ThumbnailLoader()
+    view = FindingView(loader)
+    view.resize(800, 600)
+    qtbot.addWidget(view, before_close_func=lambda _: (loader.clear(), loader.wait()))
+    view.show()
+    qtbot.waitExposed(view)
+    region = next(f for f in region_result.findings if f.region is not None and f.supported)
+    measured = next(f for f in region_result.findings if f.source == "measurements")
+    cyan = (OUTLINE.red(), OUTLINE.green(), OUTLINE.blue())
+
+    def drawn(finding) -> dict:
+        """Per set, each exemplar's thumbnail as the strip shows it: (record, pixels that are the outline colour)."""
+        view.set_finding(finding)
+        records = [r for label in "ab" for r in view.strips[label].thumbnails.records]
+        qtbot.waitUntil(lambda: all(loader.image(r.path) is not None for r in records), timeout=10000)
+        out = {}
+        for label in "ab":
+            model = view.strips[label].thumbnails
+            images = [model.data(model.index(row), Qt.ItemDataRole.DecorationRole) for row in range(model.rowCount())]
+            out[label] = [(r, image, (_pixels(image)[..., :3] == cyan).all(axis=-1))
+                          for r, image in zip(model.records, images)]
+        return out
+
+    shown = drawn(region)
+    assert view.regions.isVisible()
+    text = view.regions.text()
+    assert "described from the discovery half" in text and "Colour" in text and "red" in text
+    d = region.region.to_json()
+    assert f'{d["width_px"]:g} × {d["height_px"]:g} px' in text
+    n_outlined = 0
+    for label in "ab":
+        for record, image, cyan_pixels in shown[label]:
+            boxes = region.region.boxes.get((str(record.path), record.frame, record.axis), ())
+            if not boxes:
+                assert not cyan_pixels.any()  # an exemplar without regions: nothing drawn
+                continue
+            n_outlined += 1
+            sx, sy = image.width() / record.width, image.height() / record.height
+            for x0, y0, x1, y1 in boxes:  # a ring one pixel outside each box, in the thumbnail's pixels
+                left, top = int(x0 * sx) - 1, int(y0 * sy) - 1
+                right = int(x0 * sx) + max(1, round((x1 - x0) * sx))
+                bottom = int(y0 * sy) + max(1, round((y1 - y0) * sy))
+                ring = [(x, top) for x in range(left, right + 1)] + [(left, y) for y in range(top, bottom + 1)]
+                inside = [(x, y) for x, y in ring if 0 <= x < image.width() and 0 <= y < image.height()]
+                assert inside and all(cyan_pixels[y, x] for x, y in inside)
+    assert n_outlined >= len(region.exemplars_b) - 1  # the set the rectangles were pasted into
+
+    shown = drawn(measured)
+    assert not view.regions.isVisible()
+    assert view.outlines_for(measured.exemplars_b[0]) == ()
+    assert all(not cyan_pixels.any() for label in "ab" for _, _, cyan_pixels in shown[label])

@@ -102,7 +102,7 @@ def test_json_has_required_keys_and_types(result):
         "separability", "directions", "clusters", "findings", "domain", "warnings", "timings",
     }
     assert doc["domain"] is None  # a model without a domain reference is not checked (spotdiff.analysis.domain)
-    assert doc["schema_version"] == SCHEMA_VERSION == "2.0"
+    assert doc["schema_version"] == SCHEMA_VERSION == "2.1"
     assert doc["tool"]["name"] == "spotdiff" and isinstance(doc["tool"]["version"], str)
     assert doc["model"] == "measurements" and doc["seed"] == 7
     assert doc["sets"]["a"] == {"sources": [str(result.set_a.sources[0])], "n_images": 7, "n_skipped": 1}
@@ -121,8 +121,9 @@ def test_json_has_required_keys_and_types(result):
         assert set(finding) == {
             "statement", "more_in", "source", "space", "evidence", "heldout_auroc", "p_value", "q_value", "weight",
             "supported", "n_heldout", "score_summary", "exemplars", "exemplar_peaks", "test", "id", "independent",
-            "p_conditional", "side_effect_of", "aliased_with", "replanted",
+            "p_conditional", "side_effect_of", "aliased_with", "replanted", "region",
         }
+        assert finding["region"] is None  # not a region finding (tests/engine/test_region_report.py: one that is)
         assert finding["more_in"] in ("a", "b") and isinstance(finding["supported"], bool)
         assert finding["test"] == "mann-whitney"  # validated without a discovery half: every claim keeps its test
         assert finding["n_heldout"] == {"a": 30, "b": 30}
