@@ -17,6 +17,10 @@ from scipy import ndimage
 from .colours import colour_name
 
 MERGE_GAP = 2
+EDGE_GROWTH = 1
+MIN_EDGE_CONTRAST = 0.1
+EDGE_MARGIN = 0.5
+_SQUARE = np.ones((3, 3), dtype=bool)  # 8-connected growth: a mark's corners are its inside's diagonal neighbours
 MAIN_COLOUR_SHARE = 0.6
 SIZE_WORDS = ((0.3, "tiny"), (2.0, "small"), (10.0, "medium-sized"), (float("inf"), "large"))
 
@@ -64,6 +68,33 @@ def find_regions(pixel_map: np.ndarray, threshold: float) -> tuple[np.ndarray, n
     else:
         labels, _ = ndimage.label(mask)
     return labels, mask
+
+
+def refine(labels: np.ndarray, rgb: np.ndarray) -> np.ndarray:
+    """``labels`` with each region grown into the pixels next to it (within EDGE_GROWTH px) whose colour is
+    clearly closer to the region's own than to its surroundings' (at most EDGE_MARGIN times the distance): a detector fires most on a mark's inside, and its edge pixels
+    belong to it too. Regions that differ from their surroundings by less than MIN_EDGE_CONTRAST in colour
+    (a blurred patch) are left as they are."""
+    out = labels.copy()
+    for index, sl in enumerate(ndimage.find_objects(labels), start=1):
+        if sl is None:
+            continue
+        pad = EDGE_GROWTH + 3
+        ys = slice(max(0, sl[0].start - pad), min(labels.shape[0], sl[0].stop + pad))
+        xs = slice(max(0, sl[1].start - pad), min(labels.shape[1], sl[1].stop + pad))
+        inside = labels[ys, xs] == index
+        near = ndimage.binary_dilation(inside, _SQUARE, iterations=EDGE_GROWTH) & ~inside & (labels[ys, xs] == 0)
+        outer = (ndimage.binary_dilation(inside, _SQUARE, iterations=EDGE_GROWTH + 2) & ~near & ~inside
+                 & (labels[ys, xs] == 0))
+        if not near.any() or not outer.any():
+            continue
+        patch = rgb[ys, xs]
+        own, around = patch[inside].mean(axis=0), np.median(patch[outer], axis=0)
+        if np.linalg.norm(own - around) < MIN_EDGE_CONTRAST:
+            continue
+        closer = np.linalg.norm(patch - own, axis=2) < EDGE_MARGIN * np.linalg.norm(patch - around, axis=2)
+        out[ys, xs][near & closer] = index
+    return out
 
 
 def measure(labels: np.ndarray, rgb: np.ndarray, features_edges: np.ndarray, scale: tuple[float, float],
@@ -156,7 +187,7 @@ def kind_of(fill: float, contrast: float, texture: float, detail: float, width: 
     """The kind word of regions with these median measurements (see :class:`RegionSummary`)."""
     if max(width, height) <= 3.5:
         return "specks"
-    if texture < 0.6 and contrast < 0.12:
+    if contrast < 0.08 and 0.15 < texture < 0.7:  # the colour of its surroundings, less of their texture
         return "blurred patches"
     if fill >= 0.85:
         return "rectangles"
@@ -183,11 +214,42 @@ def _position(centres: np.ndarray) -> str:
     return ""
 
 
+def typical_regions(per_image: Sequence[tuple[Sequence[Region], tuple[int, int]]]
+                    ) -> list[tuple[list[Region], tuple[int, int]]]:
+    """The regions that resemble regions of many other images, per image (images left with none are dropped).
+
+    Some images above a detector's threshold are there by chance, and their regions are whatever stood out in
+    them; the regions the claim is about recur, alike in size, shape and colour, across the images that hold
+    them. Each region counts the images with a region near it (z-scored log width and height, fill, colour,
+    contrast; closer than the median distance between regions of different images, halved); the regions with at
+    least a quarter of the highest count are kept.
+    """
+    regions = [(k, r) for k, (rs, _) in enumerate(per_image) for r in rs]
+    if len(per_image) < 3 or len(regions) < 3:
+        return [(list(rs), size) for rs, size in per_image]
+    d = np.array([[np.log(max(r.size[0], 1)), np.log(max(r.size[1], 1)), r.fill, *r.colour, r.contrast]
+                  for _, r in regions])
+    d = (d - d.mean(axis=0)) / (d.std(axis=0) + 1e-6)
+    image = np.array([k for k, _ in regions])
+    distance = np.linalg.norm(d[:, None, :] - d[None, :, :], axis=2)
+    other = image[:, None] != image[None, :]
+    radius = 0.5 * np.median(distance[other]) if other.any() else 0.0
+    near = (distance <= radius) & other
+    count = np.array([len(np.unique(image[near[j]])) for j in range(len(regions))])
+    keep = count >= 0.25 * count.max() if count.max() > 0 else np.ones(len(regions), bool)
+    out = []
+    for k, (rs, size) in enumerate(per_image):
+        kept = [r for (kk, r), ok in zip(regions, keep) if kk == k and ok]
+        if kept:
+            out.append((kept, size))
+    return out
+
+
 def summarise(per_image: Sequence[tuple[Sequence[Region], tuple[int, int]]], *, toward: str, share_target: float,
               share_other: float, threshold: float) -> RegionSummary | None:
     """The :class:`RegionSummary` of the regions of the images that hold any: ``per_image`` lists (regions,
     (width, height) of the image); None when there are none."""
-    per_image = [(rs, size) for rs, size in per_image if rs]
+    per_image = typical_regions([(rs, size) for rs, size in per_image if rs])
     if not per_image:
         return None
     regions = [r for rs, _ in per_image for r in rs]

@@ -23,6 +23,7 @@ TOP_PIXELS = 4
 N_WITNESS = 16
 ROUNDS = 2
 CANDIDATE_SHARE = 0.05
+FIT_SAMPLE = 800
 
 
 @dataclass(frozen=True)
@@ -83,28 +84,36 @@ def image_score(scores: np.ndarray) -> float:
 def _classifier(seed: int):
     from sklearn.ensemble import HistGradientBoostingClassifier  # lazy: scikit-learn's ensemble takes ~0.3 s
 
-    return HistGradientBoostingClassifier(max_iter=40, max_leaf_nodes=15, learning_rate=0.2, min_samples_leaf=10,
+    return HistGradientBoostingClassifier(max_iter=30, max_leaf_nodes=15, learning_rate=0.2, min_samples_leaf=10,
                                           max_bins=64, early_stopping=False, l2_regularization=1.0,
                                           random_state=seed)
 
 
 def fit_classifier(target: Sequence[Candidates], other: Sequence[Candidates], *, seed: int = 0) -> PixelClassifier:
     """Multiple-instance fit of ``target`` images' candidate pixels against ``other``'s (module docstring)."""
-    pos = [c.features for c in target]
-    neg = [c.features for c in other]
+    rng = np.random.default_rng([seed, 0x3C1D])
+    pos, neg = _sample(target, rng), _sample(other, rng)
     model = _fit(pos, neg, seed)
     for _ in range(ROUNDS):
         scores_pos, scores_neg = model.image_scores(target), model.image_scores(other)
         bar = np.quantile(np.concatenate(scores_neg), 0.999)
         witnesses = []
-        for p, s in zip(pos, scores_pos):
+        for c, s in zip(target, scores_pos):
             top = np.argsort(-s, kind="stable")[:N_WITNESS]
-            witnesses.append(p[top[s[top] > bar]])
+            witnesses.append(c.features[top[s[top] > bar]])
         if sum(len(w) for w in witnesses) < N_WITNESS:  # nothing in the target stands out: keep the last fit
             break
-        hard = [n[np.argsort(-s, kind="stable")[:N_WITNESS]] for n, s in zip(neg, scores_neg)]
+        hard = [c.features[np.argsort(-s, kind="stable")[:N_WITNESS]] for c, s in zip(other, scores_neg)]
         model = _fit(witnesses, neg + hard, seed)
     return model
+
+
+def _sample(images: Sequence[Candidates], rng: np.random.Generator) -> list[np.ndarray]:
+    """At most FIT_SAMPLE candidate pixels of each image, drawn at random: what a first fit and the negatives of
+    the refinements are made of (the witnesses and hard negatives are looked for among all candidates)."""
+    return [c.features if len(c.index) <= FIT_SAMPLE else c.features[rng.choice(len(c.index), FIT_SAMPLE,
+                                                                                 replace=False)]
+            for c in images]
 
 
 def _fit(pos: Sequence[np.ndarray], neg: Sequence[np.ndarray], seed: int) -> PixelClassifier:

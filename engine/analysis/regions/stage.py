@@ -11,7 +11,7 @@ For each set in turn (regions in B that A lacks, then in A that B lacks):
    MIN_DISCOVERY_SHIFT or with a one-sided Fisher p above MAX_DISCOVERY_P, or whose regions cover more than MAX_AREA_PERCENT of an image (a global difference:
    the measurements' job), proposes nothing.
 3. **What** (:mod:`.describe`): the regions of the discovery images above the threshold (out of fold) are
-   measured and worded: "tiny red rectangles (≈ 5 × 4 px), 2–4 per image".
+   measured and worded, from the regions that look like many others (:func:`.describe.typical_regions`): "tiny red rectangles (≈ 5 × 4 px), 2–4 per image".
 4. **Claim**: a :class:`~spotdiff.analysis.result.Hypothesis` in the "regions" space, tested like every claim on
    the held-out images: Fisher's exact test of the share of images whose score reaches the threshold.
 
@@ -30,15 +30,17 @@ from ...progress import Progress, Work
 from ...spaces import REGIONS
 from ..result import Hypothesis
 from ..stats import fisher_greater_counts
-from .describe import Region, RegionSummary, find_regions, measure, statement, summarise
+from .describe import Region, RegionSummary, find_regions, measure, refine, statement, summarise
 from .detector import Candidates, PixelClassifier, fit_classifier, image_score
 from .features import FEATURE_NAMES, load_rgb, pixel_features
 
-MAX_FIT_IMAGES = 40  # per set and fold: the images a classifier is fitted on
+N_FOLDS = 4
+COMBINE = 0.75
+MAX_FIT_IMAGES = 60  # per set: the most images a classifier is fitted on
 CHUNK = 64  # held-out images scored per batch
 MAX_OTHER_SHARE = 0.1
-MIN_DISCOVERY_SHIFT = 0.15
-MAX_DISCOVERY_P = 0.01
+MIN_DISCOVERY_SHIFT = 0.1
+MAX_DISCOVERY_P = 0.05
 MAX_AREA_PERCENT = 20.0
 LOCATION_GRID = 32
 _EDGES = FEATURE_NAMES.index("edges")
@@ -55,10 +57,10 @@ class RegionDetector:
     threshold: float
 
     def scores(self, images: Sequence[Candidates]) -> list[np.ndarray]:
-        """Each image's candidate scores: the highest of the classifiers' (each was fitted on half the discovery
-        images, and each may know a form of the regions the other missed)."""
+        """Each image's candidate scores: the median of the classifiers' (each was fitted on all but one fold of
+        the discovery images)."""
         per = [c.image_scores(images) for c in self.classifiers]
-        return [np.max(s, axis=0) for s in zip(*per)]
+        return [np.quantile(s, COMBINE, axis=0) for s in zip(*per)]
 
     def locate(self, image: ImageRecord) -> tuple[np.ndarray, list[Region]]:
         """The mask (height, width) of the regions of ``image`` at its own size, and the regions."""
@@ -79,7 +81,7 @@ def _regions(rgb: np.ndarray, features: np.ndarray, pixel_map: np.ndarray, thres
              image: ImageRecord) -> tuple[np.ndarray, list[Region]]:
     """The labelled regions (h, w) of ``pixel_map`` (scores of the candidate pixels, 0 elsewhere) and their
     measurements."""
-    labels, _ = find_regions(pixel_map, threshold)
+    labels = refine(find_regions(pixel_map, threshold)[0], rgb)
     scale = (image.width / rgb.shape[1], image.height / rgb.shape[0])
     return labels, measure(labels, rgb, features[..., _EDGES], scale, pixel_map)
 
@@ -136,7 +138,7 @@ def region_stage(images_a: Sequence[ImageRecord], images_b: Sequence[ImageRecord
     held = (np.asarray(heldout_a, bool), np.asarray(heldout_b, bool))
     rng = np.random.default_rng([seed, 0x2E61])
     shuffled = [rng.permutation(np.flatnonzero(~h)) for h in held]  # discovery indices of each set
-    fold_of = [{int(i): int(k >= len(f) // 2) for k, i in enumerate(f)} for f in shuffled]
+    fold_of = [{int(i): k % N_FOLDS for k, i in enumerate(f)} for f in shuffled]
     total = len(images[0]) + len(images[1])
     progress = _Counter(total)
 
@@ -148,15 +150,16 @@ def region_stage(images_a: Sequence[ImageRecord], images_b: Sequence[ImageRecord
     fitted = {}
     for toward, (t, o) in (("b", (1, 0)), ("a", (0, 1))):
         fitted[toward] = tuple(
-            fit_classifier(_fold(found, fold_of, t, k), _fold(found, fold_of, o, k), seed=seed + k) for k in (0, 1))
+            fit_classifier(_outside(found, fold_of, t, k), _outside(found, fold_of, o, k), seed=seed + k)
+            for k in range(N_FOLDS))
 
     X = np.zeros((total, 2), dtype=np.float32)
     maps: dict[tuple[int, int], np.ndarray] = {}
     offsets = (0, len(images[0]))
     for column, toward in enumerate(("b", "a")):  # out of fold: each classifier scores the fold it did not see
         for s in (0, 1):
-            for k in (0, 1):
-                keys = [(s, i) for i in map(int, shuffled[s]) if fold_of[s][i] == 1 - k]
+            for k in range(N_FOLDS):
+                keys = [(s, i) for i in map(int, shuffled[s]) if fold_of[s][i] == k]
                 for (s_, i), scores in zip(keys, fitted[toward][k].image_scores([found[key] for key in keys])):
                     X[offsets[s] + i, column] = image_score(scores)
                     if "ab"[s] == toward:
@@ -172,12 +175,11 @@ def region_stage(images_a: Sequence[ImageRecord], images_b: Sequence[ImageRecord
                                                                     len(shuffled[o])) > MAX_DISCOVERY_P:
             continue
         per_image[toward], boxes[toward] = [], {}
-        for i in map(int, shuffled[t]):
-            if X[offsets[t] + i, column] > threshold:
-                rgb = load_rgb(images[t][i])
-                _, regions = _regions(rgb, pixel_features(rgb), maps[t, i], threshold, images[t][i])
-                per_image[toward].append((regions, (images[t][i].width, images[t][i].height)))
-                boxes[toward][_key(images[t][i])] = tuple(r.box for r in regions)
+        for i in (i for i in map(int, shuffled[t]) if X[offsets[t] + i, column] > threshold):
+            rgb = load_rgb(images[t][i])
+            _, regions = _regions(rgb, pixel_features(rgb), maps[t, i], threshold, images[t][i])
+            per_image[toward].append((regions, (images[t][i].width, images[t][i].height)))
+            boxes[toward][_key(images[t][i])] = tuple(r.box for r in regions)
         if per_image[toward] and _union_percent(per_image[toward]) <= MAX_AREA_PERCENT:
             detectors[toward] = (RegionDetector(toward, fitted[toward], threshold), share_t, share_o)
 
@@ -232,9 +234,10 @@ class _Counter:
         return Progress("regions", self.done, self.total, what)
 
 
-def _fold(found: dict, fold_of: list, s: int, k: int) -> list[Candidates]:
-    """Set ``s``'s fitting images of fold ``k`` (at most MAX_FIT_IMAGES)."""
-    return [c for (s_, i), c in found.items() if s_ == s and fold_of[s][i] == k][:MAX_FIT_IMAGES]
+def _outside(found: dict, fold_of: list, s: int, k: int) -> list[Candidates]:
+    """Set ``s``'s discovery images outside fold ``k`` (at most MAX_FIT_IMAGES): what classifier ``k`` learns
+    from."""
+    return [c for (s_, i), c in found.items() if s_ == s and fold_of[s][i] != k][:MAX_FIT_IMAGES]
 
 
 def _discovery_p(share_t: float, n_t: int, share_o: float, n_o: int) -> float:
