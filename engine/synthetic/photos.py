@@ -82,14 +82,14 @@ def write_photo_crops(out: Path, n: int, *, size: int = 112, seed: int = 0) -> P
 
 def photo_sources() -> list[tuple[str, Callable[[], np.ndarray]]]:
     """(name, loader) of every bundled photograph: scikit-image's when it is installed, then scikit-learn's."""
-    from sklearn.datasets import load_sample_images
+    from sklearn.datasets import load_sample_images  # lazy: only when photos are asked for
 
     def sklearn_image(k: int) -> Callable[[], np.ndarray]:
         return lambda: load_sample_images().images[k]
 
     sources = [("china", sklearn_image(0)), ("flower", sklearn_image(1))]
     try:
-        from skimage import data
+        from skimage import data  # lazy: an optional dependency (the test extra)
     except ImportError:
         return sources
     colour = [(name, getattr(data, name)) for name in SKIMAGE_COLOUR]

@@ -1,7 +1,8 @@
 """From a detector's pixel map to regions, and from regions to words.
 
 :func:`find_regions` thresholds a map with hysteresis (seeds at the detector's threshold, grown into neighbours
-half-way down to 0.5) and groups marks less than MERGE_GAP pixels apart (the letters of a stamp are one region).
+half-way down to 0.5), :func:`refine` cuts each region to the pixels that differ from its surroundings and
+:func:`merge` groups marks less than MERGE_GAP pixels apart (the letters of a stamp are one region).
 :func:`measure` gives each region interpretable measurements; :func:`summarise` turns the regions of many images
 into a :class:`RegionSummary` and :func:`statement` into words ("tiny red rectangles (≈ 5 × 4 px), 2–4 per image").
 """
@@ -16,10 +17,14 @@ from scipy import ndimage
 
 from .colours import colour_name
 
-MERGE_GAP = 2
+MERGE_GAP = 1
+MIN_AREA = 2  # working pixels: a smaller region must stand out by LONE_PIXEL_CONTRAST (a stuck pixel)
+LONE_PIXEL_CONTRAST = 0.4
 EDGE_GROWTH = 1
 MIN_EDGE_CONTRAST = 0.1
-EDGE_MARGIN = 0.5
+EDGE_SHARE = 0.5
+MAX_TEXTURE_RATIO = 0.7
+ABOVE_RING = 1.5
 _SQUARE = np.ones((3, 3), dtype=bool)  # 8-connected growth: a mark's corners are its inside's diagonal neighbours
 MAIN_COLOUR_SHARE = 0.6
 SIZE_WORDS = ((0.3, "tiny"), (2.0, "small"), (10.0, "medium-sized"), (float("inf"), "large"))
@@ -53,47 +58,68 @@ class Region:
 
 
 def find_regions(pixel_map: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-    """Labels (h, w) int of the regions of ``pixel_map`` (0 = none) and the mask of their pixels.
+    """Labels (h, w) int of the detector's regions in ``pixel_map`` (0 = none) and the mask of their pixels.
 
     A region holds at least one pixel above ``threshold`` and grows into connected pixels above
-    (0.5 + threshold) / 2; regions closer than MERGE_GAP pixels are one.
+    (0.5 + threshold) / 2.
     """
     low = (0.5 + threshold) / 2 if threshold > 0.5 else threshold
     grown, _ = ndimage.label(pixel_map >= low)
     seeds = np.unique(grown[(pixel_map > threshold) & (grown > 0)])
     mask = np.isin(grown, seeds[seeds > 0])
-    if MERGE_GAP and mask.any():
-        joined, _ = ndimage.label(ndimage.binary_dilation(mask, iterations=MERGE_GAP))
-        labels = np.where(mask, joined, 0)
-    else:
-        labels, _ = ndimage.label(mask)
-    return labels, mask
+    return np.where(mask, grown, 0), mask
+
+
+def merge(labels: np.ndarray) -> np.ndarray:
+    """The regions of ``labels`` with those closer than MERGE_GAP pixels joined (the letters of a stamp, the
+    pixels of a cluster); labels 1..n."""
+    mask = labels > 0
+    if not mask.any():
+        return np.zeros_like(labels)
+    joined, _ = ndimage.label(ndimage.binary_dilation(mask, _SQUARE, iterations=MERGE_GAP) if MERGE_GAP else mask)
+    return np.where(mask, joined, 0)
 
 
 def refine(labels: np.ndarray, rgb: np.ndarray) -> np.ndarray:
-    """``labels`` with each region grown into the pixels next to it (within EDGE_GROWTH px) whose colour is
-    clearly closer to the region's own than to its surroundings' (at most EDGE_MARGIN times the distance): a detector fires most on a mark's inside, and its edge pixels
-    belong to it too. Regions that differ from their surroundings by less than MIN_EDGE_CONTRAST in colour
-    (a blurred patch) are left as they are."""
-    out = labels.copy()
+    """``labels`` with each region cut to the pixels that themselves differ from its surroundings.
+
+    A detector learns from pixels and their neighbourhoods, so it fires on a mark and also a little around it
+    (its neighbours' surroundings hold the mark), and sometimes misses a mark's edge. For each region, the
+    surroundings' colour is the median of a ring around it; the region becomes the pixels, within EDGE_GROWTH px
+    of it, whose colour lies at least EDGE_SHARE of the way from that colour to the region's most different
+    pixels (its 90th percentile). A region that differs from its surroundings by less than MIN_EDGE_CONTRAST
+    in colour, or by less than ABOVE_RING times as much as the ring's own pixels do, is left as it is when its texture does differ (its lightness varies less than MAX_TEXTURE_RATIO
+    times, or more than 1 / MAX_TEXTURE_RATIO times, as much as around it: a blurred patch), and dropped
+    otherwise: only its neighbourhood differed (a detector's features look a few pixels around each pixel).
+    """
+    out = np.zeros_like(labels)
     for index, sl in enumerate(ndimage.find_objects(labels), start=1):
         if sl is None:
             continue
-        pad = EDGE_GROWTH + 3
+        pad = EDGE_GROWTH + 4
         ys = slice(max(0, sl[0].start - pad), min(labels.shape[0], sl[0].stop + pad))
         xs = slice(max(0, sl[1].start - pad), min(labels.shape[1], sl[1].stop + pad))
         inside = labels[ys, xs] == index
-        near = ndimage.binary_dilation(inside, _SQUARE, iterations=EDGE_GROWTH) & ~inside & (labels[ys, xs] == 0)
-        outer = (ndimage.binary_dilation(inside, _SQUARE, iterations=EDGE_GROWTH + 2) & ~near & ~inside
-                 & (labels[ys, xs] == 0))
-        if not near.any() or not outer.any():
+        near = ndimage.binary_dilation(inside, _SQUARE, iterations=EDGE_GROWTH)
+        ring = ndimage.binary_dilation(near, _SQUARE, iterations=2) & ~near
+        if not ring.any():
+            out[ys, xs][inside] = index
             continue
         patch = rgb[ys, xs]
-        own, around = patch[inside].mean(axis=0), np.median(patch[outer], axis=0)
-        if np.linalg.norm(own - around) < MIN_EDGE_CONTRAST:
-            continue
-        closer = np.linalg.norm(patch - own, axis=2) < EDGE_MARGIN * np.linalg.norm(patch - around, axis=2)
-        out[ys, xs][near & closer] = index
+        distance = np.linalg.norm(patch - np.median(patch[ring], axis=0), axis=2)
+        strongest = np.percentile(distance[inside], 90)
+        if strongest < max(MIN_EDGE_CONTRAST, ABOVE_RING * np.percentile(distance[ring], 90)):
+            light = patch.mean(axis=2)
+            ratio = (light[inside].std() + 1e-3) / (light[ring].std() + 1e-3)
+            if abs(np.log(ratio)) >= np.log(1 / MAX_TEXTURE_RATIO):  # its texture differs: a blurred patch
+                out[ys, xs][inside] = index
+            continue  # neither its colour nor its texture differs: only its neighbourhood did
+        if inside.sum() < MIN_AREA and strongest < LONE_PIXEL_CONTRAST:
+            continue  # a lone pixel that does not stand out far: as likely noise as a mark
+        mark = near & (distance >= EDGE_SHARE * strongest)
+        pieces, _ = ndimage.label(mark, _SQUARE)
+        keep = np.isin(pieces, np.unique(pieces[inside & mark]))
+        out[ys, xs][(keep & (pieces > 0)) if (keep & (pieces > 0)).any() else inside] = index
     return out
 
 

@@ -35,13 +35,10 @@ class Candidates:
     features: np.ndarray = field(repr=False)
 
     @classmethod
-    def of(cls, features: np.ndarray) -> "Candidates":
-        """The pixels of an image's feature array (h, w, F) that are among the CANDIDATE_SHARE most extreme in any
-        one of the outlier features (:data:`.features.OUTLIER_FEATURES`): a busy texture fills the top of the edge
-        features, and a pasted colour still tops the colour ones."""
-        extreme = outlier_scores(features)
-        k = max(1, int(round(CANDIDATE_SHARE * len(extreme))))
-        index = np.unique(np.argpartition(-extreme, k - 1, axis=0)[:k].ravel())
+    def of(cls, features: np.ndarray, bars: np.ndarray) -> "Candidates":
+        """The pixels of an image's feature array (h, w, F) above ``bars`` (:func:`candidate_bars`) in any one of
+        the outlier features (:data:`.features.OUTLIER_FEATURES`)."""
+        index = np.flatnonzero((outlier_scores(features) > bars).any(axis=1))
         return cls(features.shape[:2], index, features.reshape(-1, features.shape[-1])[index])
 
     def to_map(self, scores: np.ndarray) -> np.ndarray:
@@ -64,12 +61,31 @@ class PixelClassifier:
         with one_thread():
             return self.model.predict_proba(pixels)[:, 1].astype(np.float32)
 
-    def image_scores(self, images: Sequence[Candidates]) -> list[np.ndarray]:
-        """The scores of each image's candidates, in one call (a call per image costs more than the work)."""
+    def logits(self, pixels: np.ndarray) -> np.ndarray:
+        """The classifier's raw decision values (log-odds) of ``pixels`` (n, F): they order pixels that all score
+        1.0 as probabilities."""
+        if not len(pixels):
+            return np.zeros(0)
+        with one_thread():
+            return self.model.decision_function(pixels)
+
+    def image_scores(self, images: Sequence[Candidates], *, logits: bool = False) -> list[np.ndarray]:
+        """The scores (or log-odds) of each image's candidates, in one call (a call per image costs more than the
+        work)."""
         if not images:
             return []
-        scores = self.scores(np.concatenate([c.features for c in images]))
+        pixels = np.concatenate([c.features for c in images])
+        scores = self.logits(pixels) if logits else self.scores(pixels)
         return np.split(scores, np.cumsum([len(c.index) for c in images])[:-1])
+
+
+def candidate_bars(samples: Sequence[np.ndarray]) -> np.ndarray:
+    """Per outlier feature, the value above which a pixel is a candidate: the (1 - CANDIDATE_SHARE) quantile of
+    ``samples`` (each (n, len(OUTLIER_FEATURES)), :func:`.features.outlier_scores` of some pixels of an image),
+    pooled over images of both sets. One bar for every image, so that what one image holds does not change
+    which of another's pixels are looked at, and a mark in some images does not push their other unusual pixels
+    out of view (which would make those pixels look typical of the other set)."""
+    return np.quantile(np.concatenate(samples), 1 - CANDIDATE_SHARE, axis=0)
 
 
 def image_score(scores: np.ndarray) -> float:
@@ -95,7 +111,7 @@ def fit_classifier(target: Sequence[Candidates], other: Sequence[Candidates], *,
     pos, neg = _sample(target, rng), _sample(other, rng)
     model = _fit(pos, neg, seed)
     for _ in range(ROUNDS):
-        scores_pos, scores_neg = model.image_scores(target), model.image_scores(other)
+        scores_pos, scores_neg = model.image_scores(target, logits=True), model.image_scores(other, logits=True)
         bar = np.quantile(np.concatenate(scores_neg), 0.999)
         witnesses = []
         for c, s in zip(target, scores_pos):

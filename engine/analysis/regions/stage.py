@@ -24,20 +24,22 @@ from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 import numpy as np
+from PIL import Image
 
 from ...io.images import ImageRecord
 from ...progress import Progress, Work
 from ...spaces import REGIONS
 from ..result import Hypothesis
 from ..stats import fisher_greater_counts
-from .describe import Region, RegionSummary, find_regions, measure, refine, statement, summarise
-from .detector import Candidates, PixelClassifier, fit_classifier, image_score
-from .features import FEATURE_NAMES, load_rgb, pixel_features
+from .describe import Region, RegionSummary, find_regions, measure, merge, refine, statement, summarise
+from .detector import Candidates, PixelClassifier, candidate_bars, fit_classifier, image_score
+from .features import FEATURE_NAMES, load_rgb, outlier_scores, pixel_features
 
 N_FOLDS = 4
 COMBINE = 0.75
 MAX_FIT_IMAGES = 60  # per set: the most images a classifier is fitted on
 CHUNK = 64  # held-out images scored per batch
+BAR_SAMPLE = 2000  # pixels per discovery image for the candidate bars
 MAX_OTHER_SHARE = 0.1
 MIN_DISCOVERY_SHIFT = 0.1
 MAX_DISCOVERY_P = 0.05
@@ -55,6 +57,7 @@ class RegionDetector:
     toward: str
     classifiers: tuple[PixelClassifier, ...] = field(repr=False)
     threshold: float
+    bars: np.ndarray = field(default=None, repr=False)  # candidate bars (detector.candidate_bars)
 
     def scores(self, images: Sequence[Candidates]) -> list[np.ndarray]:
         """Each image's candidate scores: the median of the classifiers' (each was fitted on all but one fold of
@@ -66,14 +69,12 @@ class RegionDetector:
         """The mask (height, width) of the regions of ``image`` at its own size, and the regions."""
         rgb = load_rgb(image)
         features = pixel_features(rgb)
-        found = Candidates.of(features)
+        found = Candidates.of(features, self.bars)
         labels, regions = _regions(rgb, features, found.to_map(self.scores([found])[0]), self.threshold, image)
         return _resize_mask(labels > 0, (image.width, image.height)), regions
 
 
 def _resize_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    from PIL import Image
-
     return np.asarray(Image.fromarray(mask.astype(np.uint8) * 255).resize(size, Image.Resampling.NEAREST)) > 127
 
 
@@ -81,7 +82,7 @@ def _regions(rgb: np.ndarray, features: np.ndarray, pixel_map: np.ndarray, thres
              image: ImageRecord) -> tuple[np.ndarray, list[Region]]:
     """The labelled regions (h, w) of ``pixel_map`` (scores of the candidate pixels, 0 elsewhere) and their
     measurements."""
-    labels = refine(find_regions(pixel_map, threshold)[0], rgb)
+    labels = merge(refine(find_regions(pixel_map, threshold)[0], rgb))
     scale = (image.width / rgb.shape[1], image.height / rgb.shape[0])
     return labels, measure(labels, rgb, features[..., _EDGES], scale, pixel_map)
 
@@ -142,11 +143,16 @@ def region_stage(images_a: Sequence[ImageRecord], images_b: Sequence[ImageRecord
     total = len(images[0]) + len(images[1])
     progress = _Counter(total)
 
-    found: dict[tuple[int, int], Candidates] = {}
-    for s in (0, 1):
+    samples = []
+    for s in (0, 1):  # discovery pixels, for the candidate bars (label-free) and the fits
         for i in map(int, shuffled[s]):
-            found[s, i] = Candidates.of(pixel_features(load_rgb(images[s][i])))
+            features = pixel_features(load_rgb(images[s][i]))
+            outliers = outlier_scores(features)
+            samples.append(outliers[rng.choice(len(outliers), min(len(outliers), BAR_SAMPLE), replace=False)])
             yield progress("learning where the sets differ")
+    bars = candidate_bars(samples)
+    found = {(s, i): Candidates.of(pixel_features(load_rgb(images[s][i])), bars)  # read again: kept, they weigh
+             for s in (0, 1) for i in map(int, shuffled[s])}                     # 10x their candidates
     fitted = {}
     for toward, (t, o) in (("b", (1, 0)), ("a", (0, 1))):
         fitted[toward] = tuple(
@@ -181,7 +187,7 @@ def region_stage(images_a: Sequence[ImageRecord], images_b: Sequence[ImageRecord
             per_image[toward].append((regions, (images[t][i].width, images[t][i].height)))
             boxes[toward][_key(images[t][i])] = tuple(r.box for r in regions)
         if per_image[toward] and _union_percent(per_image[toward]) <= MAX_AREA_PERCENT:
-            detectors[toward] = (RegionDetector(toward, fitted[toward], threshold), share_t, share_o)
+            detectors[toward] = (RegionDetector(toward, fitted[toward], threshold, bars), share_t, share_o)
 
     location = {toward: {"a": np.zeros((LOCATION_GRID,) * 2), "b": np.zeros((LOCATION_GRID,) * 2)}
                 for toward in detectors}
@@ -190,7 +196,7 @@ def region_stage(images_a: Sequence[ImageRecord], images_b: Sequence[ImageRecord
         chunk = heldout[start:start + CHUNK]
         batch = []
         for s, i in chunk:
-            batch.append(Candidates.of(pixel_features(load_rgb(images[s][i]))) if detectors else None)
+            batch.append(Candidates.of(pixel_features(load_rgb(images[s][i])), bars) if detectors else None)
             yield progress("scoring the held-out images")
         for column, toward in enumerate(("b", "a")):
             if toward not in detectors:
