@@ -202,7 +202,8 @@ def test_finding_view_outlines_a_region_findings_regions_and_nothing_else(qtbot,
                 left, top = int(x0 * sx) - 1, int(y0 * sy) - 1
                 right = int(x0 * sx) + max(1, round((x1 - x0) * sx))
                 bottom = int(y0 * sy) + max(1, round((y1 - y0) * sy))
-                ring = [(x, top) for x in range(left, right + 1)] + [(left, y) for y in range(top, bottom + 1)]
+                ring = ([(x, top) for x in range(left, right + 1)] + [(left, y) for y in range(top, bottom + 1)]
+                        + [(x, bottom) for x in range(left, right + 1)] + [(right, y) for y in range(top, bottom + 1)])
                 inside = [(x, y) for x, y in ring if 0 <= x < image.width() and 0 <= y < image.height()]
                 assert inside and all(cyan_pixels[y, x] for x, y in inside)
     assert n_outlined >= len(region.exemplars_b) - 1  # the set the rectangles were pasted into

@@ -27,7 +27,8 @@ def correlated_features(rng, n, dim, mixing=None):
 
 
 def analyse_measurement_space(Xa, Xb, seed, n_permutations=19):
-    request = CompareRequest(model="measurements", set_a=("a",), set_b=("b",), seed=seed, n_permutations=n_permutations)
+    request = CompareRequest(model="measurements", set_a=("a",), set_b=("b",), seed=seed, n_permutations=n_permutations,
+                             regions=False)  # the records name no files: there are no pixels to look at
     split = Split.make(len(Xa), len(Xb), seed=seed)
     space = Space("measurements", np.vstack([Xa, Xb]), NAMES)
     return run(analyse([space], records("a", len(Xa)), records("b", len(Xb)), split, request))

@@ -278,7 +278,7 @@ def local_plant(name: str, index: int, image_size: int = LOCAL_IMAGE_SIZE) -> tu
 
     Coloured edits get one colour per pair, so a claim can be asked to name it: each run of ``len(palette)``
     pairs takes every colour of the edit's palette once (dead pixels: white, black), in an order that differs
-    from run to run and from edit to edit, so no colour stays with one prevalence or source. Rectangles also
+    across runs and from edit to edit, so no colour stays with one prevalence or source. Rectangles also
     carry their expected mean side in pixels.
     """
     edit = EDITS[name]
