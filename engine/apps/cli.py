@@ -52,6 +52,8 @@ def _add_compare_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--slices", type=int, default=5, help="slices per volume with --volume slices (default 5)")
     p.add_argument("--axis", type=int, choices=(0, 1, 2), default=2,
                    help="volume axis to slice or project along; NIfTI: 0 sagittal, 1 coronal, 2 axial (default)")
+    p.add_argument("--no-regions", action="store_true",
+                   help="do not look for small regions that one set's images hold (spotdiff.analysis.regions)")
     p.add_argument("--no-acquisition", action="store_true",
                    help="do not compare acquisition tags (scanner, protocol, ...) as possible confounders")
     p.add_argument("--no-library", action="store_true",
@@ -107,7 +109,7 @@ def cmd_compare(args) -> int:
         set_a=(args.set_a,), set_b=(args.set_b,), model=args.model or default_model(), weights=args.weights, precision=args.precision,
         measurements=not args.no_measurements, seed=args.seed, alpha=args.alpha, min_effect=args.min_effect,
         n_permutations=args.permutations, use_cache=not args.no_cache, vlm=args.vlm,
-        read_options=read_options, acquisition=not args.no_acquisition,
+        read_options=read_options, acquisition=not args.no_acquisition, regions=not args.no_regions,
     )
     with FeatureLibrary() as library:  # the user's confirmed features are proposed again
         result = drive(compare_steps(request, library=None if args.no_library else library), args.quiet)
