@@ -323,6 +323,8 @@ def analyse(spaces: Sequence[Space], images_a: tuple[ImageRecord, ...], images_b
         regions = yield from region_stage(images_a, images_b, split.heldout_a, split.heldout_b, seed=request.seed)
         hypotheses.extend(regions.hypotheses)
         embeddings[REGIONS] = regions.X
+        if replanter is not None:  # a re-planted cause is looked at by the region detectors too
+            replanter.scorers[REGIONS] = regions.score
 
     yield Progress("validate", 0, len(hypotheses), f"{len(hypotheses)} hypotheses")
     def half(mask_a: np.ndarray, mask_b: np.ndarray) -> Half:

@@ -139,11 +139,14 @@ class Replanter:
 
     embedders : space name -> spotdiff.models.embedders.Embedder (spaces without one, such as acquisition tags, are
         left as they were: an edit does not change them)
+    scorers : space name -> ``f(originals, edited) -> ndarray (n, dim)`` for a space fitted on the discovery half,
+        such as the region detectors' (spotdiff.analysis.regions.RegionEvidence.score): set after construction
     Variants are cached per half and set of causes; images are written as PNG to a temporary folder.
     """
 
     def __init__(self, embedders: Mapping[str, object], *, seed: int = 0):
         self.embedders = dict(embedders)
+        self.scorers: dict = {}  # space -> f(original records, edited records) -> ndarray (n, dim): fitted spaces
         self.seed = seed
         self._cache: dict = {}
         self._folder = tempfile.TemporaryDirectory(prefix="spotdiff-replant-")
@@ -184,6 +187,9 @@ class Replanter:
         for space, embedder in self.embedders.items():
             if space in out:
                 out[space] = run(embed_images(embedder, records, None))
+        for space, score in self.scorers.items():  # spaces fitted on the discovery half (regions)
+            if space in out:
+                out[space] = score(images, records)
         return out
 
 

@@ -8,7 +8,8 @@ For each set in turn (regions in B that A lacks, then in A that B lacks):
    score, and every held-out image the higher of the two classifiers' scores, pixel by pixel.
 2. **Threshold**: the out-of-fold image score that best separates the sets' shares of images above it, with at
    most MAX_OTHER_SHARE of the other set above. A detector whose out-of-fold shares differ by less than
-   MIN_DISCOVERY_SHIFT or with a one-sided Fisher p above MAX_DISCOVERY_P, or whose regions cover more than MAX_AREA_PERCENT of an image (a global difference:
+   MIN_DISCOVERY_SHIFT or with a one-sided Fisher p above MAX_DISCOVERY_P, whose evidence is spread over whole
+   images (:func:`_global`), or whose regions cover more than MAX_AREA_PERCENT of an image (a global difference:
    the measurements' job), proposes nothing.
 3. **What** (:mod:`.describe`): the regions of the discovery images above the threshold (out of fold) are
    measured and worded, from the regions that look like many others (:func:`.describe.typical_regions`): "tiny red rectangles (≈ 5 × 4 px), 2–4 per image".
@@ -44,6 +45,7 @@ MAX_OTHER_SHARE = 0.1
 MIN_DISCOVERY_SHIFT = 0.1
 MAX_DISCOVERY_P = 0.05
 MAX_AREA_PERCENT = 20.0
+GLOBAL_AUROC = 0.75
 LOCATION_GRID = 32
 _EDGES = FEATURE_NAMES.index("edges")
 
@@ -98,6 +100,21 @@ class RegionEvidence:
 
     X: np.ndarray
     hypotheses: tuple[Hypothesis, ...]
+    detectors: tuple = field(default=(), repr=False)  # (column, RegionDetector, fold of each discovery image)
+
+    def score(self, originals: Sequence[ImageRecord], edited: Sequence[ImageRecord]) -> np.ndarray:
+        """The scores (n, 2) of ``edited`` images, as ``X`` holds them for ``originals`` (the same images before an
+        edit: re-planting a cause, :mod:`spotdiff.analysis.replant`): out of fold for a discovery image, by the
+        fitted detector otherwise; 0 in a column without a detector."""
+        out = np.zeros((len(edited), 2), dtype=np.float32)
+        for column, detector, folds in self.detectors:
+            for k, (original, image) in enumerate(zip(originals, edited)):
+                found = Candidates.of(pixel_features(load_rgb(image)), detector.bars)
+                fold = folds.get(_key(original))
+                scores = (detector.classifiers[fold].image_scores([found])[0] if fold is not None
+                          else detector.scores([found])[0])
+                out[k, column] = image_score(scores)
+        return out
 
 
 def _threshold(target: np.ndarray, other: np.ndarray) -> tuple[float, float, float]:
@@ -161,6 +178,7 @@ def region_stage(images_a: Sequence[ImageRecord], images_b: Sequence[ImageRecord
 
     X = np.zeros((total, 2), dtype=np.float32)
     maps: dict[tuple[int, int], np.ndarray] = {}
+    typical: dict[str, tuple[list, list]] = {"a": ([], []), "b": ([], [])}  # per set: each image's median score
     offsets = (0, len(images[0]))
     for column, toward in enumerate(("b", "a")):  # out of fold: each classifier scores the fold it did not see
         for s in (0, 1):
@@ -168,6 +186,7 @@ def region_stage(images_a: Sequence[ImageRecord], images_b: Sequence[ImageRecord
                 keys = [(s, i) for i in map(int, shuffled[s]) if fold_of[s][i] == k]
                 for (s_, i), scores in zip(keys, fitted[toward][k].image_scores([found[key] for key in keys])):
                     X[offsets[s] + i, column] = image_score(scores)
+                    typical[toward][s].append(float(np.median(scores)) if len(scores) else 0.0)
                     if "ab"[s] == toward:
                         maps[s, i] = found[s, i].to_map(scores)
     found.clear()
@@ -177,6 +196,8 @@ def region_stage(images_a: Sequence[ImageRecord], images_b: Sequence[ImageRecord
         t, o = (1, 0) if toward == "b" else (0, 1)
         threshold, share_t, share_o = _threshold(X[offsets[t] + shuffled[t], column],
                                                  X[offsets[o] + shuffled[o], column])
+        if _global(typical[toward][t], typical[toward][o]):
+            continue  # most of the target's pixels look like it, not a few: a global difference
         if share_t - share_o < MIN_DISCOVERY_SHIFT or _discovery_p(share_t, len(shuffled[t]), share_o,
                                                                     len(shuffled[o])) > MAX_DISCOVERY_P:
             continue
@@ -228,7 +249,10 @@ def region_stage(images_a: Sequence[ImageRecord], images_b: Sequence[ImageRecord
             evidence=(f"out of fold on the discovery half, {share_t:.0%} of set {toward.upper()} and "
                       f"{share_o:.0%} of set {other.upper()} hold such regions"),
             test="fisher", threshold=detector.threshold, region=summary))
-    return RegionEvidence(X, tuple(hypotheses))
+    folds = {_key(images[s][i]): fold_of[s][i] for s in (0, 1) for i in map(int, shuffled[s])}
+    return RegionEvidence(X, tuple(hypotheses),
+                          tuple((column, detectors[toward][0], folds) for column, toward in enumerate(("b", "a"))
+                                if toward in detectors))
 
 
 class _Counter:
@@ -244,6 +268,19 @@ def _outside(found: dict, fold_of: list, s: int, k: int) -> list[Candidates]:
     """Set ``s``'s discovery images outside fold ``k`` (at most MAX_FIT_IMAGES): what classifier ``k`` learns
     from."""
     return [c for (s_, i), c in found.items() if s_ == s and fold_of[s][i] != k][:MAX_FIT_IMAGES]
+
+
+def _global(target: Sequence[float], other: Sequence[float]) -> bool:
+    """Whether a detector's evidence is spread over whole images: the target set's *typical* candidate pixel (each
+    image's median score, out of fold) scores higher than the other set's in at least GLOBAL_AUROC of pairs of
+    images. A pasted mark moves a few pixels' scores and leaves the median where it is; blur, darkening or a
+    smaller image size move every pixel's, and those belong to the measurements (a region claim would only be
+    their echo, e.g. "grey specks in A" for the grain that blurring B took away)."""
+    target, other = np.asarray(target, float), np.asarray(other, float)
+    if not len(target) or not len(other):
+        return False
+    greater = (target[:, None] > other[None, :]).mean() + 0.5 * (target[:, None] == other[None, :]).mean()
+    return bool(greater >= GLOBAL_AUROC)
 
 
 def _discovery_p(share_t: float, n_t: int, share_o: float, n_o: int) -> float:
