@@ -18,6 +18,7 @@ from scipy import ndimage
 from .colours import colour_name
 
 MERGE_GAP = 1
+SPECK_CLUSTER = 8  # px: a sparse region no wider is a cluster of specks
 MIN_AREA = 2  # working pixels: a smaller region must stand out by LONE_PIXEL_CONTRAST (a stuck pixel)
 LONE_PIXEL_CONTRAST = 0.4
 EDGE_GROWTH = 1
@@ -221,6 +222,8 @@ def kind_of(fill: float, contrast: float, texture: float, detail: float, width: 
         return "text-like marks"
     if fill >= 0.6:
         return "blotches"
+    if max(width, height) <= SPECK_CLUSTER:  # a few separate pixels close together: stuck or dead pixels
+        return "specks"
     return "marks"
 
 
