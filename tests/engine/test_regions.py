@@ -81,6 +81,7 @@ def test_kind_words():
     assert kind_of(0.75, 0.4, 0.3, 1.0, 9, 8) == "blotches"
     assert kind_of(0.3, 0.6, 0.5, 1.0, 5, 6) == "specks"  # a cluster of stuck pixels
     assert kind_of(0.3, 0.6, 0.5, 1.0, 20, 6) == "marks"
+    assert kind_of(0.3, 0.6, 0.5, 1.0, 20, 8, pieces=4) == "text-like marks"  # a row of letters
 
 
 def test_region_stage_finds_and_words_pasted_squares(tmp_path):

@@ -17,7 +17,7 @@ from scipy import ndimage
 
 from .colours import colour_name
 
-MERGE_GAP = 1
+MERGE_GAP = 2
 SPECK_CLUSTER = 8  # px: a sparse region no wider is a cluster of specks
 MIN_AREA = 2  # working pixels: a smaller region must stand out by LONE_PIXEL_CONTRAST (a stuck pixel)
 LONE_PIXEL_CONTRAST = 0.4
@@ -52,6 +52,7 @@ class Region:
     texture: float
     detail: float
     peak: float
+    pieces: int = 1
 
     @property
     def size(self) -> tuple[int, int]:
@@ -152,6 +153,7 @@ def measure(labels: np.ndarray, rgb: np.ndarray, features_edges: np.ndarray, sca
             texture=float((light[inside].std() + 1e-3) / (light[ring].std() + 1e-3)) if ring.any() else 1.0,
             detail=float((edges[inside].mean() + 1e-3) / (edges[ring].mean() + 1e-3)) if ring.any() else 1.0,
             peak=float(pixel_map[y0:y1, x0:x1][inside].max()),
+            pieces=int(ndimage.label(inside, _SQUARE)[1]),
         ))
     return out
 
@@ -210,16 +212,18 @@ class RegionSummary:
                 "threshold": round(self.threshold, 4), "described_from": "discovery half (out of fold)"}
 
 
-def kind_of(fill: float, contrast: float, texture: float, detail: float, width: float, height: float) -> str:
-    """The kind word of regions with these median measurements (see :class:`RegionSummary`)."""
+def kind_of(fill: float, contrast: float, texture: float, detail: float, width: float, height: float,
+            pieces: float = 1) -> str:
+    """The kind word of regions with these median measurements (see :class:`RegionSummary`); ``pieces``: how many
+    separate marks MERGE_GAP joined into one region (the letters of a word)."""
     if max(width, height) <= 3.5:
         return "specks"
     if contrast < 0.08 and 0.15 < texture < 0.7:  # the colour of its surroundings, less of their texture
         return "blurred patches"
     if fill >= 0.85:
         return "rectangles"
-    if fill < 0.6 and detail > 1.3:
-        return "text-like marks"
+    if fill < 0.6 and (detail > 1.3 or (pieces >= 3 and width >= 1.5 * height)):
+        return "text-like marks"  # fine detail, or a row of separate marks: letters
     if fill >= 0.6:
         return "blotches"
     if max(width, height) <= SPECK_CLUSTER:  # a few separate pixels close together: stuck or dead pixels
@@ -295,7 +299,8 @@ def summarise(per_image: Sequence[tuple[Sequence[Region], tuple[int, int]]], *, 
                                        for k in ("fill", "contrast", "texture", "detail"))
     colours = _colour_words([colour_name(r.colour) for r in regions])
     return RegionSummary(
-        toward=toward, kind=kind_of(fill, contrast, texture, detail, width, height),
+        toward=toward, kind=kind_of(fill, contrast, texture, detail, width, height,
+                                    typical(lambda r, s: r.pieces)),
         size_word=next(word for bound, word in SIZE_WORDS if area < bound), width=width, height=height,
         area_percent=area, colour=colours,
         count=(int(np.floor(np.percentile(counts, 25))), int(np.ceil(np.percentile(counts, 75)))),
