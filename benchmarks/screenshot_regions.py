@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+from screenshot import compare_in_window  # noqa: E402  (the main window, the folders, the run, the wait)
 
 
 def main() -> int:
@@ -34,11 +36,7 @@ def main() -> int:
     os.environ["SPOTDIFF_DATA"] = str(work / "data")
     os.environ["SPOTDIFF_CACHE"] = str(work / "cache")
 
-    from PySide6.QtCore import QElapsedTimer
-    from PySide6.QtWidgets import QApplication
-
     import spotdiff
-    from spotdiff.gui.main_window import MainWindow
     from spotdiff.synthetic.photos import write_photo_crops
     from spotdiff.synthetic.synth import synth
 
@@ -46,31 +44,7 @@ def main() -> int:
     pair = spotdiff.run(synth(work / "pair", plants=[("rectangles/red", 0.5)], prevalence=1.0, n_per_set=100,
                               source=crops, seed=0, image_size=112))
 
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    app.setStyle("Fusion")
-    window = MainWindow(restore=False)
-    window.resize(width, height)
-    window.show()
-
-    def wait(condition, what: str, timeout_ms: int = 180_000) -> None:
-        clock = QElapsedTimer()
-        clock.start()
-        while not condition():
-            if clock.elapsed() > timeout_ms:
-                raise TimeoutError(f"gave up waiting for {what}")
-            app.processEvents()
-            time.sleep(0.005)
-
-    if not window.picker.set_current("measurements"):
-        raise SystemExit("the measurements model is not available")
-    window.sets["a"].set_sources([pair / "set_a"])
-    window.sets["b"].set_sources([pair / "set_b"])
-    wait(lambda: all(v.image_set is not None for v in window.sets.values()), "the scans")
-    window.start_run()
-    wait(lambda: window.job is None, "the comparison")
-    if window.result is None:
-        raise SystemExit(f"the comparison did not finish: {window.stage.text()}")
-    wait(lambda: window.results.shown_result is window.result, "the result on screen")
+    app, window, wait = compare_in_window(pair / "set_a", pair / "set_b", "measurements", width, height)
 
     findings = window.results.findings.findings
     row = next((i for i, f in enumerate(findings) if f.region is not None), None)

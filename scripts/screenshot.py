@@ -23,6 +23,45 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def compare_in_window(set_a: Path, set_b: Path, model: str | None, width: int, height: int,
+                      timeout_ms: int = 180_000):
+    """Open the main window at ``width`` x ``height``, name the two folders, run the comparison with ``model``
+    (None: the default) and wait until its result is on screen; return (app, window, wait), where
+    ``wait(condition, what)`` processes events until ``condition()`` holds (TimeoutError after ``timeout_ms``).
+    Also used by benchmarks/screenshot_regions.py."""
+    from PySide6.QtCore import QElapsedTimer
+    from PySide6.QtWidgets import QApplication
+
+    from spotdiff.gui.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setStyle("Fusion")
+    window = MainWindow(restore=False)
+    window.resize(width, height)
+    window.show()
+
+    def wait(condition, what: str) -> None:
+        clock = QElapsedTimer()
+        clock.start()
+        while not condition():
+            if clock.elapsed() > timeout_ms:
+                raise TimeoutError(f"gave up waiting for {what}")
+            app.processEvents()
+            time.sleep(0.005)
+
+    if model and not window.picker.set_current(model):
+        raise SystemExit(f"the model {model!r} is not available")
+    window.sets["a"].set_sources([set_a])
+    window.sets["b"].set_sources([set_b])
+    wait(lambda: all(v.image_set is not None for v in window.sets.values()), "the scans")
+    window.start_run()
+    wait(lambda: window.job is None, "the comparison")
+    if window.result is None:
+        raise SystemExit(f"the comparison did not finish: {window.stage.text()}")
+    wait(lambda: window.results.shown_result is window.result, "the result on screen")
+    return app, window, wait
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshot.png")
@@ -35,11 +74,7 @@ def main() -> int:
     os.environ["SPOTDIFF_DATA"] = str(work / "data")
     os.environ["SPOTDIFF_CACHE"] = str(work / "cache")
 
-    from PySide6.QtCore import QElapsedTimer
-    from PySide6.QtWidgets import QApplication
-
     import spotdiff
-    from spotdiff.gui.main_window import MainWindow
     from spotdiff.apps.demo import DEMO_IMAGES_PER_SET, SEMANTIC_PLANTS
     from spotdiff.synthetic.synth import synth
 
@@ -47,31 +82,7 @@ def main() -> int:
     spotdiff.run(synth(sets, plants=SEMANTIC_PLANTS, prevalence=1.0, n_per_set=DEMO_IMAGES_PER_SET, seed=0,
                      image_size=128))
 
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    app.setStyle("Fusion")
-    window = MainWindow(restore=False)
-    window.resize(width, height)
-    window.show()
-
-    def wait(condition, what: str, timeout_ms: int = 120_000) -> None:
-        clock = QElapsedTimer()
-        clock.start()
-        while not condition():
-            if clock.elapsed() > timeout_ms:
-                raise TimeoutError(f"gave up waiting for {what}")
-            app.processEvents()
-            time.sleep(0.005)
-
-    if args.model:
-        window.picker.set_current(args.model)
-    window.sets["a"].set_sources([sets / "set_a"])
-    window.sets["b"].set_sources([sets / "set_b"])
-    wait(lambda: all(v.image_set is not None for v in window.sets.values()), "the scans")
-    window.start_run()
-    wait(lambda: window.job is None, "the comparison")
-    if window.result is None:
-        raise SystemExit(f"the comparison did not finish: {window.stage.text()}")
-    wait(lambda: window.results.shown_result is window.result, "the result on screen")
+    app, window, wait = compare_in_window(sets / "set_a", sets / "set_b", args.model, width, height)
 
     # a box on the map around the middle of set B's points, to show the linked selection in the grids
     from PySide6.QtCore import QRect

@@ -14,7 +14,7 @@ import pytest
 
 import spotdiff
 from spotdiff.analysis.regions.colours import colour_name
-from spotdiff.analysis.regions.describe import (Region, RegionSummary, find_regions, kind_of, refine, statement,
+from spotdiff.analysis.regions.describe import (Region, find_regions, kind_of, refine, statement,
                                                summarise, typical_regions)
 from spotdiff.analysis.regions.stage import _threshold, region_stage
 from spotdiff.analysis.validate import Split

@@ -32,7 +32,7 @@ from ...progress import Progress, Work
 from ...spaces import REGIONS
 from ..result import Hypothesis
 from ..stats import fisher_greater_counts
-from .describe import Region, RegionSummary, find_regions, measure, merge, refine, statement, summarise
+from .describe import Region, find_regions, measure, merge, refine, statement, summarise
 from .detector import Candidates, PixelClassifier, candidate_bars, fit_classifier, image_score
 from .features import FEATURE_NAMES, load_rgb, outlier_scores, pixel_features
 
@@ -148,9 +148,9 @@ def region_stage(images_a: Sequence[ImageRecord], images_b: Sequence[ImageRecord
                  heldout_b: np.ndarray, *, seed: int = 0) -> Work[RegionEvidence]:
     """Fit, threshold, describe and score the region detectors (module docstring); yields Progress("regions").
 
-    Every image's pixels are read once for its candidates (:class:`.detector.Candidates`, kept for the discovery
-    half, in CHUNK-image batches for the held-out half); the few images that hold regions are read again to
-    measure them.
+    A discovery image's pixels are read twice: once for the candidate bars, once for its candidates
+    (:class:`.detector.Candidates`, kept: they weigh a tenth of its features). A held-out image's are read once,
+    in CHUNK-image batches; the images that hold regions are read again to measure them.
     """
     images = (tuple(images_a), tuple(images_b))
     held = (np.asarray(heldout_a, bool), np.asarray(heldout_b, bool))
@@ -184,7 +184,7 @@ def region_stage(images_a: Sequence[ImageRecord], images_b: Sequence[ImageRecord
         for s in (0, 1):
             for k in range(N_FOLDS):
                 keys = [(s, i) for i in map(int, shuffled[s]) if fold_of[s][i] == k]
-                for (s_, i), scores in zip(keys, fitted[toward][k].image_scores([found[key] for key in keys])):
+                for (_, i), scores in zip(keys, fitted[toward][k].image_scores([found[key] for key in keys])):
                     X[offsets[s] + i, column] = image_score(scores)
                     typical[toward][s].append(float(np.median(scores)) if len(scores) else 0.0)
                     if "ab"[s] == toward:
