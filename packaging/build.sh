@@ -78,7 +78,9 @@ step "llama-cpp-python, portable build without AMX (scripts/llama_wheel.py)"
 # compiled once per machine (~20 min on 2 cores) and kept in ~/.cache/spotdiff-build/wheels, keyed by
 # version and flags (pip's own wheel cache ignores CMAKE_ARGS)
 WHEEL=$("$VPY" scripts/llama_wheel.py build portable --python "$VPY")
-"$VPY" -m zipfile -l "$WHEEL" | grep -q "llama_cpp/lib/libggml-cpu-x64" ||
+# the listing is read whole before it is searched: `grep -q` closing the pipe early would break the lister
+LISTING=$("$VPY" -m zipfile -l "$WHEEL")
+grep -q "llama_cpp/lib/libggml-cpu-x64" <<<"$LISTING" ||
   fail "$WHEEL has no per-CPU backends (libggml-cpu-x64.so ...): not a portable build; delete its folder"
 "$VPY" scripts/llama_wheel.py check --wheel "$WHEEL" || fail "$WHEEL holds AMX code"
 echo "$WHEEL"
