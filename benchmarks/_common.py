@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from spotdiff.models.cpu import cpu_flags, cpu_model  # noqa: F401  (cpu_model: for the benchmarks)
+
 
 def make_jpegs(folder: Path, n: int, size=(640, 480), seed: int = 0) -> list[Path]:
     """n procedural scenes saved as JPEG (quality 90) at ``size``; reused if already there."""
@@ -65,3 +67,12 @@ def table(headers, rows) -> str:
     widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
     line = lambda r: "| " + " | ".join(str(x).ljust(w) for x, w in zip(r, widths)) + " |"  # noqa: E731
     return "\n".join([line(headers), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, rows)])
+
+
+RELEVANT_FLAGS = ("avx512_bf16", "amx_bf16", "amx_tile")
+
+
+def cpu_line() -> str:
+    """'CPU <model>, avx512_bf16 yes, amx_bf16 no, amx_tile no': the model and the flags that decide bf16 speed."""
+    flags = cpu_flags() or frozenset()
+    return f"CPU {cpu_model()}, " + ", ".join(f"{f} {'yes' if f in flags else 'no'}" for f in RELEVANT_FLAGS)

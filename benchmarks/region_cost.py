@@ -11,7 +11,6 @@ its weights are present, toy-shapes. Prints the CPU model: timings differ betwee
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import tempfile
 import time
@@ -19,16 +18,12 @@ from pathlib import Path
 
 import spotdiff
 from spotdiff.models.registry import availability, get_model_spec
+from spotdiff.models.cpu import cpu_model
 from spotdiff.progress import run
 from spotdiff.synthetic.photos import write_photo_crops
 from spotdiff.synthetic.synth import synth
 
 
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown CPU"
 
 
 def main() -> None:

@@ -7,11 +7,12 @@
 
 The public API — what the desktop app (``spotdiff.gui``) and other callers may use — is ``__all__``.
 The engine holds no Qt. Its layers, each importing only those below it (import-linter checks them,
-see pyproject.toml): apps (cli, demo, selftest, bench) › api › projection › pipeline › comparison ›
+see pyproject.toml): apps (cli, demo, selftest, bench) › api, cluster › projection › pipeline › comparison ›
 report › analysis › models › synthetic › io › errors, progress, params, spaces.
 Data flows: images → embeddings → directions → hypotheses → validated findings → report.
 """
 
+from . import runtime  # noqa: F401  first: OpenMP's wait policy is read when torch or scikit-learn loads
 from .analysis.heatmap import finding_layer as heatmap_layer
 from .analysis.library import FeatureLibrary, LibraryEntry, data_dir, verdict_for
 from .analysis.proposers import ConceptBankProposer, Evidence, MeasurementProposer, Proposer, SpaceEvidence

@@ -40,6 +40,21 @@ def _isolated_user_dirs(tmp_path_factory, monkeypatch):
     yield
 
 
+@pytest.fixture(scope="session")
+def toy_shapes_user(tmp_path_factory):
+    """The bundled toy-shapes model, opened once for the session, and the user folder (cache, models) it was opened
+    with: the modules that only embed with it share one load."""
+    from spotdiff.models.factory import open_embedder
+
+    root = tmp_path_factory.mktemp("toy-shapes-user")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SPOTDIFF_CACHE", str(root / "cache"))
+        mp.setenv("SPOTDIFF_MODELS", str(root / "models"))
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        mp.delenv("SPOTDIFF_REGISTRY", raising=False)
+        yield open_embedder("toy-shapes"), root
+
+
 TINY_CLIP_CFG = {
     "embed_dim": 32,
     "vision_cfg": {"image_size": 32, "patch_size": 8, "width": 64, "layers": 2, "head_width": 32},

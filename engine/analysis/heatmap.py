@@ -15,16 +15,21 @@ a long image are cut, so :func:`view_box` says which part of the image the grid 
 
 from __future__ import annotations
 
-import io
+import hashlib
+import time
 from dataclasses import dataclass
 from typing import Mapping, Protocol, Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ..io.images import ImageRecord, open_image
+from ..io.decoding import jpeg_bytes, small_image
+from ..io.images import ImageRecord
+from ..models.cache import EmbeddingCache, code_fingerprint, result_key
 from ..progress import Progress, Work, relay, run
 
+MAP = "heatmap"  # the cache's kind of result for one image's map along one vector
+CHUNK = 8  # images mapped between two looks at the time budget
 Box = tuple[float, float, float, float]
 """(x0, y0, x1, y1) in image pixels, x1 and y1 exclusive."""
 
@@ -123,28 +128,56 @@ def patch_scores(embedder: PatchEmbedder, image_records: Sequence[ImageRecord], 
     return list(centred(maps) if centre else maps)
 
 
-def heatmaps(embedder: PatchEmbedder, requests: Sequence[tuple[str, Sequence[ImageRecord], np.ndarray]]
+def heatmaps(embedder: PatchEmbedder, requests: Sequence[tuple[str, Sequence[ImageRecord], np.ndarray]],
+             cache: EmbeddingCache | None = None, *, budget_s: float | None = None
              ) -> Work[dict[tuple[str, str], Heatmap]]:
     """Maps for many (key, images, vector) requests; each distinct image goes through the model once,
     scored along every requested vector.
 
+    cache : where each map is kept, by the model's cache key, the image's content and the vector; an image
+        whose maps are all there is not read, and a run whose maps are all there does not use the model
+    budget_s : stop after the CHUNK of images that passes this many seconds: the images not reached get no map
+        (the cache keeps what was drawn, so the next run draws the rest); None: no limit
     Yields Progress("heatmaps", ...); returns {(key, content_hash): Heatmap}.
     """
-    requests = [r for r in requests if len(r[1])]
-    unique = list({r.content_hash: r for _, records, _ in requests for r in records}.values())
+    start = time.perf_counter()
+    requests = [(key, tuple(records), unit_rows(vector)[0]) for key, records, vector in requests if len(records)]
+    names = {(j, r.content_hash): _map_key(embedder.cache_key, r.content_hash, vector)
+             for j, (_, records, vector) in enumerate(requests) for r in records} if cache is not None else {}
+    stored = {name: cache.get_result(MAP, name) for name in names.values()} if cache is not None else {}
+    found = {jh: stored[name] for jh, name in names.items() if isinstance(stored[name], np.ndarray)}
+    missing = [(j, r) for j, (_, records, _) in enumerate(requests) for r in records
+               if (j, r.content_hash) not in found]
+    unique = list({r.content_hash: r for _, r in missing}.values())
     yield Progress("heatmaps", 0, len(unique), f"{len(unique)} images")
-    if not unique:
-        return {}
-    vectors = unit_rows([vector for _, _, vector in requests])
-    maps = yield from relay(embedder.embed_patches(unique, directions=vectors), report=lambda p: Progress(
-        "heatmaps", p.done, len(unique), f"patch maps: {p.done}/{len(unique)}"))
-    row = {r.content_hash: i for i, r in enumerate(unique)}
+    wanted = sorted({j for j, _ in missing})
+    column = {j: c for c, j in enumerate(wanted)}
+    for first in range(0, len(unique), CHUNK):
+        if budget_s is not None and first and time.perf_counter() - start > budget_s:
+            break
+        chunk = unique[first:first + CHUNK]
+        maps = yield from relay(embedder.embed_patches(chunk, directions=np.stack([requests[j][2] for j in wanted])),
+                                report=lambda p: Progress("heatmaps", first + p.done, len(unique),
+                                                          f"patch maps: {first + p.done}/{len(unique)}"))
+        row = {r.content_hash: i for i, r in enumerate(chunk)}
+        new = {(j, r.content_hash): centred(maps[row[r.content_hash], ..., column[j]])
+               for j, r in missing if r.content_hash in row}
+        if cache is not None:
+            for jh, scores in new.items():
+                cache.put_result(MAP, names[jh], scores)
+        found.update(new)
     out = {}
     for j, (key, records, _) in enumerate(requests):
-        scores = centred(maps[[row[r.content_hash] for r in records], ..., j])
-        for record, m in zip(records, scores):
-            out[(key, record.content_hash)] = Heatmap(m, _box_of(embedder, record), (record.width, record.height))
+        for record in records:
+            if (j, record.content_hash) in found:
+                out[(key, record.content_hash)] = Heatmap(found[j, record.content_hash], _box_of(embedder, record),
+                                                          (record.width, record.height))
     return out
+
+
+def _map_key(model_key: str, content_hash: str, vector: np.ndarray) -> str:
+    return result_key(MAP, code_fingerprint("spotdiff.models.embedders.patch_tokens"), model_key, content_hash,
+                      hashlib.sha256(np.asarray(vector, "<f4").tobytes()).hexdigest())
 
 
 # --- which maps a comparison shows ----------------------------------------------------------------------
@@ -264,17 +297,16 @@ def overlay(image: Image.Image, scores: np.ndarray, *, box: Box | None = None, o
     return result
 
 
-def overlay_jpeg(record: ImageRecord, heatmap: Heatmap, size: int = 96) -> bytes:
-    """JPEG bytes of ``record``'s image shrunk to fit ``size`` x ``size``, with ``heatmap`` over it."""
-    image = open_image(record, max_side=size * 2)
-    image.thumbnail((size, size), Image.Resampling.LANCZOS)
+def overlay_jpeg(record: ImageRecord, heatmap: Heatmap, size: int = 96, *, image: Image.Image | None = None) -> bytes:
+    """JPEG bytes of ``record``'s image shrunk to fit ``size`` x ``size``, with ``heatmap`` over it.
+
+    image : that picture already decoded and shrunk (a report's thumbnail), so the file is not read again
+    """
+    image = small_image(record, size) if image is None else image
     # the map's box is in the record's pixels; the decoded image may be smaller (JPEG draft, thumbnail)
     sx, sy = image.width / heatmap.image_size[0], image.height / heatmap.image_size[1]
     x0, y0, x1, y1 = heatmap.box
-    picture = overlay(image, heatmap.scores, box=(x0 * sx, y0 * sy, x1 * sx, y1 * sy))
-    with io.BytesIO() as buf:
-        picture.save(buf, format="JPEG", quality=85)
-        return buf.getvalue()
+    return jpeg_bytes(overlay(image, heatmap.scores, box=(x0 * sx, y0 * sy, x1 * sx, y1 * sy)))
 
 
 # --- checking a map against a planted truth -------------------------------------------------------------

@@ -17,15 +17,21 @@ from __future__ import annotations
 
 import hashlib
 import re
+import shutil
 import tempfile
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
+from PIL import Image
 
+from ..errors import Cancelled
 from ..io.decoding import open_image
 from ..synthetic.edits import get_edit
+from ..models.cache import EmbeddingCache, code_fingerprint, result_key
 from ..models.embedding import embed_images
 from ..io.images import ImageRecord
 from ..progress import run
@@ -38,6 +44,9 @@ MAX_CANDIDATES = 3  # plantable findings tried per round, the strongest on the d
 STRENGTHS = (0.3, 0.7)  # tried, then inter- or extrapolated to the strength that reproduces the cause's own shift
 OWN_SHIFT_REPRODUCED = 0.5  # a cause must reproduce at least this share of its own discovery shift
 N_BOOTSTRAP = 400
+MAX_PLANTED = 150  # images of each set of a half that explaining away with re-planting looks at (sampled)
+KEEP_PLANTED = 2  # sets of planted images kept on disk (the newest)
+VARIANT = "replanted"  # the cache's kind of result for a re-planted half's vectors in one space
 
 # statement pattern -> (edit, +1 when the claimed set has the edit, -1 when the other set has it)
 PLANTABLE: tuple[tuple[str, str, int], ...] = (
@@ -124,13 +133,12 @@ def reproduced_share(f: Finding, half: Half, planted: Half, *, seed: int = 0) ->
     share = 1 - _shift(y1, claimed) / base
     rng = np.random.default_rng([seed, 0xB007])
     inside, outside = np.flatnonzero(claimed), np.flatnonzero(~claimed)
-    boots = []
-    for _ in range(N_BOOTSTRAP):
-        idx = np.r_[rng.choice(inside, len(inside)), rng.choice(outside, len(outside))]
-        b0 = _shift(y0[idx], claimed[idx])
-        if b0 != 0:
-            boots.append(1 - _shift(y1[idx], claimed[idx]) / b0)
-    low, high = np.percentile(boots, [2.5, 97.5]) if boots else (share, share)
+    picks = [rng.choice(group, (N_BOOTSTRAP, len(group))) for group in (inside, outside)]  # resampled images
+    b0 = y0[picks[0]].mean(axis=1) - y0[picks[1]].mean(axis=1)
+    b1 = y1[picks[0]].mean(axis=1) - y1[picks[1]].mean(axis=1)
+    keep = b0 != 0
+    boots = 1 - b1[keep] / b0[keep]
+    low, high = np.percentile(boots, [2.5, 97.5]) if len(boots) else (share, share)
     return float(share), float(low), float(high)
 
 
@@ -139,58 +147,156 @@ class Replanter:
 
     embedders : space name -> spotdiff.models.embedders.Embedder (spaces without one, such as acquisition tags, are
         left as they were: an edit does not change them)
-    scorers : space name -> ``f(originals, edited) -> ndarray (n, dim)`` for a space fitted on the discovery half,
-        such as the region detectors' (spotdiff.analysis.regions.RegionEvidence.score): set after construction
-    Variants are cached per half and set of causes; images are written as PNG to a temporary folder.
+    scorers : space name -> (``f(originals, edited) -> ndarray (n, dim)``, a key naming it) for a space fitted on
+        the discovery half, such as the region detectors' (spotdiff.analysis.regions.RegionEvidence.score and
+        .key): set after construction
+    cache : where each variant's vectors are kept (spotdiff.models.cache.EmbeddingCache results, by embedder, edits,
+        seed and images), so that a re-run reads them instead of planting and embedding again; None: not kept
+    Variants are also kept in memory per half and set of causes; a variant's spaces are embedded when first looked
+    at. The edited images are written, uncompressed, to a temporary folder; the last KEEP_PLANTED sets are kept.
     """
 
-    def __init__(self, embedders: Mapping[str, object], *, seed: int = 0):
+    def __init__(self, embedders: Mapping[str, object], *, seed: int = 0, cache: EmbeddingCache | None = None):
         self.embedders = dict(embedders)
-        self.scorers: dict = {}  # space -> f(original records, edited records) -> ndarray (n, dim): fitted spaces
+        self.scorers: dict = {}  # space -> (f(original records, edited records) -> ndarray (n, dim), key)
         self.seed = seed
+        self.cache = cache
         self._cache: dict = {}
-        self._folder = tempfile.TemporaryDirectory(prefix="spotdiff-replant-")
-        self.n_embedded_ = 0
+        self._folder: tempfile.TemporaryDirectory | None = None  # made when an image is first planted
+        self._planted: OrderedDict = OrderedDict()  # (images, plants) -> (records, folder), the last KEEP_PLANTED
+        self.n_embedded_ = 0  # images planted and embedded (not read from the cache)
+        self._stopped = threading.Event()
+
+    def stop(self) -> None:
+        """Make every later planting raise Cancelled (a comparison that was cancelled; may come from another
+        thread)."""
+        self._stopped.set()
 
     def close(self) -> None:
-        self._folder.cleanup()
+        self._planted.clear()
+        if self._folder is not None:
+            self._folder.cleanup()
+            self._folder = None
+
+    def __enter__(self) -> "Replanter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     def variant(self, half: Half, causes: Sequence[Cause]) -> Half:
-        """``half`` with each cause's edit planted into its set's images (in the order given) and embedded."""
+        """``half`` with each cause's edit planted into its set's images (in the order given) and embedded.
+
+        Each space is embedded when it is first looked at (a claim in it is tested), so a variant costs only the
+        spaces that hold claims."""
         plants = {side: tuple((c.edit, round(c.strength, 4)) for c in causes if c.into == side) for side in "ab"}
         key = (id(half), plants["a"], plants["b"])
         if key not in self._cache:
             self._cache[key] = Half(
                 images_a=half.images_a, images_b=half.images_b,
-                embeddings_a=self._embed(half.images_a, half.embeddings_a, plants["a"]),
-                embeddings_b=self._embed(half.images_b, half.embeddings_b, plants["b"]))
+                embeddings_a=_Planted(self, half.images_a, half.embeddings_a, plants["a"]) if plants["a"]
+                else half.embeddings_a,
+                embeddings_b=_Planted(self, half.images_b, half.embeddings_b, plants["b"]) if plants["b"]
+                else half.embeddings_b)
         return self._cache[key]
 
-    def _embed(self, images: Sequence[ImageRecord], original: Mapping[str, np.ndarray],
-               plants: tuple) -> Mapping[str, np.ndarray]:
-        if not plants:
+    def embed(self, images: Sequence[ImageRecord], original: np.ndarray, plants: tuple, space: str) -> np.ndarray:
+        """``images`` with ``plants`` planted, in ``space``: read from the cache, else planted and embedded; the
+        ``original`` vectors for a space that no embedder or scorer makes (acquisition tags)."""
+        if space in self.scorers:
+            score, made_by = self.scorers[space]
+        elif space in self.embedders:
+            made_by = self.embedders[space].cache_key
+        else:
             return original
-        folder = Path(self._folder.name) / f"v{self.n_embedded_}"
-        folder.mkdir()
+        key = self._key(made_by, images, plants)
+        stored = self.cache.get_result(VARIANT, key) if self.cache is not None else None
+        if isinstance(stored, np.ndarray) and stored.shape == np.shape(original):
+            return stored
+        records = self._plant(images, plants)
+        vectors = np.asarray(score(images, records) if space in self.scorers
+                             else run(embed_images(self.embedders[space], records, None)))
+        if self.cache is not None:
+            self.cache.put_result(VARIANT, key, vectors)
+        return vectors
+
+    def _key(self, made_by: str, images: Sequence[ImageRecord], plants: tuple) -> str:
+        return result_key(VARIANT, code_fingerprint("spotdiff.synthetic", "spotdiff.analysis.replant"), made_by,
+                          self.seed, plants, [(str(r.path), r.frame, r.axis, r.content_hash) for r in images])
+
+    def _plant(self, images: Sequence[ImageRecord], plants: tuple) -> list[ImageRecord]:
+        """The edited images, written to a folder of their own; the last KEEP_PLANTED sets of them are kept, as the
+        spaces of one variant are looked at one after the other."""
+        key = (tuple(r.content_hash for r in images), plants)
+        if key in self._planted:
+            self._planted.move_to_end(key)
+            return self._planted[key][0]
+        if self._folder is None:
+            self._folder = tempfile.TemporaryDirectory(prefix="spotdiff-replant-")
+        folder = Path(tempfile.mkdtemp(dir=self._folder.name))
         records = []
         for k, record in enumerate(images):
+            if self._stopped.is_set():
+                raise Cancelled("explain")
             image = open_image(record)
             rng = np.random.default_rng([self.seed, 0x9E, k])
             for edit, strength in plants:
                 image, _ = get_edit(edit).apply(image, strength, rng)
-            path = folder / f"{k:05d}.png"
-            image.save(path, "PNG")
-            digest = hashlib.sha256(path.read_bytes()).hexdigest()
-            records.append(ImageRecord(path, digest, image.width, image.height, "PNG"))
+            records.append(write_lossless(image, folder / f"{k:05d}"))
         self.n_embedded_ += len(records)
-        out = dict(original)
-        for space, embedder in self.embedders.items():
-            if space in out:
-                out[space] = run(embed_images(embedder, records, None))
-        for space, score in self.scorers.items():  # spaces fitted on the discovery half (regions)
-            if space in out:
-                out[space] = score(images, records)
-        return out
+        self._planted[key] = (records, folder)
+        while len(self._planted) > KEEP_PLANTED:
+            shutil.rmtree(self._planted.popitem(last=False)[1][1], ignore_errors=True)
+        return records
+
+
+class _Planted(Mapping):
+    """A re-planted half's vectors by space, each embedded when first asked for (Replanter.embed)."""
+
+    def __init__(self, replanter: Replanter, images: Sequence[ImageRecord], original: Mapping[str, np.ndarray],
+                 plants: tuple):
+        self._replanter, self._images, self._original, self._plants = replanter, images, original, plants
+        self._done: dict[str, np.ndarray] = {}
+
+    def __getitem__(self, space: str) -> np.ndarray:
+        if space not in self._done:
+            self._done[space] = self._replanter.embed(self._images, self._original[space], self._plants, space)
+        return self._done[space]
+
+    def __iter__(self):
+        return iter(self._original)
+
+    def __len__(self) -> int:
+        return len(self._original)
+
+
+def write_lossless(image: Image.Image, stem: Path) -> ImageRecord:
+    """Write ``image`` as BMP (no compression: ~0.5 ms for 640 x 480) or, in a mode BMP cannot hold, as PNG."""
+    try:
+        path, kind = stem.with_suffix(".bmp"), "BMP"
+        image.save(path, kind)
+    except (OSError, KeyError, ValueError):
+        path, kind = stem.with_suffix(".png"), "PNG"
+        image.save(path, kind, compress_level=1)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return ImageRecord(path, digest, image.width, image.height, kind)
+
+
+def sampled(half: Half, n: int = MAX_PLANTED, *, seed: int = 0) -> Half:
+    """``half`` with at most ``n`` images of each set, drawn at random once (the same for every claim and cause): what
+    re-planting plants into, so that its cost stops growing with the sets (2 x 150 images tell an echo from a
+    difference of its own; 2 x 5,000 would only cost more)."""
+    rng = np.random.default_rng([seed, 0x5A3])
+    picked = {}
+    for side, images in (("a", half.images_a), ("b", half.images_b)):
+        keep = np.arange(len(images)) if len(images) <= n else np.sort(rng.choice(len(images), n, replace=False))
+        picked[side] = keep
+    if all(len(picked[s]) == len(im) for s, im in (("a", half.images_a), ("b", half.images_b))):
+        return half
+    return Half(images_a=tuple(half.images_a[i] for i in picked["a"]),
+                images_b=tuple(half.images_b[i] for i in picked["b"]),
+                embeddings_a={k: np.asarray(v)[picked["a"]] for k, v in half.embeddings_a.items()},
+                embeddings_b={k: np.asarray(v)[picked["b"]] for k, v in half.embeddings_b.items()})
 
 
 def choose_causes(findings: Sequence[Finding], discovery: Half, replanter: Replanter) -> list[Cause]:

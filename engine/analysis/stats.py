@@ -3,7 +3,19 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
+
+
+def scipy_stats():
+    """``scipy.stats``, imported on first use: importing it takes ~0.5 s, which starting the command line (its
+    --help, listing models) need not pay; a comparison pays it once, when it first computes a p-value."""
+    from scipy import stats  # lazy: ~0.5 s of start-up, needed only once a comparison tests a claim
+
+    return stats
+
+
+def rankdata(a: np.ndarray, **options) -> np.ndarray:
+    """``scipy.stats.rankdata`` (ties get their average rank), scipy.stats imported on first use."""
+    return scipy_stats().rankdata(a, **options)
 
 
 def auroc(scores_neg: np.ndarray, scores_pos: np.ndarray) -> float:
@@ -25,7 +37,7 @@ def auroc_columns(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """
     scores = np.asarray(scores, dtype=np.float64)
     labels = np.broadcast_to(np.asarray(labels, dtype=bool), scores.shape)
-    ranks = stats.rankdata(scores, axis=0)
+    ranks = rankdata(scores, axis=0)
     n_pos = labels.sum(axis=0)
     n_neg = labels.shape[0] - n_pos
     rank_sum = np.where(labels, ranks, 0.0).sum(axis=0)
@@ -37,7 +49,7 @@ def mann_whitney_greater(scores_neg: np.ndarray, scores_pos: np.ndarray) -> floa
     """One-sided p-value that positives tend to score higher than negatives."""
     if len(scores_neg) == 0 or len(scores_pos) == 0:
         return float("nan")
-    return float(stats.mannwhitneyu(scores_pos, scores_neg, alternative="greater").pvalue)
+    return float(scipy_stats().mannwhitneyu(scores_pos, scores_neg, alternative="greater").pvalue)
 
 
 def fisher_greater(scores_neg: np.ndarray, scores_pos: np.ndarray, threshold: float = 0.5) -> float:
@@ -54,14 +66,14 @@ def fisher_greater_counts(k_pos: np.ndarray, n_pos: int, k_neg: np.ndarray, n_ne
     """:func:`fisher_greater` for many claims at once, from counts: ``k_pos`` of ``n_pos`` positives and
     ``k_neg`` of ``n_neg`` negatives are above their threshold (arrays of one shape)."""
     k_pos, k_neg = np.asarray(k_pos), np.asarray(k_neg)
-    return stats.hypergeom.sf(k_pos - 1, n_pos + n_neg, k_pos + k_neg, n_pos)
+    return scipy_stats().hypergeom.sf(k_pos - 1, n_pos + n_neg, k_pos + k_neg, n_pos)
 
 
 def mann_whitney_greater_from_auroc(aurocs: np.ndarray, n_neg: int, n_pos: int) -> np.ndarray:
     """Approximate one-sided Mann–Whitney p-values from AUROCs (normal approximation, no tie correction):
     for ranking many claims on one sample, where the exact test would cost a call per claim."""
     se = np.sqrt((n_neg + n_pos + 1) / (12.0 * n_neg * n_pos))
-    return stats.norm.sf((np.asarray(aurocs, dtype=np.float64) - 0.5) / se)
+    return scipy_stats().norm.sf((np.asarray(aurocs, dtype=np.float64) - 0.5) / se)
 
 
 def weighted_benjamini_hochberg(p_values: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -87,5 +99,5 @@ def benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:
     q = np.full_like(p, np.nan)
     ok = ~np.isnan(p)
     if ok.any():
-        q[ok] = stats.false_discovery_control(p[ok], method="bh")
+        q[ok] = scipy_stats().false_discovery_control(p[ok], method="bh")
     return q

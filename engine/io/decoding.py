@@ -221,10 +221,19 @@ def open_image(image: Path | str | ImageRef, *, max_side: int | None = None) -> 
         return decode(fp, path, max_side, frame, axis).image
 
 
-def thumbnail(image: Path | str | ImageRef, size: int = 96) -> bytes:
-    """JPEG bytes of a file (or a record's item) shrunk to fit a ``size`` x ``size`` box, for reports."""
+def small_image(image: Path | str | ImageRef, size: int = 96) -> Image.Image:
+    """A file (or a record's item) decoded at reduced size and shrunk to fit a ``size`` x ``size`` box."""
     im = open_image(image, max_side=size * 2)
     im.thumbnail((size, size), Image.Resampling.LANCZOS)
+    return im
+
+
+def jpeg_bytes(image: Image.Image, quality: int = 85) -> bytes:
     with io.BytesIO() as buf:
-        im.save(buf, format="JPEG", quality=85)
+        image.save(buf, format="JPEG", quality=quality)
         return buf.getvalue()
+
+
+def thumbnail(image: Path | str | ImageRef, size: int = 96) -> bytes:
+    """JPEG bytes of a file (or a record's item) shrunk to fit a ``size`` x ``size`` box, for reports."""
+    return jpeg_bytes(small_image(image, size))

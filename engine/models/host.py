@@ -14,6 +14,9 @@ from .registry import get_model_spec
 class ModelHost:
     """Loads each embedder once and hands the same instance to every comparison.
 
+    A CLIP model known from an earlier load is opened deferred (spotdiff.models.deferred): it loads at its
+    first use, which a comparison whose vectors are all cached never makes.
+
     Loading is serialised by a lock; a GUI keeps one host for its lifetime, the
     CLI one per command. ``close()`` frees every model.
     """
@@ -28,7 +31,7 @@ class ModelHost:
         key = (spec.name, str(weights) if weights else None, precision)
         with self._lock:
             if key not in self._embedders:
-                self._embedders[key] = open_embedder(spec, weights=weights, precision=precision)
+                self._embedders[key] = open_embedder(spec, weights=weights, precision=precision, deferred=True)
             return self._embedders[key]
 
     def vlm(self, name: str, *, weights: Path | None = None, **options):

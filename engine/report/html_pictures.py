@@ -18,7 +18,7 @@ from PIL import Image
 
 from ..analysis import heatmap
 
-from ..io import images
+from ..io import decoding
 from ..errors import SpotdiffError, UnreadableImageError
 from ..io.images import ImageRecord
 from ..analysis.result import Finding
@@ -45,19 +45,21 @@ def escape(text: object) -> str:
 
 
 class Thumbnails:
-    """Thumbnails as ``data:`` URIs, each made once per page; failures keep their reason."""
+    """Thumbnails as ``data:`` URIs, each made once per page; failures keep their reason. The shrunk pictures are
+    kept too, so a heat map is drawn over one without reading its file again."""
 
     def __init__(self, namer: PathNamer, size: int = THUMBNAIL_SIZE):
         self._namer = namer
         self._size = size
         self._cache: dict[Path, tuple[str | None, str]] = {}
+        self._pictures: dict[Path, Image.Image] = {}
 
     def get(self, image: Path | ImageRecord) -> tuple[str | None, str]:
         """``(uri, "")`` or ``(None, reason)`` for a file, or for the frame or slice a record names."""
-        path = (image.path, image.frame, image.axis) if isinstance(image, ImageRecord) else image
+        path = self._key(image)
         if path not in self._cache:
             try:
-                jpeg = images.thumbnail(image, size=self._size)
+                picture = decoding.small_image(image, size=self._size)
             except (OSError, SpotdiffError) as e:  # the file vanished or changed since the run
                 if isinstance(e, UnreadableImageError):
                     reason = e.reason
@@ -65,9 +67,19 @@ class Thumbnails:
                     reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
                 self._cache[path] = (None, self._namer.text(reason or type(e).__name__))
             else:
-                uri = "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
-                self._cache[path] = (uri, "")
+                self._pictures[path] = picture
+                jpeg = decoding.jpeg_bytes(picture)
+                self._cache[path] = ("data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii"), "")
         return self._cache[path]
+
+    def picture(self, image: Path | ImageRecord) -> Image.Image | None:
+        """The shrunk picture behind :meth:`get`'s thumbnail (None where it could not be read)."""
+        self.get(image)
+        return self._pictures.get(self._key(image))
+
+    @staticmethod
+    def _key(image: Path | ImageRecord):
+        return (image.path, image.frame, image.axis) if isinstance(image, ImageRecord) else image
 
 
 @dataclass
@@ -85,10 +97,10 @@ class Page:
         return {f.id: f for f in self.findings}
 
 
-def _heatmap_img(record: ImageRecord, hm: heatmap.Heatmap, name: str) -> str:
+def _heatmap_img(record: ImageRecord, hm: heatmap.Heatmap, name: str, picture: Image.Image | None = None) -> str:
     """The picture with its heat map over it, beside the plain one; "" when it cannot be drawn."""
     try:
-        jpeg = heatmap.overlay_jpeg(record, hm, size=THUMBNAIL_SIZE)
+        jpeg = heatmap.overlay_jpeg(record, hm, size=THUMBNAIL_SIZE, image=picture)
     except (OSError, SpotdiffError):  # the plain thumbnail already says why
         return ""
     x, y = hm.peak
@@ -163,7 +175,8 @@ def figure(page: Page, record: ImageRecord, label: str, hm: heatmap.Heatmap | No
         if svg:
             body = (f'<div class="outlined" style="position:relative;width:{THUMBNAIL_SIZE}px;'
                     f'height:{THUMBNAIL_SIZE}px">{body}{svg}</div>')
-    overlay = _heatmap_img(record, hm, name) if hm is not None and uri is not None else ""
+    overlay = _heatmap_img(record, hm, name, page.thumbnails.picture(record)) if hm is not None and uri is not None \
+        else ""
     if overlay:
         body = f'<div class="pair">{body}{overlay}</div>'
     return (

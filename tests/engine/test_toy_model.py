@@ -29,17 +29,10 @@ SEED = 5_000_000  # far from the seeds the model was trained on
 
 
 @pytest.fixture(scope="module")
-def toy(tmp_path_factory):
-    """The bundled model, opened once, with the user folders of this module's own."""
-    root = tmp_path_factory.mktemp("toy-user")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SPOTDIFF_CACHE", str(root / "cache"))
-        mp.setenv("SPOTDIFF_MODELS", str(root / "models"))
-        mp.setenv("HF_HUB_OFFLINE", "1")
-        mp.delenv("SPOTDIFF_REGISTRY", raising=False)
-        embedder = open_embedder("toy-shapes")
-        memo = json.loads((root / "cache" / "weights-sha256.json").read_text(encoding="utf-8"))
-    return embedder, memo
+def toy(toy_shapes_user):
+    """The bundled model, opened once, and the sha256 memo its opening wrote."""
+    embedder, root = toy_shapes_user
+    return embedder, json.loads((root / "cache" / "weights-sha256.json").read_text(encoding="utf-8"))
 
 
 def records(images, folder) -> list[ImageRecord]:

@@ -28,6 +28,7 @@ import numpy as np
 from PIL import Image
 
 from ...io.images import ImageRecord
+from ...models.cache import EmbeddingCache, code_fingerprint, result_key
 from ...progress import Progress, Work
 from ...spaces import REGIONS
 from ..result import Hypothesis
@@ -39,6 +40,8 @@ from .features import FEATURE_NAMES, load_rgb, outlier_scores, pixel_features
 N_FOLDS = 4
 COMBINE = 0.75
 MAX_FIT_IMAGES = 60  # per set: the most images a classifier is fitted on
+FIT_POOL = -(-MAX_FIT_IMAGES * N_FOLDS // (N_FOLDS - 1))  # per set: the discovery images the classifiers learn from
+MAX_BAR_IMAGES = 250  # per set: the most discovery images the candidate bars are drawn from
 CHUNK = 64  # held-out images scored per batch
 BAR_SAMPLE = 2000  # pixels per discovery image for the candidate bars
 MAX_OTHER_SHARE = 0.1
@@ -47,6 +50,7 @@ MAX_DISCOVERY_P = 0.05
 MAX_AREA_PERCENT = 20.0
 GLOBAL_AUROC = 0.75
 LOCATION_GRID = 32
+RESULT = "regions"  # the cache's kind of result for a fitted stage
 _EDGES = FEATURE_NAMES.index("edges")
 
 
@@ -101,19 +105,26 @@ class RegionEvidence:
     X: np.ndarray
     hypotheses: tuple[Hypothesis, ...]
     detectors: tuple = field(default=(), repr=False)  # (column, RegionDetector, fold of each discovery image)
+    key: str = ""  # what it was computed from (spotdiff.models.cache.result_key): names its scores in a cache
 
     def score(self, originals: Sequence[ImageRecord], edited: Sequence[ImageRecord]) -> np.ndarray:
         """The scores (n, 2) of ``edited`` images, as ``X`` holds them for ``originals`` (the same images before an
         edit: re-planting a cause, :mod:`spotdiff.analysis.replant`): out of fold for a discovery image, by the
-        fitted detector otherwise; 0 in a column without a detector."""
+        fitted detector otherwise; 0 in a column without a detector. Each image's pixels are read once, and each
+        classifier scores all the images it scores in one call."""
         out = np.zeros((len(edited), 2), dtype=np.float32)
+        if not self.detectors:
+            return out
+        features = [pixel_features(load_rgb(image)) for image in edited]
         for column, detector, folds in self.detectors:
-            for k, (original, image) in enumerate(zip(originals, edited)):
-                found = Candidates.of(pixel_features(load_rgb(image)), detector.bars)
-                fold = folds.get(_key(original))
-                scores = (detector.classifiers[fold].image_scores([found])[0] if fold is not None
-                          else detector.scores([found])[0])
-                out[k, column] = image_score(scores)
+            found = [Candidates.of(f, detector.bars) for f in features]
+            fold = [folds.get(_key(original)) for original in originals]
+            for k in sorted(set(fold), key=lambda f: -1 if f is None else f):
+                rows = [i for i, f in enumerate(fold) if f == k]
+                picked = [found[i] for i in rows]
+                scores = detector.scores(picked) if k is None else detector.classifiers[k].image_scores(picked)
+                for i, s in zip(rows, scores):
+                    out[i, column] = image_score(s)
         return out
 
 
@@ -145,12 +156,34 @@ def _expit(z: float) -> float:
 
 
 def region_stage(images_a: Sequence[ImageRecord], images_b: Sequence[ImageRecord], heldout_a: np.ndarray,
-                 heldout_b: np.ndarray, *, seed: int = 0) -> Work[RegionEvidence]:
+                 heldout_b: np.ndarray, *, seed: int = 0, cache: EmbeddingCache | None = None
+                 ) -> Work[RegionEvidence]:
     """Fit, threshold, describe and score the region detectors (module docstring); yields Progress("regions").
 
-    A discovery image's pixels are read twice: once for the candidate bars, once for its candidates
-    (:class:`.detector.Candidates`, kept: they weigh a tenth of its features). A held-out image's are read once,
-    in CHUNK-image batches; the images that hold regions are read again to measure them.
+    cache : where the stage's result is kept, by the images (path and content), the split, the seed and this
+        package's code, so that a re-run reads it instead of fitting again; None: computed and not kept
+    """
+    images = [[(str(r.path), r.frame, r.axis, r.content_hash) for r in rs] for rs in (images_a, images_b)]
+    key = result_key(RESULT, code_fingerprint(__package__), seed, images,
+                     [np.flatnonzero(np.asarray(h, bool)).tolist() for h in (heldout_a, heldout_b)])
+    stored = cache.get_result(RESULT, key) if cache is not None else None
+    if isinstance(stored, RegionEvidence):
+        yield Progress("regions", 1, 1, "read from the cache")
+        return stored
+    evidence = replace((yield from _fit_regions(images_a, images_b, heldout_a, heldout_b, seed=seed)), key=key)
+    if cache is not None:
+        cache.put_result(RESULT, key, evidence)
+    return evidence
+
+
+def _fit_regions(images_a: Sequence[ImageRecord], images_b: Sequence[ImageRecord], heldout_a: np.ndarray,
+                 heldout_b: np.ndarray, *, seed: int) -> Work[RegionEvidence]:
+    """The stage itself (:func:`region_stage` without its cache).
+
+    Memory does not grow with the sets: the candidate bars come from at most MAX_BAR_IMAGES discovery images of each
+    set, the candidates of the FIT_POOL images the classifiers learn from are kept, and every other image is read,
+    scored and let go CHUNK at a time. A discovery image's pixels are read twice (its candidates, and once more if it
+    holds regions, to measure them), a bar image's once more; a held-out image's once, and again if it holds regions.
     """
     images = (tuple(images_a), tuple(images_b))
     held = (np.asarray(heldout_a, bool), np.asarray(heldout_b, bool))
@@ -158,18 +191,17 @@ def region_stage(images_a: Sequence[ImageRecord], images_b: Sequence[ImageRecord
     shuffled = [rng.permutation(np.flatnonzero(~h)) for h in held]  # discovery indices of each set
     fold_of = [{int(i): k % N_FOLDS for k, i in enumerate(f)} for f in shuffled]
     total = len(images[0]) + len(images[1])
-    progress = _Counter(total)
+    progress = _Counter(total + sum(min(len(f), MAX_BAR_IMAGES) for f in shuffled))
 
     samples = []
-    for s in (0, 1):  # discovery pixels, for the candidate bars (label-free) and the fits
-        for i in map(int, shuffled[s]):
-            features = pixel_features(load_rgb(images[s][i]))
-            outliers = outlier_scores(features)
+    for s in (0, 1):  # discovery pixels, for the candidate bars (label-free)
+        for i in map(int, shuffled[s][:MAX_BAR_IMAGES]):
+            outliers = outlier_scores(pixel_features(load_rgb(images[s][i])))
             samples.append(outliers[rng.choice(len(outliers), min(len(outliers), BAR_SAMPLE), replace=False)])
             yield progress("learning where the sets differ")
     bars = candidate_bars(samples)
-    found = {(s, i): Candidates.of(pixel_features(load_rgb(images[s][i])), bars)  # read again: kept, they weigh
-             for s in (0, 1) for i in map(int, shuffled[s])}                     # 10x their candidates
+    found = {(s, i): Candidates.of(pixel_features(load_rgb(images[s][i])), bars)  # the images the fits learn from
+             for s in (0, 1) for i in map(int, shuffled[s][:FIT_POOL])}
     fitted = {}
     for toward, (t, o) in (("b", (1, 0)), ("a", (0, 1))):
         fitted[toward] = tuple(
@@ -177,19 +209,22 @@ def region_stage(images_a: Sequence[ImageRecord], images_b: Sequence[ImageRecord
             for k in range(N_FOLDS))
 
     X = np.zeros((total, 2), dtype=np.float32)
-    maps: dict[tuple[int, int], np.ndarray] = {}
     typical: dict[str, tuple[list, list]] = {"a": ([], []), "b": ([], [])}  # per set: each image's median score
     offsets = (0, len(images[0]))
-    for column, toward in enumerate(("b", "a")):  # out of fold: each classifier scores the fold it did not see
-        for s in (0, 1):
-            for k in range(N_FOLDS):
-                keys = [(s, i) for i in map(int, shuffled[s]) if fold_of[s][i] == k]
-                for (_, i), scores in zip(keys, fitted[toward][k].image_scores([found[key] for key in keys])):
-                    X[offsets[s] + i, column] = image_score(scores)
-                    typical[toward][s].append(float(np.median(scores)) if len(scores) else 0.0)
-                    if "ab"[s] == toward:
-                        maps[s, i] = found[s, i].to_map(scores)
-    found.clear()
+    for s in (0, 1):  # out of fold: each classifier scores the fold it did not see
+        order = list(map(int, shuffled[s]))
+        for start in range(0, len(order), CHUNK):
+            chunk = order[start:start + CHUNK]
+            candidates = {i: found.pop((s, i), None) or Candidates.of(pixel_features(load_rgb(images[s][i])), bars)
+                          for i in chunk}
+            for column, toward in enumerate(("b", "a")):
+                for k in range(N_FOLDS):
+                    keys = [i for i in chunk if fold_of[s][i] == k]
+                    for i, scores in zip(keys, fitted[toward][k].image_scores([candidates[i] for i in keys])):
+                        X[offsets[s] + i, column] = image_score(scores)
+                        typical[toward][s].append(float(np.median(scores)) if len(scores) else 0.0)
+            for _ in chunk:
+                yield progress("scoring the discovery images")
 
     detectors, boxes, per_image = {}, {}, {}
     for column, toward in enumerate(("b", "a")):
@@ -204,7 +239,10 @@ def region_stage(images_a: Sequence[ImageRecord], images_b: Sequence[ImageRecord
         per_image[toward], boxes[toward] = [], {}
         for i in (i for i in map(int, shuffled[t]) if X[offsets[t] + i, column] > threshold):
             rgb = load_rgb(images[t][i])
-            _, regions = _regions(rgb, pixel_features(rgb), maps[t, i], threshold, images[t][i])
+            features = pixel_features(rgb)
+            candidates = Candidates.of(features, bars)  # out of fold, as X holds it
+            pixel_map = candidates.to_map(fitted[toward][fold_of[t][i]].image_scores([candidates])[0])
+            _, regions = _regions(rgb, features, pixel_map, threshold, images[t][i])
             per_image[toward].append((regions, (images[t][i].width, images[t][i].height)))
             boxes[toward][_key(images[t][i])] = tuple(r.box for r in regions)
         if per_image[toward] and _union_percent(per_image[toward]) <= MAX_AREA_PERCENT:
@@ -241,6 +279,8 @@ def region_stage(images_a: Sequence[ImageRecord], images_b: Sequence[ImageRecord
             location[toward]["ab"[s]] /= max(1, int(held[s].sum()))
         summary = summarise(per_image[toward], toward=toward, share_target=share_t, share_other=share_o,
                             threshold=detector.threshold)
+        if summary is None:  # a detector, but no discovery image with a region to describe: nothing to claim
+            continue
         summary = replace(summary, detector=detector, boxes=boxes[toward], location=location[toward])
         other = "a" if toward == "b" else "b"
         hypotheses.append(Hypothesis(

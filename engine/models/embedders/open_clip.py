@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import tempfile
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -32,13 +33,16 @@ from ..memo import read_memo, remember
 from ..text_tower import local_config
 from ..vocabulary import load_vocabulary
 from ..registry import ModelSpec, cache_dir, verify_sha256, weights_file
-from ..precision import DTYPES, MIN_COSINE, PRECISIONS, choose_precision
+from ..precision import DTYPES, MIN_COSINE, choose_precision
 from ...progress import Progress, Work
 from ...synthetic.world import SetSpec, render, sample_scene
 from concurrent.futures import ThreadPoolExecutor
 from .patch_tokens import token_function
 
 PREFETCH = 2  # batches decoded ahead of the one being encoded
+BATCH_AT_224 = 32  # images per forward pass at 224 px
+MAX_BATCH = 64  # ... at most (spotdiff.models.embedding hands the model 64 images at a time)
+DECODE_CHUNK = 8  # images per decoding task: a batch is spread over all cores
 BF16_MEMO = "bf16-cosine.json"  # measured bf16-vs-fp32 agreement, per weights, preprocessing, torch, device
 TEXT_BATCH = 256  # texts per forward pass: trimmed phrases are short, so larger batches pay off
 DEFAULT_PROMPT_TEMPLATES = ("a photo of {}.",)  # CLIP's own framing, for entries that name none
@@ -49,6 +53,18 @@ def _threads() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+def auto_batch_size(side: int) -> int:
+    """Images per forward pass for a model whose input is ``side`` px square: BATCH_AT_224 at 224 px, more for
+    smaller inputs (the same pixels per pass), at most MAX_BATCH. At 64 px, 64 images a pass encode ~1.2x faster
+    than 32."""
+    return int(min(MAX_BATCH, max(BATCH_AT_224, round(BATCH_AT_224 * (224 / max(side, 1)) ** 2))))
+
+
+def _convolutional(visual: torch.nn.Module) -> bool:
+    """Whether a vision tower is convolutional beyond its patch embedding (a ResNet, not a transformer)."""
+    return sum(isinstance(m, torch.nn.Conv2d) for m in visual.modules()) > 1
 
 
 def preprocess_summary(cfg: dict[str, Any]) -> str:
@@ -108,7 +124,7 @@ class OpenClipEmbedder:
     precision : "bf16", "fp32" or "auto": bf16 where this CPU runs it natively and the model's bf16
         embeddings agree with fp32 to cosine >= 0.999 on probe images, else fp32
         (see spotdiff.models.precision; SPOTDIFF_PRECISION=fp32 forces fp32); part of ``cache_key``
-    batch_size : images or texts per forward pass
+    batch_size : images per forward pass; None: by the model's input size (:func:`auto_batch_size`)
 
     The weights are checked and the model loaded in the constructor (raising WeightsIntegrityError
     or ModelLoadError); it stays loaded until :meth:`close`, and loads again, checked again, when
@@ -127,10 +143,10 @@ class OpenClipEmbedder:
     feature_names = None
 
     def __init__(self, spec: ModelSpec, weights: Path | str, *, device: str = "cpu",
-                 precision: str = "auto", batch_size: int = 32):
+                 precision: str = "auto", batch_size: int | None = None):
         precision_choice = choose_precision(precision, device)  # validates the name
-        if not (isinstance(batch_size, int) and batch_size >= 1):
-            raise InvalidParameterError("batch_size", batch_size, "a whole number of at least 1")
+        if batch_size is not None and not (isinstance(batch_size, int) and batch_size >= 1):
+            raise InvalidParameterError("batch_size", batch_size, "a whole number of at least 1, or None (by input size)")
         self.spec = spec
         self.name = spec.name
         self.prompt_templates = tuple(spec.prompt_templates) or DEFAULT_PROMPT_TEMPLATES
@@ -143,7 +159,8 @@ class OpenClipEmbedder:
         self.requested_precision = precision
         self.precision = precision_choice
         self.bf16_cosine = None
-        self.batch_size = batch_size
+        self._auto_batch = batch_size is None
+        self.batch_size = batch_size or BATCH_AT_224
         self._model = self._transform = self._tokenizer = None
         self._load()
 
@@ -195,6 +212,11 @@ class OpenClipEmbedder:
         self._min_side = side
         if self.precision == "bf16":
             self._to_bf16(file)
+        # a convolutional tower (ResNet) runs ~1.6x faster on oneDNN with channels-last tensors; same numbers
+        self._memory_format = torch.channels_last if _convolutional(self._model.visual) else torch.contiguous_format
+        self._model.visual.to(memory_format=self._memory_format)
+        if self._auto_batch:
+            self.batch_size = auto_batch_size(side)
         self.cache_key = f"{self.name}|{self.weights_sha256}|{preprocess_summary(cfg)}|{self.precision}"
 
     def _to_bf16(self, file: Path) -> None:
@@ -239,6 +261,10 @@ class OpenClipEmbedder:
     def dtype(self) -> torch.dtype:
         return DTYPES[self.precision]
 
+    def _input(self, pixels: torch.Tensor) -> torch.Tensor:
+        """A batch of pixels on the model's device, in its number format and memory layout."""
+        return pixels.to(self.device, self.dtype).contiguous(memory_format=self._memory_format)
+
     def _ensure_loaded(self) -> torch.nn.Module:
         if self._model is None:
             self._load()
@@ -266,29 +292,37 @@ class OpenClipEmbedder:
     def _pixels(self, record: ImageRecord, transform) -> torch.Tensor:
         # open_image may decode smaller (JPEG draft) but keeps both sides >= max_side
         with open_image(record, max_side=self._min_side) as image:
-            return transform(image)
+            return apply_transform(transform, image)
 
     def _batches(self, images: Sequence[ImageRecord], transform):
-        """Pixel batches in order, decoded on a background thread up to PREFETCH batches ahead.
+        """Pixel batches in order, decoded on background threads up to PREFETCH batches ahead.
 
-        Decoding (PIL, which releases the GIL) overlaps encoding (torch); only PREFETCH + 1
-        batches of pixels exist at any time, whatever the number of images.
+        Each batch is cut into chunks of DECODE_CHUNK images, decoded by a pool of one thread per
+        core (PIL releases the GIL while it decodes and resizes), so that the first batch, which
+        nothing overlaps, is ready sooner and small models are not held up by decoding. Only
+        PREFETCH + 1 batches of pixels exist at any time, whatever the number of images.
         """
         starts = list(range(0, len(images), self.batch_size))
 
-        def decode(start: int) -> torch.Tensor:
-            return torch.stack([self._pixels(r, transform) for r in images[start:start + self.batch_size]])
+        def decode(chunk: Sequence[ImageRecord]) -> list[torch.Tensor]:
+            return [self._pixels(record, transform) for record in chunk]
 
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spotdiff-decode")
-        pending = [pool.submit(decode, s) for s in starts[:PREFETCH]]
+        pool = ThreadPoolExecutor(max_workers=_threads(), thread_name_prefix="spotdiff-decode")
+
+        def submit(start: int) -> list:
+            stop = min(start + self.batch_size, len(images))
+            return [pool.submit(decode, images[i:min(i + DECODE_CHUNK, stop)])
+                    for i in range(start, stop, DECODE_CHUNK)]
+
+        pending = [submit(s) for s in starts[:PREFETCH]]
         try:
             for i, start in enumerate(starts):
-                pixels = pending.pop(0).result()
+                chunks = pending.pop(0)
                 if i + PREFETCH < len(starts):
-                    pending.append(pool.submit(decode, starts[i + PREFETCH]))
-                yield start, pixels
+                    pending.append(submit(starts[i + PREFETCH]))
+                yield start, torch.stack([pixels for future in chunks for pixels in future.result()])
         finally:
-            for future in pending:
+            for future in (f for chunks in pending for f in chunks):
                 future.cancel()
             pool.shutdown(wait=True)
 
@@ -304,7 +338,7 @@ class OpenClipEmbedder:
         try:
             for start, pixels in batches:
                 with torch.inference_mode():
-                    features = model.encode_image(pixels.to(self.device, self.dtype))
+                    features = model.encode_image(self._input(pixels))
                 out[start:start + len(pixels)] = self._unit_rows(features)
                 done = start + len(pixels)
                 yield Progress("embed", done, total, f"{self.name}: {done}/{total} images")
@@ -331,7 +365,7 @@ class OpenClipEmbedder:
         yield Progress("embed patches", 0, total, self.name)
         for start in range(0, total, self.batch_size):
             batch = images[start:start + self.batch_size]
-            pixels = torch.stack([self._pixels(record, transform) for record in batch]).to(self.device, self.dtype)
+            pixels = self._input(torch.stack([self._pixels(record, transform) for record in batch]))
             parts.append(tokens_of(visual, pixels, rows).float().cpu().numpy())
             yield Progress("embed patches", start + len(batch), total, self.name)
         width = self.dim if rows is None else len(rows)
@@ -358,6 +392,46 @@ class OpenClipEmbedder:
                 features = encode_text_trimmed(model, tokens[rows].to(self.device))
             out[rows.numpy()] = self._unit_rows(features)
         return out
+
+
+@lru_cache(maxsize=8)
+def _split_transform(transform) -> tuple[Any, np.ndarray, np.ndarray] | None:
+    """open_clip's image transform as (its steps before ToTensor, mean, std as float32 arrays of shape (c, 1, 1))
+    where it ends in ToTensor and Normalize, as open_clip's inference transforms do; None for any other."""
+    open_clip = import_open_clip()
+    steps = getattr(transform, "transforms", None)
+    if not isinstance(steps, list) or len(steps) < 2 or torch.get_default_dtype() != torch.float32:
+        return None
+    to_tensor, normalize = steps[-2:]
+    if not (isinstance(to_tensor, open_clip.transform.ToTensor) and isinstance(normalize, open_clip.transform.Normalize)):
+        return None
+    mean, std = (torch.as_tensor(v, dtype=torch.float32).numpy().reshape(-1, 1, 1) for v in (normalize.mean, normalize.std))
+    if (std == 0).any():
+        return None  # Normalize's own error says what is wrong
+    return open_clip.transform.Compose(steps[:-2]), mean, std
+
+
+def apply_transform(transform, image) -> torch.Tensor:
+    """``transform(image)``, bit for bit, with cheaper arithmetic where the transform ends in ToTensor and
+    Normalize and the image is 8-bit RGB by then.
+
+    ToTensor and Normalize become numpy float32 operations in the same order ((x / 255 - mean) / std):
+    numpy runs them on the calling thread, whereas torch would start a team of OpenMP threads for each
+    large image in every decoding thread, to compete with the encoder's own.
+    """
+    split = _split_transform(transform)
+    if split is None:
+        return transform(image)
+    steps, mean, std = split
+    image = steps(image)
+    if getattr(image, "mode", None) != "RGB" or mean.shape[0] != 3:
+        return transform.transforms[-1](transform.transforms[-2](image))
+    # channels first while still bytes (the cheap copy), then float32 in place
+    pixels = np.ascontiguousarray(np.asarray(image).transpose(2, 0, 1)).astype(np.float32)
+    pixels /= np.float32(255)
+    pixels -= mean
+    pixels /= std
+    return torch.from_numpy(pixels)
 
 
 def encode_text_trimmed(model, tokens: torch.Tensor) -> torch.Tensor:
