@@ -10,7 +10,9 @@ expected, and what to do.
     │   ├── ImageSetError
     │   │   ├── ImageSetNotFoundError   a folder or file that does not exist
     │   │   ├── EmptyImageSetError      too few readable images in a set
-    │   │   └── UnreadableImageError    one file that cannot be decoded (skipped, with its reason)
+    │   │   ├── UnreadableImageError    one file that cannot be decoded (skipped, with its reason)
+    │   │   └── ImageListError          a list or manifest of image paths that cannot be read (spotdiff embed)
+    │   ├── StoreError                  an embedding store (spotdiff embed --out) that cannot be used as asked
     │   └── InvalidParameterError       an option with an impossible value
     ├── ModelError
     │   ├── UnknownModelError           a name that is not in the registry
@@ -25,6 +27,7 @@ expected, and what to do.
     │       └── VLMAnswerError          an answer that is not the JSON asked for
     ├── LibraryError                    the feature library cannot be opened or written
     ├── CacheError                      the embedding cache cannot be used at all
+    ├── ExtraMissingError               a command needs an optional extra that is not installed
     ├── WorkerError                     a worker process (spotdiff.worker) stopped; the next call starts a new one
     │   ├── WorkerCrashedError          it died: a signal (SIGILL, the out-of-memory SIGKILL, ...), MemoryError, exit
     │   ├── WorkerTimeoutError          it sent nothing within a call's time budget and was killed
@@ -97,6 +100,28 @@ class UnreadableImageError(ImageSetError):
             f"Cannot read '{self.path}' as an image: {reason}. Expected a complete JPEG, PNG, TIFF, "
             "BMP, WebP, GIF, DICOM, NIfTI or .npy file; re-export it or remove it from the set."
         )
+
+
+class ImageListError(ImageSetError):
+    """A text file, CSV or Parquet manifest of image paths that cannot be read as one."""
+
+    def __init__(self, path: Path | str, problem: str):
+        self.path = Path(path)
+        self.problem = problem
+        super().__init__(
+            f"Image list '{self.path}' cannot be used: {problem}. Expected a folder, a text file with one image "
+            "path a line, or a .csv / .parquet manifest with a 'path' column; fix the file or name a folder."
+        )
+
+
+class StoreError(InputError):
+    """An embedding store (``spotdiff embed --out``) that cannot be written, resumed or compared as asked."""
+
+    def __init__(self, path: Path | str, problem: str, fix: str):
+        self.path = Path(path)
+        self.problem = problem
+        self.fix = fix
+        super().__init__(f"Embedding store '{self.path}' {problem}. {fix}")
 
 
 class InvalidParameterError(InputError, ValueError):
@@ -237,6 +262,17 @@ class CacheError(SpotdiffError):
             f"Embedding cache '{self.path}' cannot be used: {reason}. "
             "Set SPOTDIFF_CACHE to a writable folder or pass --no-cache."
         )
+
+
+class ExtraMissingError(SpotdiffError):
+    """A command needs a package of an optional extra (``pip install 'spotdiff[cluster]'``) that is missing."""
+
+    def __init__(self, module: str, extra: str, needed_for: str):
+        self.module = module
+        self.extra = extra
+        self.needed_for = needed_for
+        super().__init__(f"{needed_for} needs {module}, which is not installed here; it is part of the optional extra "
+                         f"[{extra}]: pip install 'spotdiff[{extra}]'.")
 
 
 class WorkerError(SpotdiffError):

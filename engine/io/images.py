@@ -103,9 +103,10 @@ def _sha256(fp: BinaryIO, path: Path) -> str:
     return digest.hexdigest()
 
 
-def _read_records(path: Path, options: ReadOptions) -> list[ImageRecord]:
+def read_records(path: Path, options: ReadOptions) -> list[ImageRecord]:
     """The records of one file: one for an ordinary image, one per item ``options`` asks of a
-    multi-item file (spotdiff.io.medical)."""
+    multi-item file (spotdiff.io.medical). The file is hashed and decoded once at reduced size (to prove it is
+    whole); raises UnreadableImageError with the reason when it cannot be used."""
     with open_readonly(path) as fp:
         content_hash = _sha256(fp, path)
         fp.seek(0)
@@ -138,11 +139,34 @@ def _walk(folder: Path, on_error: Callable[[OSError], None]) -> Iterator[Path]:
                 yield Path(dirpath, name)
 
 
-def _as_sources(source: Path | str | Sequence[Path | str]) -> tuple[Path, ...]:
+def as_sources(source: Path | str | Sequence[Path | str]) -> tuple[Path, ...]:
     items = [source] if isinstance(source, (str, os.PathLike)) else list(source)
     if not items:
         raise InvalidParameterError("source", source, "at least one folder or image file")
     return tuple(dict.fromkeys(Path(os.path.abspath(s)) for s in items))
+
+
+def list_image_files(sources: Sequence[Path], label: str) -> Work[tuple[list[Path], list[SkippedFile]]]:
+    """The image files of ``sources`` (folders walked recursively, files as given), each once, in the order found,
+    and the folders that could not be opened; yields Progress("scan", ...). Raises ImageSetNotFoundError for a
+    source that does not exist. Nothing is opened but folders: :func:`read_records` reads the files."""
+    for s in sources:
+        if not s.exists():
+            raise ImageSetNotFoundError(s)
+
+    skipped: list[SkippedFile] = []
+
+    def folder_error(e: OSError) -> None:
+        skipped.append(SkippedFile(Path(e.filename), f"cannot open folder: {e.strerror or e}"))
+
+    yield Progress("scan", 0, 0, f"Looking for images in set {label}")
+    candidates: dict[str, Path] = {}
+    for s in sources:
+        for path in _walk(s, folder_error) if s.is_dir() else [s]:
+            candidates.setdefault(os.path.normcase(os.path.realpath(path)), path)
+            if len(candidates) % _PROGRESS_EVERY == 0:
+                yield Progress("scan", 0, 0, f"Found {len(candidates)} files in set {label}")
+    return list(candidates.values()), skipped
 
 
 def scan_image_set(
@@ -164,33 +188,17 @@ def scan_image_set(
     Raises ImageSetNotFoundError for a source that does not exist and EmptyImageSetError when
     fewer than ``min_images`` images are readable.
     """
-    sources = _as_sources(source)
+    sources = as_sources(source)
     read_options = read_options or ReadOptions()
-    for s in sources:
-        if not s.exists():
-            raise ImageSetNotFoundError(s)
+    paths, skipped = yield from list_image_files(sources, label)
 
-    skipped: list[SkippedFile] = []
-
-    def folder_error(e: OSError) -> None:
-        skipped.append(SkippedFile(Path(e.filename), f"cannot open folder: {e.strerror or e}"))
-
-    yield Progress("scan", 0, 0, f"Looking for images in set {label}")
-    candidates: dict[str, Path] = {}
-    for s in sources:
-        for path in _walk(s, folder_error) if s.is_dir() else [s]:
-            candidates.setdefault(os.path.normcase(os.path.realpath(path)), path)
-            if len(candidates) % _PROGRESS_EVERY == 0:
-                yield Progress("scan", 0, 0, f"Found {len(candidates)} files in set {label}")
-
-    paths = list(candidates.values())
     total = len(paths)
     images: list[ImageRecord] = []
     for i, path in enumerate(paths):
         if i % _PROGRESS_EVERY == 0:
             yield Progress("scan", i, total, f"Reading set {label}: {i} of {total} files")
         try:
-            images.extend(_read_records(path, read_options))
+            images.extend(read_records(path, read_options))
         except UnreadableImageError as e:
             skipped.append(SkippedFile(path, e.reason))
     yield Progress(
@@ -199,12 +207,12 @@ def scan_image_set(
 
     if len(images) < min_images:
         raise EmptyImageSetError(sources[0], len(images), len(skipped), min_images)
-    images.sort(key=_record_order)
+    images.sort(key=record_order)
     skipped.sort(key=lambda f: f.path)
     return ImageSet(label, sources, tuple(images), tuple(skipped))
 
 
-def _record_order(record: ImageRecord) -> tuple:
+def record_order(record: ImageRecord) -> tuple:
     """By path, then the items of one file in order (a projection before its file's slices)."""
     return (record.path, -1 if record.axis is None else record.axis, -1 if record.frame is None else record.frame)
 

@@ -1,0 +1,228 @@
+"""spotdiff embed without Ray (the same store format, written in this process) and compare --embeddings.
+
+The sets are small procedural ones with a planted difference, embedded with the bundled toy-shapes model; the
+comparisons from stores are checked against spotdiff.compare on the folders themselves.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pydicom.data import get_testdata_file
+
+pytest.importorskip("pyarrow", reason="needs pyarrow, of the optional extra [cluster]: scripts/install.sh --test")
+
+import pyarrow as pa  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
+
+import spotdiff  # noqa: E402
+from spotdiff.apps.cli import main  # noqa: E402
+from spotdiff.cluster import EmbedRequest, compare_stores, embed_steps, read_store  # noqa: E402
+from spotdiff.cluster.inputs import list_inputs  # noqa: E402
+from spotdiff.cluster.store import LOG, iter_store_rows  # noqa: E402
+from spotdiff.errors import ImageListError, StoreError  # noqa: E402
+from spotdiff.io.images import scan_image_set  # noqa: E402
+from spotdiff.io.medical import ReadOptions  # noqa: E402
+from spotdiff.models.embedding import embed_images  # noqa: E402
+from spotdiff.models.factory import open_embedder  # noqa: E402
+from spotdiff.pipeline import NO_PIXELS  # noqa: E402
+from spotdiff.progress import run  # noqa: E402
+from spotdiff.synthetic.medical import write_dicom_set  # noqa: E402
+from spotdiff.synthetic.synth import synth  # noqa: E402
+from same_findings import assert_same_findings, assert_same_vectors, supported_claims  # noqa: E402
+
+N = 24  # images per set: enough for the planted rectangles to be found on 12 held-out images of each
+
+
+@pytest.fixture(scope="module")
+def user(tmp_path_factory):
+    """One user folder (cache, models) for the module's stores and comparisons."""
+    root = tmp_path_factory.mktemp("cluster-user")
+    with pytest.MonkeyPatch.context() as mp:
+        for name in ("CACHE", "MODELS", "DATA"):
+            mp.setenv(f"SPOTDIFF_{name}", str(root / name.lower()))
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        mp.delenv("SPOTDIFF_REGISTRY", raising=False)
+        yield root
+
+
+@pytest.fixture(scope="module")
+def pair(user, tmp_path_factory):
+    """Two sets with rectangles planted into B, and a store of each (in this process, shards of 10 files)."""
+    root = tmp_path_factory.mktemp("cluster-pair")
+    run(synth(root / "pair", plants=["rectangles:0.6"], n_per_set=N, seed=1))
+    stores = {}
+    for s in "ab":
+        stores[s] = root / f"store_{s}"
+        summary = run(embed_steps(EmbedRequest(sources=(root / "pair" / f"set_{s}",), out=stores[s],
+                                               model="toy-shapes", ray="none", shard_size=10)))
+        assert (summary.n_files, summary.n_shards, summary.n_embedded, summary.skipped) == (N, 3, N, ())
+    return root / "pair", stores
+
+
+def test_a_store_holds_what_a_scan_finds_and_the_pipeline_embeds(pair):
+    folders, stores = pair
+    stored = read_store(stores["a"], "a")
+    scanned = run(scan_image_set(folders / "set_a", "a"))
+    assert stored.image_set.images == scanned.images  # paths, content hashes, sizes, formats, in scan order
+    model = open_embedder("toy-shapes")
+    assert stored.spaces["model"]["key"] == model.cache_key
+    assert_same_vectors(stored.X, run(embed_images(model, scanned.images, None)))
+    np.testing.assert_array_equal(stored.M, run(embed_images(open_embedder("measurements"), scanned.images, None)))
+    rows = list(iter_store_rows(stores["a"]))
+    assert [r["order"] for r in rows] == list(range(N))
+    assert {r["embedder"] for r in rows} == {model.cache_key}
+    assert all(len(r["content_hash"]) == 64 and r["skip_reason"] is None for r in rows)
+
+
+def test_compare_from_stores_gives_the_findings_of_the_folders_with_and_without_the_images(pair, tmp_path):
+    folders, stores = pair
+    with spotdiff.ModelHost() as host:
+        direct = spotdiff.compare(folders / "set_a", folders / "set_b", model="toy-shapes", host=host,
+                                  use_cache=False)
+        stored = compare_stores(stores["a"], stores["b"], host=host, use_cache=False)
+        assert supported_claims(direct)
+        assert_same_findings(stored, direct)
+        assert stored.settings["n_heldout"] == direct.settings["n_heldout"]
+        assert NO_PIXELS not in stored.warnings
+
+        # without the images the region stage cannot run: its claims are missing, and the multiple-testing
+        # correction counts the others only, as in a comparison of the images without that stage
+        no_regions = spotdiff.compare(folders / "set_a", folders / "set_b", model="toy-shapes", host=host,
+                                      use_cache=False, regions=False)
+        away = folders.with_name("moved-away")
+        folders.rename(away)  # the images are gone: only the vectors are left
+        try:
+            assert main(["compare", "--embeddings", str(stores["a"]), str(stores["b"]), "--out",
+                         str(tmp_path / "report"), "-q", "--no-cache", "--no-library"]) == 0
+            blind = compare_stores(stores["a"], stores["b"], host=host, use_cache=False)
+        finally:
+            away.rename(folders)
+    assert_same_findings(blind, no_regions)
+    assert NO_PIXELS in blind.warnings and not blind.heatmaps
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert NO_PIXELS in report["warnings"]
+    assert (tmp_path / "report" / "report.html").exists()
+
+
+def _files(root: Path) -> list[Path]:
+    return sorted(root.glob("*.png"))
+
+
+def test_unusable_files_in_a_manifest_are_listed_with_their_reasons(pair, tmp_path):
+    folders, _ = pair
+    good = _files(folders / "set_a")[:9]
+    bad = {tmp_path / "empty.png": b"", tmp_path / "text.png": b"not an image at all",
+           tmp_path / "truncated.png": good[0].read_bytes()[:200]}
+    for path, data in bad.items():
+        path.write_bytes(data)
+    gone = tmp_path / "never-was.png"
+    manifest = tmp_path / "manifest.csv"
+    with open(manifest, "w", newline="") as fp:
+        writer = csv.DictWriter(fp, fieldnames=["label", "path"])
+        writer.writeheader()
+        writer.writerows({"label": "x", "path": str(p)} for p in [*good, *bad, gone])
+    summary = run(embed_steps(EmbedRequest(sources=(manifest,), out=tmp_path / "store", model="toy-shapes",
+                                           ray="none", shard_size=5)))
+    reasons = {f.path.name: f.reason for f in summary.skipped}
+    assert summary.n_files == 13 and summary.n_images == 9 and summary.n_embedded == 9
+    assert reasons["empty.png"] == "empty file (0 bytes)"
+    assert reasons["never-was.png"].startswith("cannot open file")
+    assert set(reasons) == {"empty.png", "text.png", "truncated.png", "never-was.png"}
+    stored = read_store(tmp_path / "store", "a")
+    assert len(stored.image_set.images) == 9 and {f.path.name for f in stored.image_set.skipped} == set(reasons)
+
+
+def test_an_interrupted_run_continues_and_embeds_nothing_it_had_finished(pair, tmp_path):
+    folders, _ = pair
+    request = EmbedRequest(sources=(folders / "set_b",), out=tmp_path / "store", model="toy-shapes", ray="none",
+                           shard_size=5)  # 5 shards
+    work = embed_steps(request)
+    for progress in work:
+        if progress.stage == "embed" and progress.done >= 10:
+            break
+    work.close()  # as Ctrl-C does; a SIGKILL is tested with Ray (test_cluster_ray.py)
+    first = [json.loads(line) for line in (tmp_path / "store" / LOG).read_text().splitlines()]
+    assert len(first) == 2 and sum(e["n_embedded"] for e in first) == 10
+    with pytest.raises(StoreError, match="unfinished: 2 of 5 shards"):
+        read_store(tmp_path / "store", "b")
+    with open(tmp_path / "store" / LOG, "a") as fp:  # what a kill in the middle of a line leaves
+        fp.write('{"index": 4, "digest": "')
+    summary = run(embed_steps(request))
+    assert (summary.n_shards_before, summary.n_shards_done, summary.n_embedded) == (2, 3, N - 10)
+    manifest = json.loads((tmp_path / "store" / "store.json").read_text())
+    assert [r["n_embedded"] for r in manifest["runs"]] == [10, N - 10]
+    again = run(embed_steps(request))
+    assert (again.n_shards_done, again.n_embedded, again.n_images) == (0, 0, N)
+    stored, whole = read_store(tmp_path / "store", "b"), read_store(pair[1]["b"], "b")
+    assert stored.image_set.images == whole.image_set.images
+    assert_same_vectors(stored.X, whole.X)
+
+
+def test_lists_of_paths_give_the_files_a_folder_gives(pair, tmp_path):
+    folders, _ = pair
+    files = _files(folders / "set_a")
+    (tmp_path / "list.txt").write_text("# the first half, relative to this file\n\n" + "\n".join(
+        os.path.relpath(p, tmp_path) for p in files[:12]) + "\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "list.txt").write_text("\n".join(str(p) for p in files[:12]))  # same files, again
+    pq.write_table(pa.table({"path": [str(p) for p in files[12:][::-1]], "n": list(range(12))}),
+                   tmp_path / "rest.parquet")
+    listed, _ = run(list_inputs([tmp_path / "list.txt", tmp_path / "sub" / "list.txt", tmp_path / "rest.parquet"]))
+    folder, _ = run(list_inputs([folders / "set_a"]))
+    assert listed == folder == files
+
+
+def test_a_manifest_without_a_path_column_is_refused_with_what_it_has(tmp_path):
+    (tmp_path / "m.csv").write_text("file,label\na.png,x\n")
+    with pytest.raises(ImageListError, match="no 'path' column \\(header: file, label\\)"):
+        run(list_inputs([tmp_path / "m.csv"]))
+    pq.write_table(pa.table({"file": ["a.png"]}), tmp_path / "m.parquet")
+    with pytest.raises(ImageListError, match="columns: file"):
+        run(list_inputs([tmp_path / "m.parquet"]))
+
+
+def test_a_store_is_not_written_over_another_folder_nor_continued_with_other_settings(pair, tmp_path):
+    folders, stores = pair
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    with pytest.raises(StoreError, match="holds other files"):
+        run(embed_steps(EmbedRequest(sources=(folders / "set_a",), out=tmp_path / "mine", model="toy-shapes",
+                                     ray="none")))
+    assert [p.name for p in (tmp_path / "mine").iterdir()] == ["notes.txt"]
+    copy = tmp_path / "copy"
+    shutil.copytree(stores["a"], copy)
+    with pytest.raises(StoreError, match=r"shard_size 10 \(this run: 7\)"):
+        run(embed_steps(EmbedRequest(sources=(folders / "set_a",), out=copy, model="toy-shapes", ray="none",
+                                     shard_size=7)))
+    with pytest.raises(StoreError, match="was embedded with model 'toy-shapes', not 'measurements'"):
+        compare_stores(stores["a"], stores["b"], model="measurements")
+    with pytest.raises(StoreError, match="does not exist"):
+        read_store(tmp_path / "nowhere", "a")
+
+
+def test_frames_and_acquisition_tags_are_kept_as_a_scan_reads_them(user, tmp_path):
+    """DICOM files with acquisition tags, and a multi-frame file read frame by frame: the store's records are the
+    scan's (frames, item keys of the content hashes, tags), and its vectors the measurement embedder's."""
+    folder = tmp_path / "dicom"
+    write_dicom_set(folder, 6, tags={"Manufacturer": "ACME", "StationName": "CT-7"}, share=0.5)
+    shutil.copy(get_testdata_file("rtdose.dcm"), folder / "rtdose.dcm")  # 15 frames
+    options = ReadOptions(frames="all")
+    summary = run(embed_steps(EmbedRequest(sources=(folder,), out=tmp_path / "store", model="measurements",
+                                           ray="none", shard_size=4, read_options=options)))
+    scanned = run(scan_image_set(folder, "a", read_options=options))
+    stored = read_store(tmp_path / "store", "a")
+    assert summary.n_files == 7 and summary.n_images == len(scanned.images) == 6 + 15
+    assert stored.image_set.images == scanned.images
+    assert sum(dict(r.metadata).get("Manufacturer") == "ACME" for r in stored.image_set.images) == 3
+    assert [r.frame for r in stored.image_set.images if r.path.name == "rtdose.dcm"] == list(range(15))
+    np.testing.assert_array_equal(stored.X, run(embed_images(open_embedder("measurements"), scanned.images, None)))
+    with pytest.raises(StoreError, match="frames"):  # a comparison cannot mix two ways of reading
+        run(embed_steps(EmbedRequest(sources=(folder,), out=tmp_path / "store", model="measurements", ray="none",
+                                     shard_size=4)))
