@@ -53,6 +53,8 @@ class ModelPicker(QWidget):
         self.combo.blockSignals(True)
         self.combo.clear()
         for spec in spotdiff.list_models():
+            if spec.kind == "decoder":  # not an embedding model: a comparison of its model uses it by itself
+                continue
             ok, where = spotdiff.availability(spec)
             text = spec.name if ok else f"{spec.name} — weights missing"
             self.combo.addItem(text, spec.name)

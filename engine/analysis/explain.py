@@ -17,6 +17,9 @@ within each set; at most three). The held-out half only tests, on each claim's o
   slope per parent, shared by both sets), and the set effect left over is tested one-sided by a
   Freedman–Lane permutation test.
 
+With re-planting, each half is first cut to at most MAX_PLANTED images of each set (drawn at random, the same
+for every claim): planting costs images x causes, and a few hundred images decide what explains what.
+
 p* = max(p_value, p_conditional) is a valid p-value for "chance, or adds nothing"; the run's one weighted
 Benjamini–Hochberg (same weights) on p* decides which supported findings are *independent*. Every other
 supported finding is a *side effect of* what accounts for most of its shift — the re-planted cause when
@@ -33,12 +36,11 @@ from typing import Sequence
 
 import numpy as np
 
-from .replant import choose_causes, claim_data, reproduced_share
+from .replant import choose_causes, claim_data, reproduced_share, sampled
 from .result import Finding
-from .stats import fisher_greater, mann_whitney_greater, weighted_benjamini_hochberg
+from .stats import fisher_greater, mann_whitney_greater, rankdata, weighted_benjamini_hochberg
 from .subgroups import is_share_claim
 from .validate import DEFAULT_ALPHA, Half, claim_effect, finding_order, half_scores, separation, sort_findings
-from scipy.stats import rankdata
 
 FAMILY_CORRELATION = 0.7
 PARENT_CORRELATION = 0.3
@@ -183,6 +185,8 @@ def explain(findings: Sequence[Finding], discovery: Half, heldout: Half, *, alph
     replanter : an spotdiff.analysis.replant.Replanter over the comparison's embedders, or None (regression only)
     """
     findings = list(findings)
+    if replanter is not None:  # re-planting costs images x causes: at most MAX_PLANTED images of each set
+        discovery, heldout = sampled(discovery, seed=seed), sampled(heldout, seed=seed + 1)
     tested = [i for i, f in enumerate(findings) if f.supported]
     causes = choose_causes([findings[i] for i in tested], discovery, replanter) if replanter is not None else []
     causes = [replace(c, index=tested[c.index]) for c in causes]
@@ -279,9 +283,16 @@ def conditional_weights(findings: Sequence[Finding], order: Sequence[int], n_cau
     return weights / weights.mean() if len(weights) and weights.mean() > 0 else weights
 
 
+def _decoder_rank(f: Finding) -> float:
+    """The decoder's place for the claim (spotdiff.analysis.decoder: trained to put the cause of a difference before
+    its echoes), or infinity for a claim it did not rank."""
+    return f.hypothesis.rank if f.hypothesis.rank is not None else np.inf
+
+
 def report_order(findings: Sequence[Finding]) -> list[Finding]:
-    """Report order, with ids "f1", "f2", ...: each top-level supported finding (independent ones first, the
-    one accounting for most findings first, then by held-out AUROC), followed by what it explains; then the
+    """Report order, with ids "f1", "f2", ...: each top-level supported finding (independent ones first; among
+    them, those the decoder ranks first in its order, then the one accounting for most findings first, then by
+    held-out AUROC), followed by what it explains; then the
     unsupported findings by q-value. side_effect_of / aliased_with (indices on the way in) become ids, and
     point at the top-level finding of the chain."""
     findings = list(findings)
@@ -297,8 +308,8 @@ def report_order(findings: Sequence[Finding]) -> list[Finding]:
     top = [i for i in roots if roots[i] == i]
     n_explained = {t: sum(r == t for r in roots.values()) for t in top}
     marginal = {id(f): k for k, f in enumerate(sort_findings(findings))}
-    top.sort(key=lambda t: (not findings[t].independent, -n_explained[t], -round(findings[t].heldout_auroc, 2),
-                            -separation(findings[t]), marginal[id(findings[t])]))
+    top.sort(key=lambda t: (not findings[t].independent, _decoder_rank(findings[t]), -n_explained[t],
+                            -round(findings[t].heldout_auroc, 2), -separation(findings[t]), marginal[id(findings[t])]))
     ranked = []
     for t in top:
         ranked.append(t)

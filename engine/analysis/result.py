@@ -95,6 +95,8 @@ class Hypothesis:
     threshold : for "fisher" and "exceedance", the score above which an image counts as having it
     region : for a region claim (space "regions"), what the regions look like and the detector that finds
         them (spotdiff.analysis.regions.describe.RegionSummary); else None
+    rank : for a claim of a proposer that puts every claim it could make in order (the decoder,
+        spotdiff.analysis.decoder), its place in that order (1 = the likeliest); else None
     """
 
     statement: str
@@ -106,6 +108,7 @@ class Hypothesis:
     test: HeldOutTest = "mann-whitney"
     threshold: float = 0.5
     region: object | None = field(default=None, repr=False, compare=False)
+    rank: int | None = None
 
     @property
     def key(self) -> tuple[str, str, str]:

@@ -7,6 +7,7 @@ cancelled run keeps what it computed and a re-run embeds only what is missing.
 from __future__ import annotations
 
 import hashlib
+import time
 from typing import Sequence
 
 import numpy as np
@@ -49,15 +50,33 @@ class CachedTextEncoder:
         self.cache_key = cache_key
         self.dim = dim
         self.cache = cache
+        self.seconds_ = 0.0  # spent embedding phrases that were not in the cache
 
     def embed_text(self, texts: Sequence[str]) -> np.ndarray:
         keys = ["text:" + hashlib.sha256(t.encode("utf-8")).hexdigest() for t in texts]
         found = self.cache.get_many(self.cache_key, keys, self.dim) if self.cache is not None else {}
         todo = [(k, t) for k, t in dict(zip(keys, texts)).items() if k not in found]
         if todo:
+            start = time.perf_counter()
             vectors = self.encoder.embed_text([t for _, t in todo])
+            self.seconds_ += time.perf_counter() - start
             new = {k: v for (k, _), v in zip(todo, np.asarray(vectors, dtype=np.float32))}
             if self.cache is not None:
                 self.cache.put_many(self.cache_key, new)
             found.update(new)
         return np.stack([found[k] for k in keys]) if keys else np.zeros((0, self.dim), np.float32)
+
+
+class TextMemo:
+    """Keeps every phrase vector it is asked for in memory: over many comparisons in one process (the benchmark,
+    the decoder's training) the vocabulary is embedded once, not once per comparison."""
+
+    def __init__(self, encoder):
+        self.encoder = encoder
+        self.memo: dict[str, np.ndarray] = {}
+
+    def embed_text(self, texts: Sequence[str]) -> np.ndarray:
+        todo = list(dict.fromkeys(t for t in texts if t not in self.memo))
+        if todo:
+            self.memo.update(zip(todo, np.asarray(self.encoder.embed_text(todo), dtype=np.float32)))
+        return np.stack([self.memo[t] for t in texts])

@@ -43,6 +43,8 @@ class ModelSpec:
     vocabulary : name of the phrase list its text tower can read (engine/data/vocabularies/NAME.txt),
         used by the concept bank instead of the full bank; None: the full concept bank. A model trained
         on a small world (toy-shapes) reads only its own words; any other phrase lands at random.
+    decoder : for kind "decoder" (spotdiff.analysis.decoder), {"reads": [the embedding models whose spaces it
+        was trained on]}
     domain : for a model trained on a narrow world, {"description": what it was trained on ("procedural
         scenes"), "reference": a file of engine/data/domains}: images unlike that world are detected and the
         model's words about them are not used (spotdiff.analysis.domain); None: not checked (the real CLIPs)
@@ -68,6 +70,7 @@ class ModelSpec:
     prompt_templates: tuple[str, ...] = ()
     vocabulary: str | None = None
     domain: dict | None = field(default=None, hash=False)
+    decoder: dict | None = field(default=None, hash=False)
 
     @property
     def needs_weights(self) -> bool:
@@ -80,9 +83,13 @@ _KEYS = frozenset(f.name for f in fields(ModelSpec)) - {"source_path"}
 # --- the registry ----------------------------------------------------------------------------
 
 
+USER_REGISTRY = "registry"  # a folder of the user models folder: entries spotdiff writes (spotdiff train-decoder)
+
+
 def _registry_files() -> list[Path]:
     # beside the package, not importlib.resources: under pytest a name can resolve to a tests folder
     files = sorted((PACKAGE_DIR / "model_configs").glob("*.json"))
+    files.extend(sorted((models_dir() / USER_REGISTRY).glob("*.json")))
     for folder in os.environ.get("SPOTDIFF_REGISTRY", "").split(os.pathsep):
         if folder.strip():
             files.extend(sorted(Path(folder).expanduser().glob("*.json")))
@@ -137,6 +144,12 @@ def _parse_spec(path: Path) -> ModelSpec:
         _check_open_clip(spec)
     elif spec.kind == "vlm":
         check_entry(spec)
+    elif spec.kind == "decoder":
+        reads = (spec.decoder or {}).get("reads")
+        if not (spec.filename and spec.layout == "weights-file" and isinstance(reads, list) and reads
+                and all(isinstance(r, str) and r for r in reads)):
+            raise _bad_entry(path, name, "a decoder needs 'layout': 'weights-file', a 'filename' and "
+                             "'decoder': {\"reads\": [the embedding models it was trained on]}")
     return spec
 
 
@@ -161,7 +174,8 @@ def _check_open_clip(spec: ModelSpec) -> None:
 
 
 def list_models() -> tuple[ModelSpec, ...]:
-    """Every registered model: the shipped entries, then those of ``$SPOTDIFF_REGISTRY``.
+    """Every registered model: the shipped entries, those spotdiff wrote into the user models folder's
+    ``registry`` (trained decoders), then those of ``$SPOTDIFF_REGISTRY``.
 
     Raises ModelLoadError for an entry that cannot be read, or for an alias two models share.
     """

@@ -35,7 +35,7 @@ from ..analysis.explain import report_key
 if TYPE_CHECKING:
     from ..comparison import Result  # lazy: type hints only (Result writes its reports with this package)
 
-SCHEMA_VERSION = "2.1"
+SCHEMA_VERSION = "2.2"
 TOOL_NAME = "spotdiff"
 N_CLUSTER_MEMBERS = 12
 """Cluster members listed in report.json; the counts n_a, n_b cover them all."""
@@ -221,6 +221,7 @@ def _finding(finding: Finding, namer: PathNamer, heatmaps: Mapping | None = None
         "source": h.source,
         "space": h.space,
         "evidence": namer.text(h.evidence),
+        "rank": h.rank,
         "heldout_auroc": round_float(finding.heldout_auroc),
         "p_value": round_float(finding.p_value),
         "q_value": round_float(finding.q_value),

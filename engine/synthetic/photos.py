@@ -88,14 +88,31 @@ def photo_sources() -> list[tuple[str, Callable[[], np.ndarray]]]:
         return lambda: load_sample_images().images[k]
 
     sources = [("china", sklearn_image(0)), ("flower", sklearn_image(1))]
-    try:
-        from skimage import data  # lazy: an optional dependency (the test extra)
-    except ImportError:
+    data = _skimage_data()
+    if data is None:
         return sources
     colour = [(name, getattr(data, name)) for name in SKIMAGE_COLOUR]
     colour.append(("motorcycle_left", lambda: data.stereo_motorcycle()[0]))
     grey = [(name, getattr(data, name)) for name in SKIMAGE_GREY]
     return colour + sources + grey
+
+
+def named_photos(names: tuple[str, ...]) -> list[Image.Image]:
+    """Photographs of ``skimage.data`` by name, as RGB images (grey ones converted)."""
+    data = _skimage_data()
+    if data is None:
+        raise InvalidParameterError("photographs", ", ".join(names), "scikit-image installed (pip install "
+                                    "scikit-image, or scripts/install.sh --test) to read its sample photographs")
+    return [Image.fromarray(np.asarray(getattr(data, name)()).astype(np.uint8)).convert("RGB") for name in names]
+
+
+def _skimage_data():
+    """``skimage.data``, or None without scikit-image."""
+    try:
+        from skimage import data  # lazy: an optional dependency (the test extra)
+    except ImportError:
+        return None
+    return data
 
 
 def _distinct_crop(photo: Image.Image, size: int, rng: np.random.Generator, seen: set[bytes]) -> Image.Image:

@@ -269,7 +269,7 @@ def test_a_pair_is_drawn_with_what_it_says_was_planted(tmp_path):
 @pytest.fixture
 def clip_pair(tmp_path, tiny_clip):
     """A small pair embedded in the tiny CLIP and the measurement space, as the benchmark embeds it."""
-    from spotdiff.apps.bench.run import _TextMemo
+    from spotdiff.models.embedding import TextMemo
     from spotdiff.models.embedding import embed_images
     from spotdiff.models.host import ModelHost
     from spotdiff.io.images import scan_image_set
@@ -283,7 +283,7 @@ def clip_pair(tmp_path, tiny_clip):
         for name in (tiny_clip, "measurements"):
             embedder = host.embedder(name)
             X = run(embed_images(embedder, set_a.images + set_b.images, None))
-            text = _TextMemo(embedder) if hasattr(embedder, "embed_text") else None
+            text = TextMemo(embedder) if hasattr(embedder, "embed_text") else None
             spaces.append(Space(name, X, embedder.feature_names, text, (), getattr(embedder, "vocabulary", None)))
         yield PairData(tuple(spaces), set_a.images, set_b.images)
 

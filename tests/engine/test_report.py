@@ -102,7 +102,7 @@ def test_json_has_required_keys_and_types(result):
         "separability", "directions", "clusters", "findings", "domain", "warnings", "timings",
     }
     assert doc["domain"] is None  # a model without a domain reference is not checked (spotdiff.analysis.domain)
-    assert doc["schema_version"] == SCHEMA_VERSION == "2.1"
+    assert doc["schema_version"] == SCHEMA_VERSION == "2.2"
     assert doc["tool"]["name"] == "spotdiff" and isinstance(doc["tool"]["version"], str)
     assert doc["model"] == "measurements" and doc["seed"] == 7
     assert doc["sets"]["a"] == {"sources": [str(result.set_a.sources[0])], "n_images": 7, "n_skipped": 1}
@@ -119,7 +119,7 @@ def test_json_has_required_keys_and_types(result):
     assert doc["clusters"][0]["more_in"] == "b" and len(doc["clusters"][0]["members"]) == 6
     for finding in doc["findings"]:
         assert set(finding) == {
-            "statement", "more_in", "source", "space", "evidence", "heldout_auroc", "p_value", "q_value", "weight",
+            "statement", "more_in", "source", "space", "evidence", "rank", "heldout_auroc", "p_value", "q_value", "weight",
             "supported", "n_heldout", "score_summary", "exemplars", "exemplar_peaks", "test", "id", "independent",
             "p_conditional", "side_effect_of", "aliased_with", "replanted", "region",
         }

@@ -16,6 +16,13 @@ Each method takes a :class:`PairData` (the embeddings of both sets in every spac
   It asserts the phrases with two-sided p < 0.05 (uncorrected, as GSCLIP reports).
 * ``no-heldout`` — spotdiff without held-out validation: the same proposers see all images, and the same
   validation scores them on those same images (in-sample), BH-FDR and effect threshold unchanged.
+* ``no-decoder`` — spotdiff as it was before the decoder (spotdiff.analysis.decoder): the same analysis, its
+  proposers without the decoder's. ``spotdiff`` itself uses the decoder for the pair's model when one ships.
+* ``decoder`` — the decoder as a proposer of its own: it ranks every statement from the discovery half, its first
+  TOP_K are validated on the held-out half (BH-FDR, effect threshold); its claims are the supported ones, in
+  its order.
+* ``decoder-ranking`` — the decoder's ranking over all images without validation, as VisDiff's: it asserts
+  every claim it ranks.
 
 Every method chooses among the same phrases: those spotdiff's concept-bank proposer reads in the CLIP space (the
 model's own vocabulary when its registry entry names one, else the ~1,900-phrase concept bank). The two published
@@ -26,7 +33,7 @@ the measurement space.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -34,7 +41,9 @@ from scipy import stats
 
 from ...analysis.explain import report_key
 from ...analysis.proposers import ConceptBankProposer, MeasurementProposer, SpaceEvidence
+from ...analysis.decoder import candidates
 from ...analysis.proposers.concept_bank import embed_phrases, vocabulary_for
+from ...analysis.decoder.proposer import DecoderProposer
 from ...analysis.replant import Replanter
 from ...analysis.validate import Half, Split, validate
 from ...io.images import ImageRecord
@@ -43,9 +52,11 @@ from ...progress import run
 from ...spaces import MEASUREMENTS
 from .judge import Claim
 
-METHODS = ("spotdiff", "visdiff-embedding", "gsclip", "no-heldout")
+METHODS = ("spotdiff", "visdiff-embedding", "gsclip", "no-heldout", "no-decoder", "decoder", "decoder-ranking")
 METHOD_TITLES = {"spotdiff": "spotdiff", "visdiff-embedding": "VisDiff embedding-only",
-                 "gsclip": "GSCLIP-style t-test", "no-heldout": "spotdiff w/o held-out"}
+                 "gsclip": "GSCLIP-style t-test", "no-heldout": "spotdiff w/o held-out",
+                 "no-decoder": "spotdiff w/o decoder", "decoder": "decoder alone, validated",
+                 "decoder-ranking": "decoder ranking, no validation"}
 MAX_CLAIMS = 25  # kept per method and pair: enough for Acc@5 and recall@10, small enough for the JSON
 GSCLIP_P = 0.05
 
@@ -85,9 +96,10 @@ class MethodAnswer:
         return self.claims[: self.n_asserted]
 
 
-def bench_proposers() -> list:
-    """The app's own proposers, without the user's feature library (it would make runs depend on the machine)."""
-    return [MeasurementProposer(), ConceptBankProposer()]
+def bench_proposers(decoder: DecoderProposer | None = None) -> list:
+    """The app's own proposers, without the user's feature library (it would make runs depend on the machine);
+    the decoder's first when one is given, as in the app."""
+    return ([decoder] if decoder is not None else []) + [MeasurementProposer(), ConceptBankProposer()]
 
 
 def bench_request(seed: int) -> CompareRequest:
@@ -107,14 +119,14 @@ def _independent(findings) -> tuple[Claim, ...]:
     return tuple(Claim(f.statement, f.more_in, f.q_value) for f in sorted(findings, key=report_key) if f.independent)
 
 
-def spotdiff(data: PairData, seed: int) -> MethodAnswer:
+def spotdiff(data: PairData, seed: int, decoder: DecoderProposer | None = None) -> MethodAnswer:
     """The app's analysis; with the pair's embedders, causes that spotdiff.synthetic.edits can make are re-planted."""
     start = time.perf_counter()
     split = Split.make(len(data.images_a), len(data.images_b), seed=seed, heldout_fraction=0.5)
     replanter = Replanter(data.embedders, seed=seed) if data.embedders else None
     try:
         analysis = run(analyse(data.spaces, data.images_a, data.images_b, split, bench_request(seed),
-                               bench_proposers(), replanter))
+                               bench_proposers(decoder), replanter))
     finally:
         if replanter is not None:
             replanter.close()
@@ -212,8 +224,41 @@ def gsclip(data: PairData, bank: PhraseBank) -> MethodAnswer:
     return MethodAnswer(claims, n_asserted, time.perf_counter() - start)
 
 
-def run_methods(data: PairData, bank: PhraseBank, seed: int, methods: Sequence[str] = METHODS
-                ) -> dict[str, MethodAnswer]:
-    table = {"spotdiff": lambda: spotdiff(data, seed), "visdiff-embedding": lambda: visdiff_embedding(data, bank),
-             "gsclip": lambda: gsclip(data, bank), "no-heldout": lambda: no_heldout(data, seed)}
+def decoder_validated(data: PairData, seed: int, decoder: DecoderProposer | None) -> MethodAnswer:
+    """The decoder's first statements, from the discovery half, validated on the held-out half; in its order."""
+    if decoder is None:
+        return _unavailable()
+    start = time.perf_counter()
+    split = Split.make(len(data.images_a), len(data.images_b), seed=seed, heldout_fraction=0.5)
+    request = replace(bench_request(seed), regions=False)
+    analysis = run(analyse(data.spaces, data.images_a, data.images_b, split, request, [decoder]))
+    supported = sorted((f for f in analysis.findings if f.supported), key=lambda f: f.hypothesis.rank or 0)
+    claims = tuple(Claim(f.statement, f.more_in, f.q_value) for f in supported)
+    return MethodAnswer(claims, len(claims), time.perf_counter() - start)
+
+
+def decoder_ranking(data: PairData, decoder: DecoderProposer | None) -> MethodAnswer:
+    """The decoder's ranking of every statement over all images, no validation: it asserts every claim it ranks."""
+    if decoder is None or data.text_space() is None:
+        return _unavailable()
+    start = time.perf_counter()
+    n_a = len(data.images_a)
+    spaces = [SpaceEvidence(s.name, s.X[:n_a], s.X[n_a:], data.images_a, data.images_b,
+                            feature_names=s.feature_names, text_encoder=s.text_encoder,
+                            prompt_templates=s.prompt_templates or ("a photo of {}.",), vocabulary=s.vocabulary)
+              for s in data.spaces if s.name in decoder.reads]
+    c = candidates(spaces)
+    order = np.argsort(-decoder.decoder.scores(c.X), kind="stable")[:MAX_CLAIMS]
+    claims = tuple(Claim(c.statements[i], c.more_in[i], float(k)) for k, i in enumerate(order, start=1))
+    return MethodAnswer(claims, len(claims), time.perf_counter() - start)
+
+
+def run_methods(data: PairData, bank: PhraseBank, seed: int, methods: Sequence[str] = METHODS,
+                decoder: DecoderProposer | None = None) -> dict[str, MethodAnswer]:
+    """Every method on one pair; ``decoder``: the decoder for the pair's model, if one ships."""
+    table = {"spotdiff": lambda: spotdiff(data, seed, decoder), "visdiff-embedding": lambda: visdiff_embedding(data, bank),
+             "gsclip": lambda: gsclip(data, bank), "no-heldout": lambda: no_heldout(data, seed),
+             "no-decoder": lambda: spotdiff(data, seed) if decoder is not None else _unavailable(),
+             "decoder": lambda: decoder_validated(data, seed, decoder),
+             "decoder-ranking": lambda: decoder_ranking(data, decoder)}
     return {m: table[m]() for m in methods}

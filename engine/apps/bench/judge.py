@@ -53,7 +53,7 @@ from ...models.embedders.measurements import MEASUREMENTS
 from ...synthetic.edits import EDITS
 from ...synthetic.world import _ATTRIBUTES
 
-JUDGE_VERSION = 2  # 2: the local-edit rule
+JUDGE_VERSION = 3  # 2: the local-edit rule; 3: "in pixels" (an image size) no longer names dead pixels
 
 _GREY = r"gr[ae]y"
 # Accepted patterns per (attribute, value); each is a regular expression matched on word boundaries.
@@ -97,7 +97,8 @@ LOCAL_KIND_PATTERNS: dict[str, tuple[str, ...]] = {
     "rectangles": (r"rectangles?", r"squares?", r"rectangular"),
     "text-stamp": (r"text(-like)?", r"letter(ing|s)?", r"characters?"),
     "shape-watermark": (r"marks?", r"logos?", r"shapes?", r"watermarks?"),
-    "dead-pixels": (r"specks?", r"(dead |stuck )?pixels?", r"dots?"),
+    # "pixels" but not "wider in pixels": the image-size measurements name pixels as a unit, not a defect
+    "dead-pixels": (r"specks?", r"(?<!in )(dead |stuck )?pixels?", r"dots?"),
     "blurred-patch": (r"blur(red|ry)?", r"smooth(ed)?"),
     "colour-blotch": (r"blotch(es)?", r"blobs?", r"spots?", r"stains?", r"patch(es)?"),
 }

@@ -27,12 +27,13 @@ from ...models.cache import EmbeddingCache
 from ...models.embedders.base import TextEmbedder
 from ...models.registry import default_model
 from ..console import drive
-from ...models.embedding import CachedTextEncoder, embed_images
+from ...models.embedding import CachedTextEncoder, TextMemo, embed_images
 from ...errors import InvalidParameterError
 from ...models.host import ModelHost
 from ...io.images import scan_image_set
 from ...pipeline import MEASUREMENTS, Space
 from ...progress import Progress, Work, run
+from ...analysis.decoder.proposer import DecoderProposer
 from .baselines import METHODS, PairData, PhraseBank, run_methods
 from .judge import JUDGE_VERSION, best_rank, first_match, matches
 from .options import DEFAULT_IMAGE_SIZE, SUITES, add_arguments
@@ -71,21 +72,6 @@ class BenchConfig:
             raise InvalidParameterError("workers", self.workers, "an integer >= 1")
 
 
-class _TextMemo:
-    """Keeps every phrase vector the run computes: the concept bank is embedded once, not once per pair
-    (and, through the on-disk embedding cache, once per model rather than once per run)."""
-
-    def __init__(self, encoder):
-        self.encoder = encoder
-        self.memo: dict[str, np.ndarray] = {}
-
-    def embed_text(self, texts: Sequence[str]) -> np.ndarray:
-        todo = list(dict.fromkeys(t for t in texts if t not in self.memo))
-        if todo:
-            self.memo.update(zip(todo, np.asarray(self.encoder.embed_text(todo), dtype=np.float32)))
-        return np.stack([self.memo[t] for t in texts])
-
-
 def run_benchmark(config: BenchConfig) -> Work[dict]:
     """Yield Progress("bench", done, total, pair id); return the results (the JSON document)."""
     pairs = build_suites(config.suites, seed=config.seed, quick=config.quick)
@@ -98,15 +84,16 @@ def run_benchmark(config: BenchConfig) -> Work[dict]:
     try:
         yield Progress("bench", 0, len(pairs), f"loading {', '.join(names)}")
         embedders = {n: host.embedder(n) for n in names}
-        texts = {n: _TextMemo(CachedTextEncoder(e, e.cache_key, e.dim, cache))
+        texts = {n: TextMemo(CachedTextEncoder(e, e.cache_key, e.dim, cache))
                  for n, e in embedders.items() if isinstance(e, TextEmbedder)}
         bank = PhraseBank()
+        decoder = DecoderProposer.find(config.model)
         records = []
         writes = _Writer(pairs, root, config.image_size, pool)
         for index, pair in enumerate(pairs):
             yield Progress("bench", index, len(pairs), pair.id)
             folder, synth_seconds = writes.get(index)
-            records.append(_run_pair(pair, folder, embedders, texts, bank, config.seed, synth_seconds))
+            records.append(_run_pair(pair, folder, embedders, texts, bank, config.seed, synth_seconds, decoder))
             if not config.keep:
                 shutil.rmtree(folder, ignore_errors=True)
         yield Progress("bench", len(pairs), len(pairs), "summarising")
@@ -154,7 +141,7 @@ class _Writer:
 
 
 def _run_pair(pair: BenchPair, folder: Path, embedders: dict, texts: dict, bank: PhraseBank, seed: int,
-              synth_seconds: float) -> dict:
+              synth_seconds: float, decoder=None) -> dict:
     set_a = run(scan_image_set(folder / "set_a", "a"))
     set_b = run(scan_image_set(folder / "set_b", "b"))
     start = time.perf_counter()
@@ -163,7 +150,8 @@ def _run_pair(pair: BenchPair, folder: Path, embedders: dict, texts: dict, bank:
         X = run(embed_images(embedder, set_a.images + set_b.images, None))
         spaces.append(Space.of(name, X, embedder, None, texts.get(name)))
     embed_seconds = time.perf_counter() - start
-    answers = run_methods(PairData(tuple(spaces), set_a.images, set_b.images, embedders), bank, seed)
+    answers = run_methods(PairData(tuple(spaces), set_a.images, set_b.images, embedders), bank, seed,
+                          decoder=decoder)
     out = pair.to_json() | {"synth_s": round(synth_seconds, 3), "embed_s": round(embed_seconds, 3), "methods": {}}
     for method, answer in answers.items():
         out["methods"][method] = {

@@ -1,0 +1,1 @@
+"""Training the decoder (spotdiff.analysis.decoder): episodes with known answers, and ``spotdiff train-decoder``."""
