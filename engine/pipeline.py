@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import time
 import os
+from concurrent.futures import ThreadPoolExecutor, TimeoutError as FuturesTimeout
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import ClassVar, Sequence
+from typing import ClassVar, Protocol, Sequence
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from .analysis import contrast, heatmap
 from .analysis.acquisition import acquisition_space
@@ -21,6 +23,7 @@ from .analysis.library import FeatureLibrary
 from .analysis.proposers import ConceptBankProposer, Evidence, MeasurementProposer, Proposer, SpaceEvidence
 from .analysis.proposers.acquisition import AcquisitionProposer
 from .analysis.proposers.base import SlowProposer
+from .analysis.decoder.proposer import DecoderProposer
 from .analysis.proposers.library import LibraryProposer
 from .analysis.proposers.vlm import VLMProposer, stopped_warning
 from .analysis.result import Cluster, Direction, Separability
@@ -58,6 +61,8 @@ class CompareRequest:
     regions : also look for small regions that one set's images hold and the other's do not, and name them
         by what they look like (spotdiff.analysis.regions)
     vlm : registry name of a vision-language model (kind "vlm") that also proposes hypotheses, or None
+    decoder : registry name of a decoder (kind "decoder", spotdiff.analysis.decoder) that proposes the statements
+        it ranks first; "auto": the one trained for ``model`` if any (the user's own first); "none": no decoder
     """
 
     set_a: tuple[Path, ...]
@@ -77,6 +82,7 @@ class CompareRequest:
     use_cache: bool = True
     cache_dir: Path | None = None
     vlm: str | None = None
+    decoder: str = "auto"
     read_options: ReadOptions = ReadOptions()
     acquisition: bool = True
     regions: bool = True
@@ -90,7 +96,7 @@ class CompareRequest:
         "alpha": [Interval(float, 0, 1, closed="neither")], "min_effect": [Interval(float, 0, 0.5, closed="left")],
         "n_permutations": [Interval(int, 19, None)], "n_directions": [Interval(int, 1, 50)],
         "n_exemplars": [Interval(int, 1, 100)], "min_images": [Interval(int, 2, None)], "use_cache": [BOOL],
-        "cache_dir": [PATH, NONE], "vlm": [TEXT, NONE], "read_options": [InstanceOf((ReadOptions,))],
+        "cache_dir": [PATH, NONE], "vlm": [TEXT, NONE], "decoder": [TEXT], "read_options": [InstanceOf((ReadOptions,))],
         "acquisition": [BOOL], "regions": [BOOL], "extra": [InstanceOf((dict,))],
     }
 
@@ -112,17 +118,38 @@ class CompareRequest:
         return out
 
 
-def default_proposers(vlm=None, library: FeatureLibrary | None = None) -> list[Proposer]:
+def default_proposers(vlm=None, library: FeatureLibrary | None = None,
+                      decoder: DecoderProposer | None = None) -> list[Proposer]:
     """The measurement, acquisition and concept-bank proposers, after the feature library's when it has
     confirmed features (first, so a re-proposed feature keeps source "library" when another proposer repeats
-    it); last, the vision-language model's when ``vlm`` (a loaded spotdiff.models.vlm.VisionLanguageModel) is given.
+    it) and the decoder's when one is given (next, so a claim it ranks keeps source "decoder" and its rank);
+    last, the vision-language model's when ``vlm`` (a loaded spotdiff.models.vlm.VisionLanguageModel) is given.
     The acquisition proposer proposes only when the images carry acquisition tags (DICOM, NIfTI, arrays)."""
     confirmed = LibraryProposer.from_library(library) if library is not None else None
-    out = ([confirmed] if confirmed is not None else []) + [MeasurementProposer(), AcquisitionProposer(),
-                                                        ConceptBankProposer()]
+    out = ([confirmed] if confirmed is not None else []) + ([decoder] if decoder is not None else []) + [
+        MeasurementProposer(), AcquisitionProposer(), ConceptBankProposer()]
     if vlm is not None:
         out.append(VLMProposer(vlm))
     return out
+
+
+class EmbeddedSets(Protocol):
+    """Two image sets embedded beforehand (spotdiff.cluster's stores): the comparison reads their records and
+    vectors instead of scanning and embedding the images.
+
+    set_a, set_b : the sets as a scan would have found them (images in scan order, skipped files with reasons)
+    pixels : whether the images' files can still be read; where not, the steps that need pixels (the region
+        stage, re-planting causes, heat maps) are left out with a warning and thumbnails say the file is missing
+    """
+
+    set_a: ImageSet
+    set_b: ImageSet
+    pixels: bool
+
+    def vectors(self, embedder: Embedder) -> np.ndarray:
+        """ndarray of shape (n_a + n_b, embedder.dim) in ``set_a.images + set_b.images`` order, embedded with
+        ``embedder.cache_key``; raises an InputError when the stores hold no vectors of that key."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -162,24 +189,34 @@ class Analysis:
     findings: tuple
     warnings: tuple[str, ...] = ()  # from proposers (e.g. a VLM that could not be used)
     fitted_spaces: dict = field(default_factory=dict)  # spaces fitted on the discovery half: {"regions": X}
+    timings: dict = field(default_factory=dict)  # seconds of its parts: "analyse: phrases", "analyse: regions", ...
 
 
 def compare_steps(request: CompareRequest, *, host: ModelHost | None = None, cache: EmbeddingCache | None = None,
-                  proposers: Sequence[Proposer] | None = None, library: FeatureLibrary | None = None) -> Work[Result]:
+                  proposers: Sequence[Proposer] | None = None, library: FeatureLibrary | None = None,
+                  embedded: EmbeddedSets | None = None) -> Work[Result]:
     """Run one comparison; yields Progress, returns Result.
 
     library : a feature library whose confirmed features are proposed again (nothing is read implicitly:
         the command line and the desktop app pass the user's); ignored when ``proposers`` is given
+    embedded : the sets and their vectors, embedded beforehand (``spotdiff embed``; spotdiff.cluster): nothing is
+        scanned or embedded, ``request.set_a``/``set_b`` only name them
 
     It opens no network connection: the Hugging Face libraries are offline throughout
     (spotdiff.models.offline); only ``spotdiff models pull`` downloads.
+
+    numpy's and scipy's BLAS run on one thread throughout: the analysis's matrices are small (images x dimensions),
+    and beside another busy process two BLAS threads waiting on each other made the separability test ~100x slower
+    (4.4 s against 0.05 s for 2 x 100 images, 128 dimensions, on 2 cores).
     """
-    with hub_offline():
-        return (yield from _compare(request, host=host, cache=cache, proposers=proposers, library=library))
+    with hub_offline(), threadpool_limits(limits=1, user_api="blas"):
+        return (yield from _compare(request, host=host, cache=cache, proposers=proposers, library=library,
+                                    embedded=embedded))
 
 
 def _compare(request: CompareRequest, *, host: ModelHost | None, cache: EmbeddingCache | None,
-             proposers: Sequence[Proposer] | None, library: FeatureLibrary | None) -> Work[Result]:
+             proposers: Sequence[Proposer] | None, library: FeatureLibrary | None,
+             embedded: EmbeddedSets | None) -> Work[Result]:
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -195,10 +232,14 @@ def _compare(request: CompareRequest, *, host: ModelHost | None, cache: Embeddin
     if own_cache:
         cache = EmbeddingCache(request.cache_dir)
     try:
-        set_a = yield from relay(scan_image_set(request.set_a, "a", min_images=request.min_images,
-                                                read_options=request.read_options), "scan a")
-        set_b = yield from relay(scan_image_set(request.set_b, "b", min_images=request.min_images,
-                                                read_options=request.read_options), "scan b")
+        if embedded is None:
+            set_a = yield from relay(scan_image_set(request.set_a, "a", min_images=request.min_images,
+                                                    read_options=request.read_options), "scan a")
+            set_b = yield from relay(scan_image_set(request.set_b, "b", min_images=request.min_images,
+                                                    read_options=request.read_options), "scan b")
+        else:
+            set_a, set_b = embedded.set_a, embedded.set_b
+        pixels = embedded is None or embedded.pixels
         leaks = find_leaks(set_a, set_b)
         lap("scan")
 
@@ -208,7 +249,8 @@ def _compare(request: CompareRequest, *, host: ModelHost | None, cache: Embeddin
             yield Progress("load model", 0, 0, name)
             embedder = host.embedder(name, weights=request.weights if name == request.model else None,
                                      precision=request.precision)
-            X = yield from relay(embed_images(embedder, set_a.images + set_b.images, cache), f"embed {name}")
+            X = embedded.vectors(embedder) if embedded is not None else \
+                (yield from relay(embed_images(embedder, set_a.images + set_b.images, cache), f"embed {name}"))
             spaces.append(Space.of(name, X, embedder, cache))
             cache_keys[name] = embedder.cache_key
         lap("embed")
@@ -226,33 +268,40 @@ def _compare(request: CompareRequest, *, host: ModelHost | None, cache: Embeddin
             spaces = [replace(s, text_encoder=None) if s.name == request.model else s for s in spaces]
         vlm, vlm_warnings = None, []
         if proposers is None:
-            if request.vlm:
+            if request.vlm and pixels:  # it reads the exemplars' pixels
                 yield Progress("load model", 0, 0, request.vlm)
                 vlm, vlm_warnings = _open_vlm(host, request.vlm)
-            proposers = default_proposers(vlm=vlm, library=library)
+            proposers = default_proposers(vlm=vlm, library=library,
+                                          decoder=DecoderProposer.find(request.model, request.decoder))
         replanter = Replanter({name: host.embedder(name, weights=request.weights if name == request.model else None,
                                                    precision=request.precision) for name in names},
-                              seed=request.seed)
+                              seed=request.seed, cache=cache) if pixels else None
         try:
-            analysis = yield from analyse(spaces, set_a.images, set_b.images, split, request, proposers, replanter)
+            analysis = yield from analyse(spaces, set_a.images, set_b.images, split,
+                                          request if pixels else replace(request, regions=False), proposers,
+                                          replanter, cache)
         finally:
-            replanter.close()
+            if replanter is not None:
+                replanter.close()
         lap("analyse")
-        maps, map_warnings = yield from _heatmaps(host, request, analysis)
+        maps, map_warnings = {}, []
+        if pixels:
+            maps, map_warnings = yield from _heatmaps(host, request, analysis, cache, spent_s=sum(timings.values()))
         lap("heatmaps")
 
         settings = request.settings()
         settings["spaces"] = cache_keys
         settings["n_discovery"] = {"a": int((~split.heldout_a).sum()), "b": int((~split.heldout_b).sum())}
         settings["n_heldout"] = {"a": int(split.heldout_a.sum()), "b": int(split.heldout_b.sum())}
-        timings["total"] = round(sum(timings.values()), 3)
+        timings["total"] = round(sum(timings[k] for k in ("scan", "embed", "analyse", "heatmaps")), 3)
+        timings.update(analysis.timings)  # parts of "analyse", reported apart
         n_supported = sum(f.supported for f in analysis.findings)
         yield Progress("done", 1, 1, f"{n_supported} supported findings")
         return Result(set_a=set_a, set_b=set_b, settings=settings, leaks=leaks,
                       separability=analysis.separability, directions=analysis.directions,
                       clusters=analysis.clusters, findings=analysis.findings, timings=timings,
                       warnings=tuple(_warnings(set_a, set_b, leaks, split) + vlm_warnings + list(analysis.warnings)
-                                     + map_warnings + domain_warnings),
+                                     + map_warnings + domain_warnings + ([] if pixels else [NO_PIXELS])),
                       embeddings={s.name: s.X for s in spaces}, heatmaps=maps, domain=domain)
     finally:
         if own_cache and cache is not None:
@@ -269,10 +318,23 @@ def _open_vlm(host: ModelHost, name: str) -> tuple[object | None, list[str]]:
         return None, [stopped_warning(name, e)]
 
 
-def _heatmaps(host: ModelHost, request: CompareRequest, analysis: Analysis) -> Work[tuple[dict, list[str]]]:
+NO_PIXELS = ("The images were compared from their stored vectors and their files cannot be read here, so the steps "
+             "that read pixels were left out: exemplar pictures, small regions (and their claims), heat maps, "
+             "re-planting causes and a vision-language model's proposals. The other claims are tested as a comparison of the images with --no-regions tests "
+             "them; which supported findings are nested under which may differ, since explaining away could only "
+             "use regression within each set.")
+EXPLAIN_POLL_S = 0.25  # how often explaining away reports its progress
+HEATMAP_SHARE = 0.15  # the most of a comparison's time its heat maps may take
+MIN_HEATMAP_S = 3.0  # ... unless that is less than this
+
+
+def _heatmaps(host: ModelHost, request: CompareRequest, analysis: Analysis, cache: EmbeddingCache | None,
+              spent_s: float) -> Work[tuple[dict, list[str]]]:
     """Where in each shown exemplar its finding or direction lies, when the model has patch tokens.
 
-    Only the exemplars of supported findings and of directions, so it costs a few dozen images.
+    Only the exemplars of supported findings and of directions, so it costs a few dozen images, and at most
+    HEATMAP_SHARE of the whole comparison (``spent_s`` seconds so far), or MIN_HEATMAP_S: maps not drawn by then
+    are left out with a warning (the cache keeps the ones drawn, so a re-run draws the rest).
     A map is an extra: a model without patch tokens or an image gone since the scan gives a warning.
     """
     if request.model == MEASUREMENTS:
@@ -281,8 +343,15 @@ def _heatmaps(host: ModelHost, request: CompareRequest, analysis: Analysis) -> W
     if not isinstance(embedder, PatchEmbedder):
         return {}, []
     wanted = heatmap.result_requests(request.model, analysis.findings, analysis.directions)
+    budget = max(MIN_HEATMAP_S, spent_s * HEATMAP_SHARE / (1 - HEATMAP_SHARE))
     try:
-        return (yield from relay(heatmap.heatmaps(embedder, wanted))), []
+        maps = yield from relay(heatmap.heatmaps(embedder, wanted, cache, budget_s=budget))
+        n_wanted = sum(len(records) for _, records, _ in wanted)
+        if len(maps) < n_wanted:
+            return maps, [f"Heat maps were drawn for {len(maps)} of the {n_wanted} exemplar images: the others would "
+                          f"have taken more than {budget:.0f} s ({HEATMAP_SHARE:.0%} of the comparison). Run the "
+                          f"comparison again to draw them (the ones drawn are kept in the cache)."]
+        return maps, []
     except InvalidParameterError as e:  # a vision tower without patch tokens
         return {}, [f"No heat maps of where the differences lie: model {request.model!r} has no per-patch "
                     f"vectors (that needs {e.expected})."]
@@ -292,9 +361,11 @@ def _heatmaps(host: ModelHost, request: CompareRequest, analysis: Analysis) -> W
 
 def analyse(spaces: Sequence[Space], images_a: tuple[ImageRecord, ...], images_b: tuple[ImageRecord, ...],
             split: Split, request: CompareRequest, proposers: Sequence[Proposer] | None = None,
-            replanter: Replanter | None = None) -> Work[Analysis]:
+            replanter: Replanter | None = None, cache: EmbeddingCache | None = None) -> Work[Analysis]:
     """Contrast analysis on the embeddings, proposals from the discovery half, validation on the held-out half,
-    then explaining away (spotdiff.analysis.explain; with ``replanter``, by re-planting the causes spotdiff.synthetic.edits can make)."""
+    then explaining away (spotdiff.analysis.explain; with ``replanter``, by re-planting the causes spotdiff.synthetic.edits can make).
+
+    cache : where the region stage keeps its fitted detectors (a re-run reads them); None: not kept"""
     n_a = len(images_a)
     y = np.r_[np.zeros(n_a), np.ones(len(images_b))].astype(bool)
     heldout = np.r_[split.heldout_a, split.heldout_b]
@@ -319,12 +390,16 @@ def analyse(spaces: Sequence[Space], images_a: tuple[ImageRecord, ...], images_b
             hypotheses.extend(proposer.propose(evidence))
 
     embeddings = {s.name: np.asarray(s.X) for s in spaces}
+    parts = {"analyse: phrases": sum(getattr(s.text_encoder, "seconds_", 0.0) for s in spaces)}
+    clock = time.perf_counter()
     if request.regions:  # a space of its own, fitted on the discovery half: no separability test, no directions
-        regions = yield from region_stage(images_a, images_b, split.heldout_a, split.heldout_b, seed=request.seed)
+        regions = yield from region_stage(images_a, images_b, split.heldout_a, split.heldout_b, seed=request.seed,
+                                          cache=cache)
         hypotheses.extend(regions.hypotheses)
         embeddings[REGIONS] = regions.X
         if replanter is not None:  # a re-planted cause is looked at by the region detectors too
-            replanter.scorers[REGIONS] = regions.score
+            replanter.scorers[REGIONS] = (regions.score, regions.key)
+        parts["analyse: regions"] = time.perf_counter() - clock
 
     yield Progress("validate", 0, len(hypotheses), f"{len(hypotheses)} hypotheses")
     def half(mask_a: np.ndarray, mask_b: np.ndarray) -> Half:
@@ -339,9 +414,34 @@ def analyse(spaces: Sequence[Space], images_a: tuple[ImageRecord, ...], images_b
     findings = validate(hypotheses, held, alpha=request.alpha, min_effect=request.min_effect,
                         n_exemplars=request.n_exemplars, discovery=discovery)
     yield Progress("explain", 0, 0, f"{sum(f.supported for f in findings)} supported findings")
-    findings = explain(findings, discovery, held, alpha=request.alpha, replanter=replanter, seed=request.seed)
+    clock = time.perf_counter()
+    findings = yield from _explained(findings, discovery, held, request, replanter)
+    parts["analyse: explain"] = time.perf_counter() - clock
     return Analysis(tuple(separability), tuple(directions), tuple(clusters), tuple(findings),
-                    tuple(proposer_warnings), {k: X for k, X in embeddings.items() if k == REGIONS})
+                    tuple(proposer_warnings), {k: X for k, X in embeddings.items() if k == REGIONS},
+                    {k: round(v, 3) for k, v in parts.items()})
+
+
+def _explained(findings: Sequence, discovery: Half, held: Half, request: CompareRequest,
+               replanter: Replanter | None) -> Work[list]:
+    """:func:`spotdiff.analysis.explain.explain`, which re-plants causes and embeds the planted images (the longest
+    step of a cold comparison), on a thread of its own: this step reports how many images have been planted
+    and, when it is closed (cancel), stops the re-planting at its next image."""
+    if replanter is None:
+        return explain(findings, discovery, held, alpha=request.alpha, seed=request.seed)
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spotdiff-explain")
+    future = pool.submit(explain, findings, discovery, held, alpha=request.alpha, replanter=replanter,
+                         seed=request.seed)
+    try:
+        while True:
+            try:
+                return future.result(timeout=EXPLAIN_POLL_S)
+            except FuturesTimeout:
+                yield Progress("explain", replanter.n_embedded_, 0,
+                               f"re-planting the causes: {replanter.n_embedded_} images planted and embedded")
+    finally:
+        replanter.stop()
+        pool.shutdown(wait=True)
 
 
 def _analyse_space(space: Space, y: np.ndarray, heldout: np.ndarray, images: tuple[ImageRecord, ...],

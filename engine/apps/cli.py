@@ -7,20 +7,21 @@ Exit codes: 0 success, 1 a check of ``spotdiff selftest`` failed, 2 bad input or
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from pathlib import Path
 from typing import Sequence
 
 from ..analysis.library import FeatureLibrary
-from ..errors import Cancelled, SpotdiffError
+from ..errors import Cancelled, ExtraMissingError, SpotdiffError
 from ..io.medical import ReadOptions
 from ..models.download import pull
 from ..models.registry import availability, default_model, get_model_spec, list_models, models_dir
 from ..pipeline import CompareRequest, compare_steps
 from ..synthetic.synth import synth
 from .bench.options import add_arguments as add_bench_arguments
-from .bench.run import run_from_args
 from .console import drive, print_summary, write_reports
+from .decoder.command import TRAIN_DECODER_HELP, add_train_decoder_arguments, train_decoder_from_args
 from .demo import run_demo
 from .selftest import TOY_MODEL, selftest, where_am_i
 
@@ -34,6 +35,10 @@ def _add_compare_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--vlm", default=None, metavar="NAME",
                    help="also let this local vision-language model (kind vlm, see 'spotdiff models') propose "
                         "differences in words; they are checked on held-out images like every claim")
+    p.add_argument("--decoder", default="auto", metavar="NAME",
+                   help="decoder that proposes the statements it learned to rank first (kind decoder, see "
+                        "'spotdiff models'; 'spotdiff train-decoder' makes one): auto = the one for --model if "
+                        "any, your own first (default); none = no decoder")
     p.add_argument("--out", type=Path, default=None, help="folder for report.json and report.html")
     p.add_argument("--seed", type=int, default=0, help="seed of the discovery / held-out split (default 0)")
     p.add_argument("--alpha", type=float, default=0.05, help="false discovery rate (default 0.05)")
@@ -66,9 +71,35 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("compare", help="compare two image sets and write a report")
-    p.add_argument("set_a", type=Path, help="folder (recursive) or image file of set A")
-    p.add_argument("set_b", type=Path, help="folder (recursive) or image file of set B")
+    p.add_argument("set_a", type=Path, help="folder (recursive) or image file of set A (with --embeddings: its store)")
+    p.add_argument("set_b", type=Path, help="folder (recursive) or image file of set B (with --embeddings: its store)")
+    p.add_argument("--embeddings", action="store_true",
+                   help="set_a and set_b are embedding stores written by 'spotdiff embed': compare their vectors "
+                        "without embedding (the images are read only for pictures, where they still exist)")
     _add_compare_options(p)
+
+    p = sub.add_parser("embed", help="embed an image set into a store of Parquet shards, on a Ray cluster or here "
+                                     "(needs the extra spotdiff[cluster])")
+    p.add_argument("sources", type=Path, nargs="+", metavar="FOLDER_OR_LIST",
+                   help="folder (recursive), image file, text file of paths, or .csv/.parquet manifest with a "
+                        "'path' column")
+    p.add_argument("--out", type=Path, required=True, help="the store's folder: new, empty, or a store to continue")
+    p.add_argument("--model", default=None, help="embedding model (see 'spotdiff models'); default: the embedded default")
+    p.add_argument("--weights", type=Path, help="weights file or folder for --model, as every worker sees it")
+    p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto",
+                   help="number format of the CLIP model (auto: chosen on each worker; the store records it)")
+    p.add_argument("--ray", default="auto", metavar="auto|ADDRESS|none",
+                   help="auto: a running Ray cluster or a local one (in this process when ray is not installed); "
+                        "a cluster's address; none: in this process (default auto)")
+    p.add_argument("--actors", type=int, default=None, help="Ray actors (default: as many as the CPUs allow)")
+    p.add_argument("--cpus-per-actor", type=float, default=1.0, help="CPUs each actor asks Ray for (default 1)")
+    p.add_argument("--gpus-per-actor", type=float, default=0.0, help="GPUs each actor asks Ray for (default 0)")
+    p.add_argument("--shard-size", type=int, default=512, help="files per shard, the unit of resuming (default 512)")
+    p.add_argument("--frames", choices=("middle", "all"), default="middle", help="as for compare")
+    p.add_argument("--volume", choices=("middle", "slices", "mip"), default="middle", help="as for compare")
+    p.add_argument("--slices", type=int, default=5, help="as for compare")
+    p.add_argument("--axis", type=int, choices=(0, 1, 2), default=2, help="as for compare")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
     p = sub.add_parser("demo", help="make two procedural sets with a planted difference and compare them")
     p.add_argument("--out", type=Path, default=Path("spotdiff-demo"), help="folder for the sets and the report")
@@ -91,6 +122,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="the planted-difference benchmark: spotdiff and baselines on known differences")
     add_bench_arguments(p, Path("spotdiff-bench"))
 
+    p = sub.add_parser("train-decoder", help="train a decoder that says what a learned difference is, on comparisons "
+                                             "with known answers; with --images, on edits planted into your images",
+                       description=TRAIN_DECODER_HELP)
+    add_train_decoder_arguments(p)
+
     p = sub.add_parser("selftest", help="load every component (CLIP, faiss, scikit-learn, llama.cpp, the desktop "
                                         "window) and run a tiny comparison; exit 0 if all work")
     p.add_argument("--model", default=None, help="embedding model to check (default: the toy model that ships inside)")
@@ -103,16 +139,65 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _cluster(needed_for: str):
+    """spotdiff.cluster, which needs the optional extra [cluster]; ExtraMissingError where pyarrow is missing."""
+    if importlib.util.find_spec("pyarrow") is None:
+        raise ExtraMissingError("pyarrow", "cluster", needed_for)
+    from .. import cluster  # lazy: pyarrow (and ray) are the optional extra [cluster]; every other command runs without
+
+    return cluster
+
+
+def cmd_embed(args) -> int:
+    cluster = _cluster("'spotdiff embed'")
+    request = cluster.EmbedRequest(
+        sources=tuple(args.sources), out=args.out, model=args.model, weights=args.weights, precision=args.precision,
+        ray=args.ray, n_actors=args.actors, cpus_per_actor=args.cpus_per_actor, gpus_per_actor=args.gpus_per_actor,
+        shard_size=args.shard_size,
+        read_options=ReadOptions(frames=args.frames, volume=args.volume, n_slices=args.slices, axis=args.axis))
+    summary = drive(cluster.embed_steps(request), args.quiet)
+    print(f"{summary.store}: {summary.n_images} images from {summary.n_files} files in {summary.n_shards} shards "
+          f"({summary.executor})")
+    print(f"  this run: {summary.n_shards_done} shards, {summary.n_embedded} images embedded in {summary.seconds:.1f} s"
+          f" ({summary.rate:.1f} img/s); {summary.n_shards_before} shards were already done")
+    if summary.skipped:
+        print(f"  {len(summary.skipped)} file(s) skipped:")
+        for f in summary.skipped[:20]:
+            print(f"    {f.path}: {f.reason}")
+        if len(summary.skipped) > 20:
+            print(f"    ... and {len(summary.skipped) - 20} more (column skip_reason of the shards)")
+    return 0
+
+
 def cmd_compare(args) -> int:
+    if args.embeddings:
+        return _compare_stores(args)
     read_options = ReadOptions(frames=args.frames, volume=args.volume, n_slices=args.slices, axis=args.axis)
     request = CompareRequest(
         set_a=(args.set_a,), set_b=(args.set_b,), model=args.model or default_model(), weights=args.weights, precision=args.precision,
         measurements=not args.no_measurements, seed=args.seed, alpha=args.alpha, min_effect=args.min_effect,
-        n_permutations=args.permutations, use_cache=not args.no_cache, vlm=args.vlm,
+        n_permutations=args.permutations, use_cache=not args.no_cache, vlm=args.vlm, decoder=args.decoder,
         read_options=read_options, acquisition=not args.no_acquisition, regions=not args.no_regions,
     )
     with FeatureLibrary() as library:  # the user's confirmed features are proposed again
         result = drive(compare_steps(request, library=None if args.no_library else library), args.quiet)
+    out = args.out or Path("spotdiff-report")
+    write_reports(result, out, pseudonymise=args.pseudonymise)
+    print_summary(result, out)
+    return 0
+
+
+def _compare_stores(args) -> int:
+    cluster = _cluster("'spotdiff compare --embeddings'")
+    options = dict(model=args.model, weights=args.weights, precision=args.precision, vlm=args.vlm,
+                   measurements=not args.no_measurements, seed=args.seed, alpha=args.alpha, min_effect=args.min_effect,
+                   n_permutations=args.permutations, use_cache=not args.no_cache,
+                   acquisition=not args.no_acquisition, regions=not args.no_regions)
+    if options["weights"] is None:
+        del options["weights"]  # the stores' own
+    with FeatureLibrary() as library:
+        result = drive(cluster.compare_store_steps(args.set_a, args.set_b, library=None if args.no_library else library,
+                                                   **options), args.quiet)
     out = args.out or Path("spotdiff-report")
     write_reports(result, out, pseudonymise=args.pseudonymise)
     print_summary(result, out)
@@ -140,7 +225,8 @@ def cmd_models(args) -> int:
         ok, where = availability(spec)
         if not ok:  # the full search list is in the error a compare would raise; here, the fix
             where = f"run 'spotdiff models pull {spec.name}' or put {spec.filename} in {models_dir() / spec.name}"
-        size = f"{spec.size_bytes / 1e6:,.0f} MB" if spec.size_bytes else ""
+        size = "" if not spec.size_bytes else (f"{spec.size_bytes / 1e6:,.0f} MB" if spec.size_bytes >= 1e6
+                                               else f"{spec.size_bytes / 1e3:,.1f} kB")
         rows.append((spec.name, spec.kind, "yes" if ok else "no", size, where))
     header = ("name", "kind", "here", "size", "where / how to get it")
     widths = [max(len(r[i]) for r in rows + [header]) for i in range(4)]
@@ -150,6 +236,7 @@ def cmd_models(args) -> int:
 
 
 def cmd_bench(args) -> int:
+    from .bench.run import run_from_args  # lazy: its baselines import scipy.stats (~0.5 s), which only bench needs
 
     return run_from_args(args)
 
@@ -172,8 +259,8 @@ def cmd_selftest(args) -> int:
     return 0
 
 
-COMMANDS = {"compare": cmd_compare, "demo": cmd_demo, "synth": cmd_synth, "models": cmd_models, "bench": cmd_bench,
-            "selftest": cmd_selftest}
+COMMANDS = {"compare": cmd_compare, "embed": cmd_embed, "demo": cmd_demo, "synth": cmd_synth, "models": cmd_models,
+            "bench": cmd_bench, "selftest": cmd_selftest, "train-decoder": train_decoder_from_args}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
