@@ -294,7 +294,8 @@ def report_order(findings: Sequence[Finding]) -> list[Finding]:
     them, those the decoder ranks first in its order, then the one accounting for most findings first, then by
     held-out AUROC), followed by what it explains; then the
     unsupported findings by q-value. side_effect_of / aliased_with (indices on the way in) become ids, and
-    point at the top-level finding of the chain."""
+    point at the top-level finding of the chain; ``via`` names the finding in between whose re-planting is the
+    evidence, when there is one."""
     findings = list(findings)
 
     def root(i: int) -> int:
@@ -323,7 +324,8 @@ def report_order(findings: Sequence[Finding]) -> list[Finding]:
         link = {}
         if f.supported and roots[i] != i:
             kind = "aliased_with" if f.aliased_with is not None else "side_effect_of"
-            link = {"side_effect_of": None, "aliased_with": None, kind: ids[roots[i]]}
+            link = {"side_effect_of": None, "aliased_with": None, kind: ids[roots[i]],
+                    "via": ids[f.explained_by] if f.replanted is not None and f.explained_by != roots[i] else None}
         elif f.explained_by is not None:
             link = {"side_effect_of": None, "aliased_with": None}
         out.append(replace(f, id=ids[i], **link))

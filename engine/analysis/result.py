@@ -143,6 +143,8 @@ class Finding:
         held-out images it was planted into ("a" or "b") and its strength; else None
     reproduced : (share, low, high): the share of the claim's held-out shift the re-planted images reproduce,
         with a 95 % bootstrap interval; None when nothing was re-planted
+    via : when ``replanted`` is the re-planting of a finding that is itself nested (so not the one
+        ``side_effect_of`` points at), that finding's id: the chain "side effect of X, through Y"; else None
     """
 
     hypothesis: Hypothesis
@@ -162,6 +164,7 @@ class Finding:
     aliased_with: str | None = None
     replanted: tuple[str, str, float] | None = None
     reproduced: tuple[float, float, float] | None = None
+    via: str | None = None
 
     @property
     def statement(self) -> str:

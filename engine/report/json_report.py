@@ -35,7 +35,7 @@ from ..analysis.explain import report_key
 if TYPE_CHECKING:
     from ..comparison import Result  # lazy: type hints only (Result writes its reports with this package)
 
-SCHEMA_VERSION = "2.2"
+SCHEMA_VERSION = "2.3"
 TOOL_NAME = "spotdiff"
 N_CLUSTER_MEMBERS = 12
 """Cluster members listed in report.json; the counts n_a, n_b cover them all."""
@@ -233,6 +233,7 @@ def _finding(finding: Finding, namer: PathNamer, heatmaps: Mapping | None = None
         "p_conditional": round_float(finding.p_conditional),
         "side_effect_of": finding.side_effect_of,
         "aliased_with": finding.aliased_with,
+        "via": finding.via,
         "replanted": None if finding.replanted is None else {
             "edit": finding.replanted[0], "into": finding.replanted[1], "strength": round_float(finding.replanted[2]),
             "reproduced": [round_float(x) for x in finding.reproduced]},

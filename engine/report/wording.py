@@ -95,6 +95,8 @@ def describe_link(finding: Finding, by_id: Mapping[str, Finding]) -> str:
         edit, into, _ = finding.replanted
         share, low, high = finding.reproduced
         what = f"re-planting {EDIT_NOUNS.get(edit, edit)} into set {into.upper()}"
+        if finding.via is not None and finding.via in by_id:  # the re-planted cause is itself nested under target
+            name += f", through “{by_id[finding.via].statement}”"
         interval = f"95 % interval {percent(low)} to {percent(high)}"
         if share < 0.5:  # nested for want of a shift of its own, not because the re-planting reproduces it
             return (f"with {name}: not shown to be a difference of its own once the others are accounted for; "

@@ -102,7 +102,7 @@ def test_json_has_required_keys_and_types(result):
         "separability", "directions", "clusters", "findings", "domain", "warnings", "timings",
     }
     assert doc["domain"] is None  # a model without a domain reference is not checked (spotdiff.analysis.domain)
-    assert doc["schema_version"] == SCHEMA_VERSION == "2.2"
+    assert doc["schema_version"] == SCHEMA_VERSION == "2.3"
     assert doc["tool"]["name"] == "spotdiff" and isinstance(doc["tool"]["version"], str)
     assert doc["model"] == "measurements" and doc["seed"] == 7
     assert doc["sets"]["a"] == {"sources": [str(result.set_a.sources[0])], "n_images": 7, "n_skipped": 1}
@@ -121,7 +121,7 @@ def test_json_has_required_keys_and_types(result):
         assert set(finding) == {
             "statement", "more_in", "source", "space", "evidence", "rank", "heldout_auroc", "p_value", "q_value", "weight",
             "supported", "n_heldout", "score_summary", "exemplars", "exemplar_peaks", "test", "id", "independent",
-            "p_conditional", "side_effect_of", "aliased_with", "replanted", "region",
+            "p_conditional", "side_effect_of", "aliased_with", "via", "replanted", "region",
         }
         assert finding["region"] is None  # not a region finding (tests/engine/test_region_report.py: one that is)
         assert finding["more_in"] in ("a", "b") and isinstance(finding["supported"], bool)
@@ -188,6 +188,35 @@ def test_side_effects_follow_their_cause_and_point_at_its_id(tmp_path):
     assert doc["findings"][2]["replanted"] == {"edit": "blur", "into": "a", "strength": 0.4,
                                                "reproduced": [0.98, 0.7, 1.3]}
     assert all(f["replanted"] is None for f in doc["findings"] if f["statement"] != "claim 0")
+
+
+def test_a_side_effect_found_by_re_planting_a_nested_cause_names_both(tmp_path):
+    """"claim 1" is re-planted and reproduces "claim 2"; "claim 1" is itself a side effect of "blurrier": "claim 2"
+    is nested under "blurrier" (the top of the chain), and its reason names "claim 1", whose re-planting is the
+    evidence, instead of lending that evidence to "blurrier"."""
+    from dataclasses import replace
+
+    from spotdiff.analysis.explain import report_order
+    from spotdiff.report.wording import describe_link
+
+    result = make_result(tmp_path, n_extra_findings=4)
+    index = {f.statement: i for i, f in enumerate(result.findings)}
+    links = {"blurrier": {"independent": True},
+             "claim 1": {"supported": True, "side_effect_of": index["blurrier"], "replanted": ("blur", "a", 0.4),
+                         "reproduced": (0.9, 0.7, 1.1)},
+             "claim 2": {"supported": True, "side_effect_of": index["claim 1"], "replanted": ("warm", "a", 0.3),
+                         "reproduced": (1.1, 0.8, 1.4)}}
+    findings = report_order([replace(f, **links.get(f.statement, {})) for f in result.findings])
+    by_id = {f.id: f for f in findings}
+    top, first, second = (next(f for f in findings if f.statement == s) for s in ("blurrier", "claim 1", "claim 2"))
+    assert first.side_effect_of == second.side_effect_of == top.id
+    assert first.via is None and second.via == first.id
+    assert describe_link(second, by_id).startswith(
+        "side effect of “blurrier”, through “claim 1”: re-planting the warm cast into set A reproduces this (110 %")
+    assert describe_link(first, by_id).startswith("side effect of “blurrier”: re-planting the blur into set A")
+    doc = to_json_dict(replace(result, findings=tuple(findings)))
+    via = {f["statement"]: f["via"] for f in doc["findings"]}
+    assert (via["claim 1"], via["claim 2"]) == (None, first.id)
 
 
 def test_html_and_cli_nest_side_effects_under_their_cause(tmp_path, capsys):
