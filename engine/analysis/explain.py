@@ -25,7 +25,13 @@ Benjamini–Hochberg (same weights) on p* decides which supported findings are *
 supported finding is a *side effect of* what accounts for most of its shift — the re-planted cause when
 re-planting reproduces at least half of it, else the parent whose slope carries most of it — or *aliased
 with* that parent when the sets do not overlap at all on the parent's held-out scores: the slope is then
-extrapolated, and set membership alone cannot tell an echo from a difference of its own. Near-synonyms
+extrapolated, and set membership alone cannot tell an echo from a difference of its own. For the same reason a
+claim tested by regression alone is never called independent of an earlier claim at least as strong on the
+discovery half (a parent first, then in test order) on which the held-out sets do not overlap: whatever else
+differs between the sets then moves with that claim, the regression cannot show that it adds anything, and
+it is aliased with that claim. Only re-planting (an intervention) can show a difference of its own there —
+the blur and a warm cast, both in every image of B, each stand because re-planting the one does not reproduce
+the other. Near-synonyms
 ("a small object" after "small rectangles") are family members their head explains: one mechanism.
 """
 
@@ -234,6 +240,16 @@ def explain(findings: Sequence[Finding], discovery: Half, heldout: Half, *, alph
                 p_cond[k], shares = (_marginal_p(findings[k], half) if notes[k]["planted"] else findings[k].p_value,
                                      np.zeros(0))
             notes[k].update(shares=shares, parents=own)
+    cause_indices = {c.index for c in causes}
+    for i in order:  # an earlier claim the held-out sets do not overlap on: regression cannot show more
+        if i in cause_indices:
+            continue  # a re-planted cause stands or falls by the re-planting
+        earlier = [j for j in order[:order.index(i)]  # not a claim that this one explains (it took its place)
+                   if i not in notes[j]["parents"] and notes[j].get("aliased") != i]
+        k = _apart_parent(findings, i, tuple(notes[i]["parents"]) + tuple(earlier), notes[i]["half"], discovery)
+        if k is not None:
+            p_cond[i] = 1.0
+            notes[i]["aliased"] = k
     p_star = np.maximum(np.array([f.p_value for f in findings]), p_cond)
     q_star = weighted_benjamini_hochberg(p_star, conditional_weights(findings, order, len(causes), discovery)) \
         if findings else p_star
@@ -258,12 +274,33 @@ def _explanation(f: Finding, note: dict, parents: Sequence[int], findings: Seque
                                          "replanted": (best[0].edit, best[0].into, best[0].strength)}
     if best is not None and (best[1][0] >= REPRODUCED_ENOUGH or not len(parents)):
         return replanted
+    if note.get("aliased") is not None:
+        return {"aliased_with": note["aliased"]}
     if len(parents):
         k = parents[int(np.argmax(note["shares"]))]
         x, claimed = claim_data(findings[k], note["half"])
         apart = x[claimed].min() > x[~claimed].max() or x[claimed].max() < x[~claimed].min()
         return {"aliased_with" if apart else "side_effect_of": k}
     return {}
+
+
+def _apart_parent(findings: Sequence[Finding], i: int, candidates: Sequence[int], half: Half,
+                  discovery: Half) -> int | None:
+    """The first of ``candidates`` whose scores separate claim i's two sets completely on ``half`` and whose
+    discovery effect is at least claim i's, or None."""
+    claimed = claim_data(findings[i], half)[1]
+    own = _discovery_effect(findings[i], discovery)
+    for k in candidates:
+        x = claim_data(findings[k], half)[0]
+        if (x[claimed].min() > x[~claimed].max() or x[claimed].max() < x[~claimed].min()) and \
+                _discovery_effect(findings[k], discovery) >= own:
+            return k
+    return None
+
+
+def _discovery_effect(f: Finding, discovery: Half) -> float:
+    less, more = half_scores(f.hypothesis, discovery)[2:]
+    return round(claim_effect(f.hypothesis, less, more), 2)
 
 
 def conditional_weights(findings: Sequence[Finding], order: Sequence[int], n_causes: int,

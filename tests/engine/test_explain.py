@@ -124,3 +124,21 @@ def test_a_side_effect_of_a_finding_that_separates_the_sets_completely_is_aliase
     other, = [f for f in found.values() if f is not head]
     assert head.explained_by is None and other.supported and not other.independent
     assert other.aliased_with == head.id and other.side_effect_of is None
+
+
+def test_a_claim_the_regression_alone_tests_is_aliased_with_a_stronger_claim_that_separates_the_sets():
+    """A second shift that does not follow the first image by image (no within-set correlation) but sits beside a
+    claim on which the held-out sets do not overlap: set membership is then that claim, so the regression cannot
+    show the second adds anything; it is aliased with it, not called a difference of its own. Re-planting is
+    what can tell them apart (test_explain_images.py: blur and a warm cast)."""
+    rng = np.random.default_rng(5)
+    n = 60
+
+    def draw(shift, second):
+        return np.column_stack([rng.normal(size=n) + shift, rng.normal(size=n) + second])
+
+    found = explained(draw(0.0, 0.0), draw(8.0, 1.5), ["separates", "second"])
+    assert found["separates"].independent
+    assert found["second"].supported and not found["second"].independent
+    assert found["second"].aliased_with == found["separates"].id
+
