@@ -114,6 +114,7 @@ class MainWindow(QMainWindow):
         for label in "ab":
             action = file.addAction(f"Add folder to set {label.upper()}…")
             action.triggered.connect(self.sets[label]._on_add_folder_clicked)
+        file.addAction("Compare embedded sets…").triggered.connect(self._on_open_embedded)
         self.export_action = file.addAction("Export report…")
         self.export_action.triggered.connect(self._on_export_clicked)
         file.addSeparator()
@@ -149,8 +150,26 @@ class MainWindow(QMainWindow):
             self._show(show_error(self, e))
             return
         host = self.host
-        self.job = Job(lambda: session.comparison(request, host), name="compare", threads=spare_one_core(),
-                       parent=self)
+        self._start_job(lambda: session.comparison(request, host))
+
+    def compare_embedded(self, store_a: Path, store_b: Path) -> None:
+        """Compare two embedding stores (``spotdiff embed --out``) as a run: the grids then list their images."""
+        if self.running:
+            return
+        host = self.host
+        self._start_job(lambda: session.embedded_comparison(Path(store_a), Path(store_b), host))
+
+    def _on_open_embedded(self) -> None:
+        stores = []
+        for label in "AB":
+            folder = QFileDialog.getExistingDirectory(self, f"Embedding store of set {label} (spotdiff embed --out)")
+            if not folder:
+                return
+            stores.append(Path(folder))
+        self.compare_embedded(*stores)
+
+    def _start_job(self, work) -> None:
+        self.job = Job(work, name="compare", threads=spare_one_core(), parent=self)
         self.job.progressed.connect(self._on_progressed)
         self.job.succeeded.connect(self._on_run_succeeded)
         self.job.failed.connect(self._on_run_failed)

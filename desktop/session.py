@@ -23,6 +23,16 @@ def comparison(request, host):
     return result, emap
 
 
+def embedded_comparison(store_a: Path, store_b: Path, host):
+    """The comparison of two embedding stores (``spotdiff embed``), then the map of their images."""
+    with spotdiff.FeatureLibrary() as library:
+        result = yield from spotdiff.compare_embedded_steps(store_a, store_b, host=host, library=library)
+    yield spotdiff.Progress("map", 0, 1, "placing every image on the map")
+    emap = spotdiff.embedding_map(result)
+    yield spotdiff.Progress("map", 1, 1, "done")
+    return result, emap
+
+
 def export(result, folder: Path):
     """The engine's report.json and report.html of ``result``, written to ``folder``."""
     yield spotdiff.Progress("export", 0, 1, f"writing report.json and report.html to {folder}")

@@ -21,6 +21,7 @@ from .analysis.proposers.vlm import VLMProposer
 from .analysis.result import Cluster, Direction, Finding, Hypothesis, Separability
 from .api import compare
 from .apps.console import write_reports
+from .apps.embedded import compare_embedded_steps
 from .comparison import Result
 from .errors import (
     Cancelled,
@@ -59,7 +60,7 @@ from .report import describe, describe_link, describe_test, ordered_findings, ve
 
 __all__ = [
     # comparing
-    "compare", "compare_steps", "CompareRequest", "Result", "Finding", "Hypothesis", "Separability", "Direction",
+    "compare", "compare_steps", "compare_embedded_steps", "CompareRequest", "Result", "Finding", "Hypothesis", "Separability", "Direction",
     "Cluster", "Leak", "Progress", "run", "ModelHost", "EmbeddingCache", "write_reports",
     # images
     "ImageRecord", "ImageSet", "SkippedFile", "ReadOptions", "find_leaks", "open_image", "scan_image_set", "thumbnail",

@@ -7,13 +7,12 @@ Exit codes: 0 success, 1 a check of ``spotdiff selftest`` failed, 2 bad input or
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 from pathlib import Path
 from typing import Sequence
 
 from ..analysis.library import FeatureLibrary
-from ..errors import Cancelled, ExtraMissingError, SpotdiffError
+from ..errors import Cancelled, SpotdiffError
 from ..io.medical import ReadOptions
 from ..models.download import pull
 from ..models.registry import availability, default_model, get_model_spec, list_models, models_dir
@@ -22,6 +21,7 @@ from ..synthetic.synth import synth
 from .bench.options import add_arguments as add_bench_arguments
 from .console import drive, print_summary, write_reports
 from .decoder.command import TRAIN_DECODER_HELP, add_train_decoder_arguments, train_decoder_from_args
+from .embedded import cluster_module
 from .demo import run_demo
 from .selftest import TOY_MODEL, selftest, where_am_i
 
@@ -139,17 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _cluster(needed_for: str):
-    """spotdiff.cluster, which needs the optional extra [cluster]; ExtraMissingError where pyarrow is missing."""
-    if importlib.util.find_spec("pyarrow") is None:
-        raise ExtraMissingError("pyarrow", "cluster", needed_for)
-    from .. import cluster  # lazy: pyarrow (and ray) are the optional extra [cluster]; every other command runs without
-
-    return cluster
-
-
 def cmd_embed(args) -> int:
-    cluster = _cluster("'spotdiff embed'")
+    cluster = cluster_module("'spotdiff embed'")
     request = cluster.EmbedRequest(
         sources=tuple(args.sources), out=args.out, model=args.model, weights=args.weights, precision=args.precision,
         ray=args.ray, n_actors=args.actors, cpus_per_actor=args.cpus_per_actor, gpus_per_actor=args.gpus_per_actor,
@@ -188,7 +179,7 @@ def cmd_compare(args) -> int:
 
 
 def _compare_stores(args) -> int:
-    cluster = _cluster("'spotdiff compare --embeddings'")
+    cluster = cluster_module("'spotdiff compare --embeddings'")
     options = dict(model=args.model, weights=args.weights, precision=args.precision, vlm=args.vlm,
                    measurements=not args.no_measurements, seed=args.seed, alpha=args.alpha, min_effect=args.min_effect,
                    n_permutations=args.permutations, use_cache=not args.no_cache,
