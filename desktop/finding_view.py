@@ -240,6 +240,16 @@ class FindingView(QWidget):
         """The regions to outline on ``record`` for the current finding (() for all but region findings)."""
         return region_boxes(self.finding, record)
 
+    def boxes_at(self, path) -> tuple:
+        """The current region finding's regions in the image file at ``path`` (() when there are none, when the
+        finding is not about regions, and when the file holds several frames or slices: a path alone does not say
+        which one)."""
+        summary = self.finding.region if self.finding is not None else None
+        if summary is None:
+            return ()
+        keys = [key for key in summary.boxes if key[0] == str(path)]
+        return tuple(summary.boxes[keys[0]]) if len(keys) == 1 else ()
+
     def _on_confirm_clicked(self) -> None:
         if self.finding is not None:
             self.judged.emit(self.finding, "confirmed", self.note.text().strip())

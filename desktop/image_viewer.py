@@ -9,6 +9,10 @@ from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QPushButton, QScrollArea, QVBoxLayout
 
 import spotdiff
+
+from .thumbnails import outlined
+
+
 def to_qimage(image) -> QImage:
     """A PIL RGB image as a QImage that owns its pixels."""
     data = image.tobytes("raw", "RGB")
@@ -32,13 +36,17 @@ class _Load(QRunnable):
 
 
 class ImageViewer(QDialog):
-    """Shows the image at ``path`` full size (scroll) or fitted to the window; ``loaded`` when decoded."""
+    """Shows the image at ``path`` full size (scroll) or fitted to the window; ``loaded`` when decoded.
+
+    boxes : regions to outline, (x0, y0, x1, y1) in the image's own pixels (a region finding's, as on its exemplars)
+    """
 
     loaded = Signal()
 
-    def __init__(self, path: Path | str, parent=None, *, label: str = ""):
+    def __init__(self, path: Path | str, parent=None, *, label: str = "", boxes=()):
         super().__init__(parent)
         self.path = Path(path)
+        self.boxes = tuple(boxes)
         self.setObjectName("image_viewer")
         self.setWindowTitle(f"{label + ' · ' if label else ''}{self.path.name} — spotdiff")
         self.resize(900, 700)
@@ -67,11 +75,12 @@ class ImageViewer(QDialog):
         QThreadPool.globalInstance().start(_Load(self.path, self._relay))
 
     def _on_decoded(self, image: QImage, reason: str) -> None:
-        self.image = image
+        self.image = image if image.isNull() else outlined(image, self.boxes, image.width(), image.height())
         if image.isNull():
             self.picture.setText(f"Cannot show this image: {reason}")
         else:
-            self.info.setText(f"{self.path} · {image.width()} × {image.height()}")
+            regions = f" · {len(self.boxes)} region(s) outlined" if self.boxes else ""
+            self.info.setText(f"{self.path} · {image.width()} × {image.height()}{regions}")
             self._show()
         self.loaded.emit()
 

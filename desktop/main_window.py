@@ -282,7 +282,8 @@ class MainWindow(QMainWindow):
             self.results.highlight_paths(chosen)
 
     def open_image(self, path: str) -> ImageViewer:
-        viewer = ImageViewer(path, self)
+        """The image at ``path`` full size, with the regions of the region finding shown, if one is."""
+        viewer = ImageViewer(path, self, boxes=self.results.finding_view.boxes_at(path))
         viewer.show()
         self._show(viewer)
         return viewer

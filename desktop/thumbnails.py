@@ -247,27 +247,33 @@ class ThumbnailModel(QAbstractListModel):
         return out
 
     def _with_outlines(self, image: QImage, record) -> QImage:
-        boxes = self.outlines(record)
-        if not boxes:
-            return image
-        out = image.convertToFormat(QImage.Format.Format_ARGB32)
-        sx, sy = out.width() / max(record.width, 1), out.height() / max(record.height, 1)
-        rects = [QRect(int(x0 * sx), int(y0 * sy), max(1, round((x1 - x0) * sx)), max(1, round((y1 - y0) * sy)))
-                 for x0, y0, x1, y1 in boxes]
-        painter = QPainter(out)  # no antialiasing: a crisp 1-px line in exactly OUTLINE, even on a 72-px strip
-        painter.setBrush(Qt.BrushStyle.NoBrush)
-        for colour, gap in ((OUTLINE_HALO, 2), (OUTLINE, 1)):  # the halo outside, the outline between it and the box
-            painter.setPen(QPen(colour, 1))
-            for rect in rects:
-                painter.drawRect(rect.adjusted(-gap, -gap, gap - 1, gap - 1))
-        painter.end()
-        return out
+        return outlined(image, self.outlines(record), record.width, record.height)
 
     def _on_loaded(self, path: str) -> None:
         row = self._row_of.get(path)
         if row is not None:
             index = self.index(row)
             self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])
+
+
+def outlined(image: QImage, boxes, width: int, height: int) -> QImage:
+    """``image`` (a picture of an image ``width`` x ``height`` pixels, at any scale) with each box, (x0, y0, x1, y1)
+    in the image's own pixels, outlined in OUTLINE one pixel outside it, a dark halo outside that; ``image`` itself
+    when there are no boxes."""
+    if not boxes:
+        return image
+    out = image.convertToFormat(QImage.Format.Format_ARGB32)
+    sx, sy = out.width() / max(width, 1), out.height() / max(height, 1)
+    rects = [QRect(int(x0 * sx), int(y0 * sy), max(1, round((x1 - x0) * sx)), max(1, round((y1 - y0) * sy)))
+             for x0, y0, x1, y1 in boxes]
+    painter = QPainter(out)  # no antialiasing: a crisp 1-px line in exactly OUTLINE, even on a 72-px strip
+    painter.setBrush(Qt.BrushStyle.NoBrush)
+    for colour, gap in ((OUTLINE_HALO, 2), (OUTLINE, 1)):  # the halo outside, the outline between it and the box
+        painter.setPen(QPen(colour, 1))
+        for rect in rects:
+            painter.drawRect(rect.adjusted(-gap, -gap, gap - 1, gap - 1))
+    painter.end()
+    return out
 
 
 class ThumbnailGrid(QListView):

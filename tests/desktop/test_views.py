@@ -212,3 +212,31 @@ def test_finding_view_outlines_a_region_findings_regions_and_nothing_else(qtbot,
     assert not view.regions.isVisible()
     assert view.outlines_for(measured.exemplars_b[0]) == ()
     assert all(not cyan_pixels.any() for label in "ab" for _, _, cyan_pixels in shown[label])
+
+
+def test_the_full_size_viewer_outlines_the_regions_of_the_region_finding_shown(qtbot, region_result):
+    from spotdiff.gui.finding_view import FindingView
+    from spotdiff.gui.image_viewer import ImageViewer
+    from spotdiff.gui.thumbnails import OUTLINE
+
+    loader = ThumbnailLoader()
+    view = FindingView(loader)
+    qtbot.addWidget(view, before_close_func=lambda _: (loader.clear(), loader.wait()))
+    region = next(f for f in region_result.findings if f.region is not None and f.supported)
+    record = next(r for r in region.exemplars_b if region.region.boxes.get((str(r.path), r.frame, r.axis)))
+    view.set_finding(region)
+    boxes = view.boxes_at(record.path)
+    assert boxes == tuple(region.region.boxes[(str(record.path), record.frame, record.axis)])
+    viewer = ImageViewer(record.path, boxes=boxes)
+    qtbot.addWidget(viewer)
+    with qtbot.waitSignal(viewer.loaded, timeout=10000):
+        viewer.show()
+    assert (viewer.image.width(), viewer.image.height()) == (record.width, record.height)
+    cyan = (_pixels(viewer.image)[..., :3] == (OUTLINE.red(), OUTLINE.green(), OUTLINE.blue())).all(axis=-1)
+    for x0, y0, x1, y1 in boxes:  # at full size, the outline is the ring one pixel outside each box
+        ring = [(x, y0 - 1) for x in range(x0 - 1, x1 + 1)] + [(x0 - 1, y) for y in range(y0 - 1, y1 + 1)]
+        inside = [(x, y) for x, y in ring if 0 <= x < record.width and 0 <= y < record.height]
+        assert inside and all(cyan[y, x] for x, y in inside)
+    assert "region(s) outlined" in viewer.info.text()
+    view.set_finding(next(f for f in region_result.findings if f.source == "measurements"))
+    assert view.boxes_at(record.path) == ()
