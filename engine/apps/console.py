@@ -55,6 +55,20 @@ def write_reports(result, out: Path, *, pseudonymise: bool = False) -> None:
     write_html(result, out / "report.html", pseudonymise_paths=pseudonymise)
 
 
+def _own_line(supported) -> str:
+    """How many supported findings are differences of their own, as the end of the summary's count line."""
+    n, n_own = len(supported), sum(f.independent for f in supported)
+    if n == 0:
+        return "."
+    if n_own == n:
+        return ", each a difference of its own:" if n > 1 else ", a difference of its own:"
+    if n_own == 0:
+        return ("; none stands as a difference of its own once the others are accounted for (they move together, "
+                "and the data cannot say which is the cause; each says why):")
+    own = "is a difference of its own" if n_own == 1 else "are differences of their own"
+    return f"; {n_own} {own}, the others are nested under what explains them:"
+
+
 def print_summary(result, out: Path) -> None:
     print(verdict(result))
     if result.domain is not None and result.domain.message:  # out of the model's domain: spotdiff.analysis.domain
@@ -63,10 +77,7 @@ def print_summary(result, out: Path) -> None:
         print(f"warning: {warning}")
     supported = [f for f in ordered_findings(result.findings) if f.supported]
     by_id = {f.id: f for f in supported}
-    n_independent = sum(f.independent for f in supported)
-    own = "is a difference of its own" if n_independent == 1 else "are differences of their own"
-    print(f"{len(supported)} of {len(result.findings)} hypotheses hold up on held-out images; "
-          f"{n_independent} {own}, the others are nested under what explains them:")
+    print(f"{len(supported)} of {len(result.findings)} hypotheses hold up on held-out images{_own_line(supported)}")
     for f in (f for f in supported if f.explained_by is None):
         mark = "" if f.independent else f"; {describe_link(f, by_id)}"
         print(f"  - {describe(f)}  (held-out AUROC {f.heldout_auroc:.2f}, q = {f.q_value:.2g}; {f.source}{mark})")

@@ -354,3 +354,20 @@ def test_chart_survives_constant_and_missing_scores(result):
     page = to_html(Result(result.set_a, result.set_b, {}, (), (), (), (), odd, {}))
     assert page.count("<svg") == 2 and "No held-out scores" in page
     assert "—" in page
+
+
+def test_the_summary_counts_differences_of_their_own_without_claiming_a_nesting_that_is_not_there():
+    from types import SimpleNamespace
+
+    from spotdiff.apps.console import _own_line
+
+    def found(*independent):
+        return [SimpleNamespace(independent=i) for i in independent]
+
+    assert _own_line(found(True, False, False)) == \
+        "; 1 is a difference of its own, the others are nested under what explains them:"
+    assert _own_line(found(True, True)) == ", each a difference of its own:"
+    assert _own_line(found(True)) == ", a difference of its own:"
+    assert _own_line(found(False, False)).startswith("; none stands as a difference of its own")
+    assert "nested under what explains them" not in _own_line(found(False, False))
+    assert _own_line([]) == "."
