@@ -382,3 +382,17 @@ def test_quick_run_with_toy_shapes():
     for record in document["pairs"]:  # the baselines chose among the model's own words
         assert all(claim[0] in load_vocabulary("toy-shapes") for claim in record["methods"]["gsclip"]["top"])
 
+
+
+def test_spotdiff_is_raced_against_the_baselines_not_against_its_own_parts():
+    from spotdiff.apps.bench.baselines import ABLATIONS, BASELINES
+    from spotdiff.apps.bench.summary import targets
+
+    def race(values):
+        summary = {"single": {"100 %": {m: {"acc1": v} for m, v in values.items()}}}
+        return next(t for t in targets(summary) if t["target"].startswith("spotdiff ahead of every baseline"))
+
+    ahead = {"spotdiff": 0.8, **{m: 0.5 for m in BASELINES}, **{m: 0.9 for m in ABLATIONS}}
+    assert race(ahead)["met"] and race(ahead)["bound"] == "ahead of all"  # an ablation doing better is no race
+    behind = dict(ahead, gsclip=0.85)
+    assert not race(behind)["met"] and race(behind)["bound"] == "not ahead of: GSCLIP-style t-test 0.85"

@@ -52,7 +52,9 @@ from ...progress import run
 from ...spaces import MEASUREMENTS
 from .judge import Claim
 
-METHODS = ("spotdiff", "visdiff-embedding", "gsclip", "no-heldout", "no-decoder", "decoder", "decoder-ranking")
+BASELINES = ("visdiff-embedding", "gsclip", "no-heldout")  # what spotdiff is measured against
+ABLATIONS = ("no-decoder", "decoder", "decoder-ranking")  # spotdiff's own parts, alone or left out: shown, not raced
+METHODS = ("spotdiff", *BASELINES, *ABLATIONS)
 METHOD_TITLES = {"spotdiff": "spotdiff", "visdiff-embedding": "VisDiff embedding-only",
                  "gsclip": "GSCLIP-style t-test", "no-heldout": "spotdiff w/o held-out",
                  "no-decoder": "spotdiff w/o decoder", "decoder": "decoder alone, validated",

@@ -21,7 +21,7 @@ from typing import Iterable
 
 import numpy as np
 
-from .baselines import METHOD_TITLES, METHODS
+from .baselines import BASELINES, METHOD_TITLES, METHODS
 from .suites import PREVALENCE_SET_SIZES, prevalence_level
 
 SUITE_TITLES = {"single": "single semantic difference", "lowlevel": "low-level edit", "prevalence": "prevalence sweep",
@@ -120,7 +120,7 @@ def targets(summary: dict) -> list[dict]:
             continue
         metric = MAIN_METRIC[suite]
         ours = _get(summary, suite, level, "spotdiff", metric)
-        theirs = {m: _get(summary, suite, level, m, metric) for m in METHODS[1:]}
+        theirs = {m: _get(summary, suite, level, m, metric) for m in BASELINES}  # not its own ablations
         theirs = {m: v for m, v in theirs.items() if v is not None}
         better = (lambda a, b: a < b) if metric in LOWER_IS_BETTER else (lambda a, b: a > b)
         behind = [f"{METHOD_TITLES[m]} {v:.2f}" for m, v in theirs.items() if ours is None or not better(ours, v)]
