@@ -8,6 +8,7 @@ import pytest
 # tests/support on sys.path, so a worker's child process (which inherits it) can import worker_faults by
 # name. Not tests/ itself: pytest would then import tests/engine/test_*.py as modules of a package "engine".
 sys.path.insert(0, str(Path(__file__).parent / "support"))
+from user_folders import use_user_folders  # noqa: E402
 
 
 def missing_extra(module: str, extra: str) -> str | None:
@@ -31,12 +32,7 @@ def pytest_runtest_setup(item):
 @pytest.fixture(autouse=True)
 def _isolated_user_dirs(tmp_path_factory, monkeypatch):
     """Every test gets its own cache and models folders; nothing touches the user's."""
-    root = tmp_path_factory.mktemp("user")
-    monkeypatch.setenv("SPOTDIFF_CACHE", str(root / "cache"))
-    monkeypatch.setenv("SPOTDIFF_MODELS", str(root / "models"))
-    monkeypatch.setenv("SPOTDIFF_DATA", str(root / "data"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    os.environ.pop("SPOTDIFF_REGISTRY", None)
+    use_user_folders(monkeypatch, tmp_path_factory.mktemp("user"))
     yield
 
 
@@ -46,12 +42,8 @@ def toy_shapes_user(tmp_path_factory):
     with: the modules that only embed with it share one load."""
     from spotdiff.models.factory import open_embedder
 
-    root = tmp_path_factory.mktemp("toy-shapes-user")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SPOTDIFF_CACHE", str(root / "cache"))
-        mp.setenv("SPOTDIFF_MODELS", str(root / "models"))
-        mp.setenv("HF_HUB_OFFLINE", "1")
-        mp.delenv("SPOTDIFF_REGISTRY", raising=False)
+        root = use_user_folders(mp, tmp_path_factory.mktemp("toy-shapes-user"))
         yield open_embedder("toy-shapes"), root
 
 

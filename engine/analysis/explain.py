@@ -241,12 +241,14 @@ def explain(findings: Sequence[Finding], discovery: Half, heldout: Half, *, alph
                                      np.zeros(0))
             notes[k].update(shares=shares, parents=own)
     cause_indices = {c.index for c in causes}
+    effects = {j: _discovery_effect(findings[j], discovery) for j in order}
     for i in order:  # an earlier claim the held-out sets do not overlap on: regression cannot show more
         if i in cause_indices:
             continue  # a re-planted cause stands or falls by the re-planting
         earlier = [j for j in order[:order.index(i)]  # not a claim that this one explains (it took its place)
                    if i not in notes[j]["parents"] and notes[j].get("aliased") != i]
-        k = _apart_parent(findings, i, tuple(notes[i]["parents"]) + tuple(earlier), notes[i]["half"], discovery)
+        candidates = [k for k in (*notes[i]["parents"], *earlier) if effects[k] >= effects[i]]
+        k = _apart_parent(findings, i, candidates, notes[i]["half"])
         if k is not None:
             p_cond[i] = 1.0
             notes[i]["aliased"] = k
@@ -279,23 +281,19 @@ def _explanation(f: Finding, note: dict, parents: Sequence[int], findings: Seque
     if len(parents):
         k = parents[int(np.argmax(note["shares"]))]
         x, claimed = claim_data(findings[k], note["half"])
-        apart = x[claimed].min() > x[~claimed].max() or x[claimed].max() < x[~claimed].min()
-        return {"aliased_with" if apart else "side_effect_of": k}
+        return {"aliased_with" if _apart(x, claimed) else "side_effect_of": k}
     return {}
 
 
-def _apart_parent(findings: Sequence[Finding], i: int, candidates: Sequence[int], half: Half,
-                  discovery: Half) -> int | None:
-    """The first of ``candidates`` whose scores separate claim i's two sets completely on ``half`` and whose
-    discovery effect is at least claim i's, or None."""
+def _apart_parent(findings: Sequence[Finding], i: int, candidates: Sequence[int], half: Half) -> int | None:
+    """The first of ``candidates`` whose scores separate claim i's two sets completely on ``half``, or None."""
     claimed = claim_data(findings[i], half)[1]
-    own = _discovery_effect(findings[i], discovery)
-    for k in candidates:
-        x = claim_data(findings[k], half)[0]
-        if (x[claimed].min() > x[~claimed].max() or x[claimed].max() < x[~claimed].min()) and \
-                _discovery_effect(findings[k], discovery) >= own:
-            return k
-    return None
+    return next((k for k in candidates if _apart(claim_data(findings[k], half)[0], claimed)), None)
+
+
+def _apart(x: np.ndarray, claimed: np.ndarray) -> bool:
+    """Do the scores ``x`` of the claimed set and of the other set not overlap at all?"""
+    return bool(x[claimed].min() > x[~claimed].max() or x[claimed].max() < x[~claimed].min())
 
 
 def _discovery_effect(f: Finding, discovery: Half) -> float:

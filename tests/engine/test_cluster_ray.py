@@ -22,6 +22,7 @@ from spotdiff.pipeline import NO_PIXELS  # noqa: E402
 from spotdiff.progress import run  # noqa: E402
 from spotdiff.synthetic.synth import synth  # noqa: E402
 from same_findings import assert_same_findings, supported_claims  # noqa: E402
+from user_folders import use_user_folders  # noqa: E402
 
 pytestmark = pytest.mark.slow
 N = 200
@@ -30,12 +31,8 @@ N = 200
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     """A local Ray cluster of 2 CPUs for the module, and a user folder (cache, models) its workers share."""
-    root = tmp_path_factory.mktemp("ray-user")
     with pytest.MonkeyPatch.context() as mp:
-        for name in ("CACHE", "MODELS", "DATA"):
-            mp.setenv(f"SPOTDIFF_{name}", str(root / name.lower()))
-        mp.setenv("HF_HUB_OFFLINE", "1")
-        mp.delenv("SPOTDIFF_REGISTRY", raising=False)
+        use_user_folders(mp, tmp_path_factory.mktemp("ray-user"))
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)  # workers inherit this environment
         try:
             yield ray.get_runtime_context().gcs_address

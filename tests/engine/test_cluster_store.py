@@ -36,6 +36,7 @@ from spotdiff.progress import run  # noqa: E402
 from spotdiff.synthetic.medical import write_dicom_set  # noqa: E402
 from spotdiff.synthetic.synth import synth  # noqa: E402
 from same_findings import assert_same_findings, assert_same_vectors, supported_claims  # noqa: E402
+from user_folders import use_user_folders  # noqa: E402
 
 N = 24  # images per set: enough for the planted rectangles to be found on 12 held-out images of each
 
@@ -43,13 +44,8 @@ N = 24  # images per set: enough for the planted rectangles to be found on 12 he
 @pytest.fixture(scope="module")
 def user(tmp_path_factory):
     """One user folder (cache, models) for the module's stores and comparisons."""
-    root = tmp_path_factory.mktemp("cluster-user")
     with pytest.MonkeyPatch.context() as mp:
-        for name in ("CACHE", "MODELS", "DATA"):
-            mp.setenv(f"SPOTDIFF_{name}", str(root / name.lower()))
-        mp.setenv("HF_HUB_OFFLINE", "1")
-        mp.delenv("SPOTDIFF_REGISTRY", raising=False)
-        yield root
+        yield use_user_folders(mp, tmp_path_factory.mktemp("cluster-user"))
 
 
 @pytest.fixture(scope="module")
