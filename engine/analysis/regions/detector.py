@@ -28,11 +28,12 @@ FIT_SAMPLE = 800
 
 @dataclass(frozen=True)
 class Candidates:
-    """An image's candidate pixels: flat indices into its (h, w) grid and their features (n, F)."""
+    """An image's candidate pixels: flat indices into its (h, w) grid and their features (n, F); None where only
+    their places are kept (:meth:`to_map`)."""
 
     shape: tuple[int, int]
     index: np.ndarray
-    features: np.ndarray = field(repr=False)
+    features: np.ndarray | None = field(default=None, repr=False)
 
     @classmethod
     def of(cls, features: np.ndarray, bars: np.ndarray) -> "Candidates":

@@ -35,7 +35,7 @@ from ..result import Hypothesis
 from ..stats import fisher_greater_counts
 from .describe import Region, find_regions, measure, merge, refine, statement, summarise
 from .detector import Candidates, PixelClassifier, candidate_bars, fit_classifier, image_score
-from .features import FEATURE_NAMES, load_rgb, outlier_scores, pixel_features
+from .features import edge_strength, load_rgb, outlier_scores, pixel_features
 
 N_FOLDS = 4
 COMBINE = 0.75
@@ -51,7 +51,6 @@ MAX_AREA_PERCENT = 20.0
 GLOBAL_AUROC = 0.75
 LOCATION_GRID = 32
 RESULT = "regions"  # the cache's kind of result for a fitted stage
-_EDGES = FEATURE_NAMES.index("edges")
 
 
 @dataclass(frozen=True)
@@ -74,9 +73,8 @@ class RegionDetector:
     def locate(self, image: ImageRecord) -> tuple[np.ndarray, list[Region]]:
         """The mask (height, width) of the regions of ``image`` at its own size, and the regions."""
         rgb = load_rgb(image)
-        features = pixel_features(rgb)
-        found = Candidates.of(features, self.bars)
-        labels, regions = _regions(rgb, features, found.to_map(self.scores([found])[0]), self.threshold, image)
+        found = Candidates.of(pixel_features(rgb), self.bars)
+        labels, regions = _regions(rgb, found.to_map(self.scores([found])[0]), self.threshold, image)
         return _resize_mask(labels > 0, (image.width, image.height)), regions
 
 
@@ -84,13 +82,13 @@ def _resize_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(Image.fromarray(mask.astype(np.uint8) * 255).resize(size, Image.Resampling.NEAREST)) > 127
 
 
-def _regions(rgb: np.ndarray, features: np.ndarray, pixel_map: np.ndarray, threshold: float,
-             image: ImageRecord) -> tuple[np.ndarray, list[Region]]:
+def _regions(rgb: np.ndarray, pixel_map: np.ndarray, threshold: float, image: ImageRecord
+             ) -> tuple[np.ndarray, list[Region]]:
     """The labelled regions (h, w) of ``pixel_map`` (scores of the candidate pixels, 0 elsewhere) and their
     measurements."""
     labels = merge(refine(find_regions(pixel_map, threshold)[0], rgb))
     scale = (image.width / rgb.shape[1], image.height / rgb.shape[0])
-    return labels, measure(labels, rgb, features[..., _EDGES], scale, pixel_map)
+    return labels, measure(labels, rgb, edge_strength(rgb), scale, pixel_map)
 
 
 @dataclass(frozen=True)
@@ -210,6 +208,7 @@ def _fit_regions(images_a: Sequence[ImageRecord], images_b: Sequence[ImageRecord
 
     X = np.zeros((total, 2), dtype=np.float32)
     typical: dict[str, tuple[list, list]] = {"a": ([], []), "b": ([], [])}  # per set: each image's median score
+    out_of_fold: dict[str, dict] = {"a": {}, "b": {}}  # the target set's candidate scores, to measure regions with
     offsets = (0, len(images[0]))
     for s in (0, 1):  # out of fold: each classifier scores the fold it did not see
         order = list(map(int, shuffled[s]))
@@ -223,6 +222,8 @@ def _fit_regions(images_a: Sequence[ImageRecord], images_b: Sequence[ImageRecord
                     for i, scores in zip(keys, fitted[toward][k].image_scores([candidates[i] for i in keys])):
                         X[offsets[s] + i, column] = image_score(scores)
                         typical[toward][s].append(float(np.median(scores)) if len(scores) else 0.0)
+                        if s == "ab".index(toward):
+                            out_of_fold[toward][i] = (Candidates(candidates[i].shape, candidates[i].index), scores)
             for _ in chunk:
                 yield progress("scoring the discovery images")
 
@@ -238,11 +239,8 @@ def _fit_regions(images_a: Sequence[ImageRecord], images_b: Sequence[ImageRecord
             continue
         per_image[toward], boxes[toward] = [], {}
         for i in (i for i in map(int, shuffled[t]) if X[offsets[t] + i, column] > threshold):
-            rgb = load_rgb(images[t][i])
-            features = pixel_features(rgb)
-            candidates = Candidates.of(features, bars)  # out of fold, as X holds it
-            pixel_map = candidates.to_map(fitted[toward][fold_of[t][i]].image_scores([candidates])[0])
-            _, regions = _regions(rgb, features, pixel_map, threshold, images[t][i])
+            candidates, scores = out_of_fold[toward][i]  # as X holds them
+            _, regions = _regions(load_rgb(images[t][i]), candidates.to_map(scores), threshold, images[t][i])
             per_image[toward].append((regions, (images[t][i].width, images[t][i].height)))
             boxes[toward][_key(images[t][i])] = tuple(r.box for r in regions)
         if per_image[toward] and _union_percent(per_image[toward]) <= MAX_AREA_PERCENT:
@@ -253,20 +251,20 @@ def _fit_regions(images_a: Sequence[ImageRecord], images_b: Sequence[ImageRecord
     heldout = [(s, int(i)) for s in (0, 1) for i in np.flatnonzero(held[s])]
     for start in range(0, len(heldout), CHUNK):  # held out: scored once by each detector with a claim to test
         chunk = heldout[start:start + CHUNK]
-        batch = []
+        pixels, batch = [], []
         for s, i in chunk:
-            batch.append(Candidates.of(pixel_features(load_rgb(images[s][i])), bars) if detectors else None)
+            if detectors:
+                pixels.append(load_rgb(images[s][i]))
+                batch.append(Candidates.of(pixel_features(pixels[-1]), bars))
             yield progress("scoring the held-out images")
         for column, toward in enumerate(("b", "a")):
             if toward not in detectors:
                 continue
             detector = detectors[toward][0]
-            for (s, i), c, scores in zip(chunk, batch, detector.scores(batch)):
+            for (s, i), rgb, c, scores in zip(chunk, pixels, batch, detector.scores(batch)):
                 X[offsets[s] + i, column] = image_score(scores)
                 if X[offsets[s] + i, column] > detector.threshold:
-                    rgb = load_rgb(images[s][i])
-                    labels, regions = _regions(rgb, pixel_features(rgb), c.to_map(scores), detector.threshold,
-                                               images[s][i])
+                    labels, regions = _regions(rgb, c.to_map(scores), detector.threshold, images[s][i])
                     boxes[toward][_key(images[s][i])] = tuple(r.box for r in regions)
                     location[toward]["ab"[s]] += _resize_mask(labels > 0, (LOCATION_GRID, LOCATION_GRID))
 
