@@ -20,9 +20,10 @@ writing Parquet shards):
 
 4. with ``--store-rows N`` only: writing and reading back a store of N synthetic 512-d vectors (what
    ``compare --embeddings`` does first), its time and the peak memory it adds.
-5. with ``--analyse N`` only: two stores of N synthetic toy-shapes vectors each, B's shifted along one random
-   direction, compared from the stores (no images): the time of each stage, the peak memory, and whether the
-   planted direction was found.
+5. with ``--analyse N`` only: two stores of N synthetic vectors each (of ``--model``: 128-d toy-shapes, or 512-d
+   ViT-B-32 with random weights), B's shifted along one random direction, compared from the stores (no images;
+   ``--max-images`` as the comparison takes it): the time of each stage, the process's peak memory, and whether
+   the planted direction was found.
 
 ViT-B-32 runs with random weights (speed does not depend on their values); use a smaller ``--n`` for it.
 """
@@ -51,6 +52,7 @@ from spotdiff.cluster import EmbedRequest, compare_stores, embed_steps  # noqa: 
 from spotdiff.cluster.inputs import list_inputs  # noqa: E402
 from spotdiff.cluster.store import LOG, Shard, ShardRows, StoreSettings, StoreWriter, cut, read_store  # noqa: E402
 from spotdiff.cluster.shard import ShardEmbedder  # noqa: E402
+from spotdiff.pipeline import DEFAULT_MAX_IMAGES  # noqa: E402
 from spotdiff.progress import run  # noqa: E402
 
 SHARD = 100
@@ -99,13 +101,13 @@ def driver_rate(paths: list[Path], model: str, weights, work: Path) -> float:
 
 
 def synthetic_store(folder: Path, n: int, spaces: dict, rng, *, shift: np.ndarray | None = None, label: str = "a",
-                     size: int = 10_000) -> float:
+                     size: int = 10_000, model: str = "toy-shapes", weights: Path | None = None) -> float:
     """A store of ``n`` random unit vectors (plus ``shift``) and random measurements, rows as the workers write
     them (no images behind them); returns the seconds writing took."""
     shutil.rmtree(folder, ignore_errors=True)
     shards = cut([Path(f"/data/{label}/img{i:08d}.jpg") for i in range(n)], size)
-    settings = StoreSettings("toy-shapes", None, "auto", {"frames": "middle", "volume": "middle", "n_slices": 5,
-                                                          "axis": 2}, size)
+    settings = StoreSettings(model, str(weights) if weights else None, "auto",
+                             {"frames": "middle", "volume": "middle", "n_slices": 5, "axis": 2}, size)
     writer = StoreWriter(folder, settings, [Path(f"/data/{label}")])
     writer.begin(shards, "synthetic")
     dim, key, m_dim = spaces["model"]["dim"], spaces["model"]["key"], spaces["measurements"]["dim"]
@@ -123,32 +125,41 @@ def synthetic_store(folder: Path, n: int, spaces: dict, rng, *, shift: np.ndarra
                    "format": ["JPEG"] * k, "tags": [[]] * k, "embedder": [key] * k,
                    "precision": [spaces["model"]["precision"]] * k, "vector": list(X),
                    "measurements": list(rng.standard_normal((k, m_dim), dtype=np.float32)),
-                   "skip_reason": [None] * k, "worker": ["synthetic"] * k}
+                   "skip_reason": [None] * k, "worker": ["synthetic"] * k, "pixels": [None] * k}
         writer.write(ShardRows(shard.index, shard.digest, columns, spaces, k, 1.0, "synthetic"))
     writer.finish()
     return time.perf_counter() - start
 
 
-def analyse_scale(n: int, work: Path) -> None:
-    """Two synthetic stores of ``n`` toy-shapes vectors, B shifted along one direction, compared from the stores."""
-    embedder = ShardEmbedder("toy-shapes")
+def analyse_scale(n: int, work: Path, model: str, max_images: int) -> None:
+    """Two synthetic stores of ``n`` vectors of ``model``, B shifted along one direction, compared from the stores."""
+    weights = random_vit_b32(work) if model == "ViT-B-32" else None
+    embedder = ShardEmbedder(model, weights=str(weights) if weights else None)
     spaces = embedder.spaces()
+    embedder.close()
+    del embedder
     rng = np.random.default_rng(0)
     u = rng.standard_normal(spaces["model"]["dim"]).astype(np.float32)
     u /= np.linalg.norm(u)
-    t_write = synthetic_store(work / "analyse-a", n, spaces, rng, label="a")
-    t_write += synthetic_store(work / "analyse-b", n, spaces, rng, shift=0.05 * u, label="b")
+    t_write = 0.0
+    for label, shift in (("a", None), ("b", 0.05 * u)):
+        t_write += synthetic_store(work / f"analyse-{label}", n, spaces, rng, shift=shift, label=label, model=model,
+                                   weights=weights)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
     start = time.perf_counter()
-    result = compare_stores(work / "analyse-a", work / "analyse-b", use_cache=False, regions=False)
+    result = compare_stores(work / "analyse-a", work / "analyse-b", use_cache=False, regions=False,
+                            max_images=max_images)
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
     sep = {s.space: (s.auroc, s.p_value) for s in result.separability}
     first = [d for d in result.directions if d.space == "toy-shapes" and d.index == 0]
     cosine = abs(float(first[0].vector @ u)) if first else float("nan")
     stages = ", ".join(f"{k} {v:.1f} s" for k, v in result.timings.items() if k != "total")
-    print(f"{cpu_line()}; 2 x {n:,} synthetic toy-shapes vectors (128-d), B shifted by 0.05 along one direction "
-          f"(stores written in {t_write:.0f} s): compared from the stores in {seconds:.1f} s ({stages}); peak memory "
+    drawn = f"{len(result.set_a):,} + {len(result.set_b):,} of them drawn (--max-images {max_images:,})" \
+        if result.set_a.n_found else "all of them"
+    print(f"{cpu_line()}; 2 x {n:,} synthetic {model} vectors ({spaces['model']['dim']}-d), B shifted by 0.05 along "
+          f"one direction (stores written in {t_write:.0f} s), {drawn}: compared from the stores in {seconds:.1f} s "
+          f"({stages}); peak memory of the process "
           f"{peak:.2f} GB ({peak - before:+.2f} GB while comparing); separability AUROC "
           f"{sep['toy-shapes'][0]:.3f} (p = {sep['toy-shapes'][1]:.3f}), measurements {sep['measurements'][0]:.3f}; "
           f"the first direction's |cosine| with the planted one {cosine:.3f}; {len(result.supported)} supported "
@@ -185,13 +196,15 @@ def main() -> None:
     parser.add_argument("--store-rows", type=int, default=None, help="only: write and read a store of this many "
                                                                      "synthetic vectors")
     parser.add_argument("--analyse", type=int, default=None, help="only: compare two stores of this many synthetic "
-                                                                  "vectors each")
+                                                                  "vectors each (of --model)")
+    parser.add_argument("--max-images", type=int, default=DEFAULT_MAX_IMAGES,
+                        help="with --analyse: images of each set the comparison analyses (0: all)")
     args = parser.parse_args()
     work = Path(tempfile.gettempdir()) / "spotdiff-bench-cluster"
     if args.store_rows:
         return store_scale(args.store_rows, work)
     if args.analyse:
-        return analyse_scale(args.analyse, work)
+        return analyse_scale(args.analyse, work, args.model, args.max_images)
     files = work / f"jpeg640-{args.n}"
     paths = make_jpegs(files, args.n)
     weights = random_vit_b32(work) if args.model == "ViT-B-32" else None

@@ -47,6 +47,11 @@ from .analysis.replant import Replanter
 from .spaces import ACQUISITION, MEASUREMENTS, REGIONS
 
 
+# Per set. At 25,000 held-out images a set, a held-out AUROC of 0.52 is already significant, and the analysis's time
+# and memory grow with the images (spotdiff.cluster's stores of millions: benchmarks/cluster_scale.py --analyse).
+DEFAULT_MAX_IMAGES = 50_000
+
+
 @dataclass(frozen=True)
 class CompareRequest:
     """Everything one comparison needs; captured up front, shared by no one.
@@ -60,6 +65,8 @@ class CompareRequest:
         possible confounders, when they have any
     regions : also look for small regions that one set's images hold and the other's do not, and name them
         by what they look like (spotdiff.analysis.regions)
+    max_images : analyse at most this many images of each set, drawn at random by ``seed`` before anything is
+        embedded (a set of a million images is then read, not embedded; the report says so); None or 0: all
     vlm : registry name of a vision-language model (kind "vlm") that also proposes hypotheses, or None
     decoder : registry name of a decoder (kind "decoder", spotdiff.analysis.decoder) that proposes the statements
         it ranks first; "auto": the one trained for ``model`` if any (the user's own first); "none": no decoder
@@ -86,6 +93,7 @@ class CompareRequest:
     read_options: ReadOptions = ReadOptions()
     acquisition: bool = True
     regions: bool = True
+    max_images: int | None = DEFAULT_MAX_IMAGES
     extra: dict = field(default_factory=dict, compare=False)
 
     #: what each field may be (checked in __post_init__; the error names the field, the value and this)
@@ -97,7 +105,8 @@ class CompareRequest:
         "n_permutations": [Interval(int, 19, None)], "n_directions": [Interval(int, 1, 50)],
         "n_exemplars": [Interval(int, 1, 100)], "min_images": [Interval(int, 2, None)], "use_cache": [BOOL],
         "cache_dir": [PATH, NONE], "vlm": [TEXT, NONE], "decoder": [TEXT], "read_options": [InstanceOf((ReadOptions,))],
-        "acquisition": [BOOL], "regions": [BOOL], "extra": [InstanceOf((dict,))],
+        "acquisition": [BOOL], "regions": [BOOL], "max_images": [Interval(int, 0, None), NONE],
+        "extra": [InstanceOf((dict,))],
     }
 
     def __post_init__(self):
@@ -138,13 +147,16 @@ class EmbeddedSets(Protocol):
     vectors instead of scanning and embedding the images.
 
     set_a, set_b : the sets as a scan would have found them (images in scan order, skipped files with reasons)
-    pixels : whether the images' files can still be read; where not, the steps that need pixels (the region
-        stage, re-planting causes, heat maps) are left out with a warning and thumbnails say the file is missing
+    pixels : whether the images' pixels can still be read (from their files, or copies kept with the vectors);
+        where not, the steps that need pixels (the region stage, re-planting causes, heat maps) are left out with a
+        warning and thumbnails say the file is missing
+    warnings : what the report should say about where the vectors and pixels came from
     """
 
     set_a: ImageSet
     set_b: ImageSet
     pixels: bool
+    warnings: tuple[str, ...]
 
     def vectors(self, embedder: Embedder) -> np.ndarray:
         """ndarray of shape (n_a + n_b, embedder.dim) in ``set_a.images + set_b.images`` order, embedded with
@@ -237,7 +249,8 @@ def _compare(request: CompareRequest, *, host: ModelHost | None, cache: Embeddin
                                                     read_options=request.read_options), "scan a")
             set_b = yield from relay(scan_image_set(request.set_b, "b", min_images=request.min_images,
                                                     read_options=request.read_options), "scan b")
-        else:
+            set_a, set_b = set_a.drawn(request.max_images, request.seed), set_b.drawn(request.max_images, request.seed)
+        else:  # drawn as they were read (spotdiff.cluster.store.read_store), with the same rows
             set_a, set_b = embedded.set_a, embedded.set_b
         pixels = embedded is None or embedded.pixels
         leaks = find_leaks(set_a, set_b)
@@ -301,7 +314,8 @@ def _compare(request: CompareRequest, *, host: ModelHost | None, cache: Embeddin
                       separability=analysis.separability, directions=analysis.directions,
                       clusters=analysis.clusters, findings=analysis.findings, timings=timings,
                       warnings=tuple(_warnings(set_a, set_b, leaks, split) + vlm_warnings + list(analysis.warnings)
-                                     + map_warnings + domain_warnings + ([] if pixels else [NO_PIXELS])),
+                                     + map_warnings + domain_warnings + ([] if pixels else [NO_PIXELS])
+                                     + (list(embedded.warnings) if embedded is not None else [])),
                       embeddings={s.name: s.X for s in spaces}, heatmaps=maps, domain=domain)
     finally:
         if own_cache and cache is not None:
@@ -528,6 +542,12 @@ def _check_domain(host: ModelHost, request: CompareRequest, spaces: Sequence[Spa
 
 def _warnings(set_a: ImageSet, set_b: ImageSet, leaks, split: Split) -> list[str]:
     out = []
+    for s in (set_a, set_b):
+        if s.n_found is not None:
+            out.append(f"Set {s.label.upper()} holds {s.n_found:,} images; {len(s.images):,} of them, drawn at random "
+                       f"(same seed, same draw), were analysed: every test, direction, subgroup and exemplar is of "
+                       f"those. At this size a test's power barely grows with more images while its time and "
+                       f"memory do; max_images (--max-images, 0: all) changes it.")
     for s in (set_a, set_b):
         n_files = len({r.path for r in s.images})
         if n_files < len(s.images):

@@ -16,7 +16,7 @@ from ..errors import Cancelled, SpotdiffError
 from ..io.medical import ReadOptions
 from ..models.download import pull
 from ..models.registry import availability, default_model, get_model_spec, list_models, models_dir
-from ..pipeline import CompareRequest, compare_steps
+from ..pipeline import DEFAULT_MAX_IMAGES, CompareRequest, compare_steps
 from ..synthetic.synth import synth
 from .bench.options import add_arguments as add_bench_arguments
 from .console import drive, print_summary, write_reports
@@ -59,6 +59,9 @@ def _add_compare_options(p: argparse.ArgumentParser) -> None:
                    help="volume axis to slice or project along; NIfTI: 0 sagittal, 1 coronal, 2 axial (default)")
     p.add_argument("--no-regions", action="store_true",
                    help="do not look for small regions that one set's images hold (spotdiff.analysis.regions)")
+    p.add_argument("--max-images", type=int, default=DEFAULT_MAX_IMAGES, metavar="N",
+                   help=f"analyse at most N images of each set, drawn at random by --seed (default "
+                        f"{DEFAULT_MAX_IMAGES:,}; 0: all); the report says when it drew")
     p.add_argument("--no-acquisition", action="store_true",
                    help="do not compare acquisition tags (scanner, protocol, ...) as possible confounders")
     p.add_argument("--no-library", action="store_true",
@@ -95,6 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cpus-per-actor", type=float, default=1.0, help="CPUs each actor asks Ray for (default 1)")
     p.add_argument("--gpus-per-actor", type=float, default=0.0, help="GPUs each actor asks Ray for (default 0)")
     p.add_argument("--shard-size", type=int, default=512, help="files per shard, the unit of resuming (default 512)")
+    p.add_argument("--keep-pixels", type=int, nargs="?", const=256, default=0, metavar="SIDE",
+                   help="keep a lossless copy of each image, shrunk to fit SIDE x SIDE (default 256), in the store, "
+                        "so that compare --embeddings finds small regions and re-plants causes where the files "
+                        "cannot be read (~20-100 kB an image)")
     p.add_argument("--frames", choices=("middle", "all"), default="middle", help="as for compare")
     p.add_argument("--volume", choices=("middle", "slices", "mip"), default="middle", help="as for compare")
     p.add_argument("--slices", type=int, default=5, help="as for compare")
@@ -144,7 +151,7 @@ def cmd_embed(args) -> int:
     request = cluster.EmbedRequest(
         sources=tuple(args.sources), out=args.out, model=args.model, weights=args.weights, precision=args.precision,
         ray=args.ray, n_actors=args.actors, cpus_per_actor=args.cpus_per_actor, gpus_per_actor=args.gpus_per_actor,
-        shard_size=args.shard_size,
+        shard_size=args.shard_size, keep_pixels=args.keep_pixels,
         read_options=ReadOptions(frames=args.frames, volume=args.volume, n_slices=args.slices, axis=args.axis))
     summary = drive(cluster.embed_steps(request), args.quiet)
     print(f"{summary.store}: {summary.n_images} images from {summary.n_files} files in {summary.n_shards} shards "
@@ -169,6 +176,7 @@ def cmd_compare(args) -> int:
         measurements=not args.no_measurements, seed=args.seed, alpha=args.alpha, min_effect=args.min_effect,
         n_permutations=args.permutations, use_cache=not args.no_cache, vlm=args.vlm, decoder=args.decoder,
         read_options=read_options, acquisition=not args.no_acquisition, regions=not args.no_regions,
+        max_images=args.max_images,
     )
     with FeatureLibrary() as library:  # the user's confirmed features are proposed again
         result = drive(compare_steps(request, library=None if args.no_library else library), args.quiet)
@@ -183,7 +191,7 @@ def _compare_stores(args) -> int:
     options = dict(model=args.model, weights=args.weights, precision=args.precision, vlm=args.vlm,
                    measurements=not args.no_measurements, seed=args.seed, alpha=args.alpha, min_effect=args.min_effect,
                    n_permutations=args.permutations, use_cache=not args.no_cache,
-                   acquisition=not args.no_acquisition, regions=not args.no_regions)
+                   acquisition=not args.no_acquisition, regions=not args.no_regions, max_images=args.max_images)
     if options["weights"] is None:
         del options["weights"]  # the stores' own
     with FeatureLibrary() as library:

@@ -34,10 +34,10 @@ class EmbedActor:
     """A ShardEmbedder in a Ray actor, its torch threads capped at the CPUs Ray gave it."""
 
     def __init__(self, model: str, weights: str | None, precision: str, device: str, read_options: ReadOptions,
-                 threads: int):
+                 keep_pixels: int, threads: int):
         torch.set_num_threads(max(1, threads))
         self.embedder = ShardEmbedder(model, weights=weights, precision=precision, device=device,
-                                      read_options=read_options)
+                                      read_options=read_options, keep_pixels=keep_pixels)
         torch.set_num_threads(max(1, threads))  # the model's loading sets it to every core of the machine
 
     def spaces(self) -> dict:
@@ -57,7 +57,7 @@ class RayPool:
     """
 
     def __init__(self, address: str, *, model: str, weights: str | None, precision: str,
-                 read_options: ReadOptions, n_actors: int | None = None, cpus_per_actor: float = 1,
+                 read_options: ReadOptions, keep_pixels: int = 0, n_actors: int | None = None, cpus_per_actor: float = 1,
                  gpus_per_actor: float = 0):
         self._own = not ray.is_initialized()
         if self._own:
@@ -74,7 +74,7 @@ class RayPool:
         self.n_actors = max(1, n_actors)
         device = "cuda" if gpus_per_actor else "cpu"
         options = {"num_cpus": cpus_per_actor, "num_gpus": gpus_per_actor}
-        self.actors = [EmbedActor.options(**options).remote(model, weights, precision, device, read_options,
+        self.actors = [EmbedActor.options(**options).remote(model, weights, precision, device, read_options, keep_pixels,
                                                             max(1, int(cpus_per_actor)))
                        for _ in range(self.n_actors)]
         self.description = (f"ray {ray.__version__}: {self.n_actors} actor(s) of {cpus_per_actor:g} CPU"

@@ -8,7 +8,8 @@ tags, skipped files) and vectors in the order a scan gives them, so the seeded s
 is the one an in-process comparison of the same folders makes. The model is still opened (deferred: it loads
 only for what needs it) to place phrases in its space; it must be the one the stores were embedded with. Where
 the image files can still be read, exemplars, small regions, re-planted causes and heat maps are read from them;
-where not, those are left out and the report says so.
+where not, from the copies the stores kept (``spotdiff embed --keep-pixels``), written once under the user's cache
+folder; where neither, those steps are left out and the report says so.
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ from ..io.images import ImageSet
 from ..models.cache import EmbeddingCache
 from ..models.embedders.base import Embedder
 from ..models.host import ModelHost
-from ..pipeline import CompareRequest, compare_steps
+from ..pipeline import DEFAULT_MAX_IMAGES, CompareRequest, compare_steps
 from ..progress import Progress, Work, run
-from .store import StoredSet, read_options_of, read_store
+from ..models.paths import cache_dir
+from .store import COPIES, StoredSet, read_options_of, read_store, with_kept_copies
 
 
 @dataclass(frozen=True)
@@ -38,10 +40,16 @@ class EmbeddedStores:
 
     a: StoredSet
     b: StoredSet
+    from_copies: bool = False  # pixels are read from the stores' kept copies, not from the files
 
     @classmethod
-    def open(cls, store_a: Path | str, store_b: Path | str, *, min_images: int = 8) -> "EmbeddedStores":
-        a, b = read_store(store_a, "a", min_images=min_images), read_store(store_b, "b", min_images=min_images)
+    def open(cls, store_a: Path | str, store_b: Path | str, *, min_images: int = 8, max_images: int | None = None,
+             seed: int = 0, copies: Path | None = None) -> "EmbeddedStores":
+        """The two stores (the images a comparison with ``max_images`` and ``seed`` analyses: read_store); where
+        their images' files cannot be read here and both stores kept copies of the pixels, those copies (written
+        into the folder ``copies``) are read instead."""
+        a, b = (read_store(store, label, min_images=min_images, max_images=max_images, seed=seed)
+                for store, label in ((store_a, "a"), (store_b, "b")))
         for name in ("model", "measurements"):
             if a.spaces[name]["key"] != b.spaces[name]["key"]:
                 raise StoreError(b.folder, f"was embedded with {b.spaces[name]['key']!r}, store '{a.folder}' with "
@@ -51,7 +59,10 @@ class EmbeddedStores:
             raise StoreError(b.folder, f"read multi-image files as {b.settings.read_options}, store '{a.folder}' as "
                                        f"{a.settings.read_options}", "Embed both sets with the same --frames, "
                                                                      "--volume, --slices and --axis.")
-        return cls(a, b)
+        stores = cls(a, b)
+        if copies is not None and not stores.pixels and a.settings.keep_pixels and b.settings.keep_pixels:
+            return cls(with_kept_copies(a, copies), with_kept_copies(b, copies), from_copies=True)
+        return stores
 
     @property
     def set_a(self) -> ImageSet:
@@ -63,9 +74,20 @@ class EmbeddedStores:
 
     @property
     def pixels(self) -> bool:
-        """Whether every image's file can be read here (the region stage and re-planting read them all)."""
-        files = {r.path for s in (self.set_a, self.set_b) for r in s.images}
+        """Whether every image's pixels can be read here, from its file or the stores' copy (the region stage and
+        re-planting read them all)."""
+        files = {r.stored_copy or r.path for s in (self.set_a, self.set_b) for r in s.images}
         return all(os.access(p, os.R_OK) for p in files)
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        if not self.from_copies:
+            return ()
+        side = max(self.a.settings.keep_pixels, self.b.settings.keep_pixels)
+        return (f"The images' files cannot be read here: their pixels were read from the copies the stores kept "
+                f"(at most {side} px a side; 'spotdiff embed --keep-pixels'). Small regions, re-planted causes, heat "
+                f"maps and exemplar pictures come from those copies; where the files are larger, their findings may "
+                f"differ a little from a comparison of the files themselves.",)
 
     @property
     def model(self) -> str:
@@ -99,7 +121,10 @@ def compare_store_steps(store_a: Path | str, store_b: Path | str, *, host: Model
     if unknown:
         raise InvalidParameterError(unknown[0], options[unknown[0]], f"one of the options {', '.join(sorted(known))}")
     yield Progress("read stores", 0, 2, f"{store_a}, {store_b}")
-    stores = EmbeddedStores.open(store_a, store_b, min_images=options.get("min_images", 8))
+    stores = EmbeddedStores.open(store_a, store_b, min_images=options.get("min_images", 8),
+                                 max_images=options.get("max_images", DEFAULT_MAX_IMAGES),
+                                 seed=options.get("seed", 0),
+                                 copies=Path(options.get("cache_dir") or cache_dir()) / COPIES)
     yield Progress("read stores", 2, 2, f"{len(stores.set_a)} + {len(stores.set_b)} images")
     if options.get("model") not in (None, stores.model):
         raise StoreError(stores.a.folder, f"was embedded with model {stores.model!r}, not {options['model']!r}",

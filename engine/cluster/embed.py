@@ -42,6 +42,9 @@ class EmbedRequest:
     n_actors : Ray actors (None: as many as the cluster's CPUs, or GPUs, allow); cpus_per_actor, gpus_per_actor:
         what each actor asks Ray for (an actor with a GPU embeds on it)
     shard_size : files per shard (the unit of resuming)
+    keep_pixels : keep a lossless copy of each image, shrunk to fit keep_pixels x keep_pixels, in the store (0: none),
+        so that a comparison where the files cannot be read still has its small regions, re-planted causes, heat
+        maps and exemplar pictures (spotdiff.cluster.compare); ~20-100 kB an image at 256 px
     """
 
     sources: tuple[Path, ...]
@@ -54,13 +57,14 @@ class EmbedRequest:
     cpus_per_actor: float = 1.0
     gpus_per_actor: float = 0.0
     shard_size: int = DEFAULT_SHARD_SIZE
+    keep_pixels: int = 0
     read_options: ReadOptions = field(default_factory=ReadOptions)
 
     PARAMETER_CONSTRAINTS: ClassVar[dict[str, list[Constraint]]] = {
         "sources": [PATH, PATHS], "out": [PATH], "model": [TEXT, NONE], "weights": [PATH, NONE],
         "precision": [Options(("auto", "bf16", "fp32"))], "ray": [TEXT], "n_actors": [Interval(int, 1, None), NONE],
         "cpus_per_actor": [Interval(float, 0, None, closed="neither")], "gpus_per_actor": [Interval(float, 0, None)],
-        "shard_size": [Interval(int, 1, None)], "read_options": [InstanceOf((ReadOptions,))],
+        "shard_size": [Interval(int, 1, None)], "keep_pixels": [Interval(int, 0, None)], "read_options": [InstanceOf((ReadOptions,))],
     }
 
     def __post_init__(self):
@@ -77,7 +81,7 @@ class EmbedRequest:
     def settings(self) -> StoreSettings:
         o = self.read_options
         return StoreSettings(model=self.model, weights=str(self.weights) if self.weights else None,
-                             precision=self.precision, shard_size=self.shard_size,
+                             precision=self.precision, shard_size=self.shard_size, keep_pixels=self.keep_pixels,
                              read_options={"frames": o.frames, "volume": o.volume, "n_slices": o.n_slices,
                                            "axis": o.axis})
 
@@ -107,7 +111,8 @@ class LocalPool:
 
     def __init__(self, request: EmbedRequest, why: str = ""):
         self.embedder = ShardEmbedder(request.model, weights=str(request.weights) if request.weights else None,
-                                      precision=request.precision, read_options=request.read_options)
+                                      precision=request.precision, read_options=request.read_options,
+                                      keep_pixels=request.keep_pixels)
         self.description = "in this process" + (f" ({why})" if why else "")
 
     def map(self, shards: Sequence[Shard]) -> Iterator[ShardRows | None]:
@@ -139,7 +144,8 @@ def open_pool(request: EmbedRequest):
     # by name: the module imports ray, which only runs that use Ray need
     actors = importlib.import_module(".actors", __package__)
     return actors.RayPool(request.ray, model=request.model, weights=str(request.weights) if request.weights else None,
-                          precision=request.precision, read_options=request.read_options, n_actors=request.n_actors,
+                          precision=request.precision, read_options=request.read_options,
+                          keep_pixels=request.keep_pixels, n_actors=request.n_actors,
                           cpus_per_actor=request.cpus_per_actor, gpus_per_actor=request.gpus_per_actor)
 
 

@@ -9,14 +9,17 @@ spotdiff.models.embedding.embed_images — the function a comparison embeds with
 
 from __future__ import annotations
 
+import io
 import os
 import socket
 import time
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from ..errors import UnreadableImageError
+from ..io.decoding import open_image
 from ..io.images import ImageRecord, SkippedFile, read_records, record_order
 from ..io.medical import ReadOptions
 from ..models.embedders.base import Embedder
@@ -33,6 +36,7 @@ class ShardEmbedder:
 
     model, weights, precision, device : as ``spotdiff.models.factory.open_embedder`` takes them
     read_options : how multi-item files become images (spotdiff.io.medical.ReadOptions)
+    keep_pixels : keep a PNG copy of each image shrunk to fit keep_pixels x keep_pixels (0: none)
 
     Attributes
     ----------
@@ -40,11 +44,12 @@ class ShardEmbedder:
     """
 
     def __init__(self, model: str, *, weights: str | None = None, precision: str = "auto", device: str = "cpu",
-                 read_options: ReadOptions | None = None):
+                 read_options: ReadOptions | None = None, keep_pixels: int = 0):
         self.model: Embedder = open_embedder(model, weights=Path(weights) if weights else None, device=device,
                                              precision=precision)
         self.measurer: Embedder = open_embedder(MEASUREMENTS)
         self.read_options = read_options or ReadOptions()
+        self.keep_pixels = keep_pixels
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
         self.n_embedded_ = 0
 
@@ -112,7 +117,7 @@ class ShardEmbedder:
         rows.sort(key=lambda row: (row[0], 0 if row[4] is None else 1))
         columns: dict[str, list] = {name: [] for name in (
             "order", "path", "content_hash", "frame", "axis", "width", "height", "format", "tags", "embedder",
-            "precision", "vector", "measurements", "skip_reason", "worker")}
+            "precision", "vector", "measurements", "skip_reason", "worker", "pixels")}
         for order, r, x, m, s in rows:
             columns["order"].append(order)
             columns["path"].append(str(r.path if r is not None else s.path))
@@ -126,7 +131,20 @@ class ShardEmbedder:
             columns["measurements"].append(m if m is not None else None)
             columns["skip_reason"].append(s.reason if s is not None else None)
             columns["worker"].append(self.worker)
+            columns["pixels"].append(self._copy(r) if r is not None and self.keep_pixels else None)
         return columns
+
+    def _copy(self, record: ImageRecord) -> bytes | None:
+        """PNG bytes of the image shrunk to fit keep_pixels x keep_pixels (lossless: the region stage reads pixel
+        statistics); None when the file changed since it was embedded and cannot be read now."""
+        try:
+            image = open_image(record, max_side=self.keep_pixels)
+        except UnreadableImageError:
+            return None
+        image.thumbnail((self.keep_pixels, self.keep_pixels), Image.Resampling.LANCZOS)  # never enlarges
+        with io.BytesIO() as buffer:
+            image.save(buffer, format="PNG", compress_level=3)
+            return buffer.getvalue()
 
     def close(self) -> None:
         for embedder in (self.model, self.measurer):

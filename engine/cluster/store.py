@@ -24,6 +24,8 @@ One row per image (frames and slices of one file are rows of their own) and one 
     measurements     list<float32>  spotdiff's named measurements, same order as the measurement embedder's names
     skip_reason      string   why the file was not used (null for an image)
     worker           string   which process embedded the shard (host:pid), for the record
+    pixels           binary   with ``spotdiff embed --keep-pixels SIDE``: a PNG of the image shrunk to fit SIDE x SIDE
+                              (never enlarged), which a comparison reads where the files cannot be read; else null
 """
 
 from __future__ import annotations
@@ -31,8 +33,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -41,7 +44,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import EmptyImageSetError, StoreError
-from ..io.images import ImageRecord, ImageSet, SkippedFile, record_order
+from ..io.images import ImageRecord, ImageSet, SkippedFile, draw_rows, record_order
 from ..io.medical import ReadOptions
 
 FORMAT = "spotdiff-embeddings/1"
@@ -56,8 +59,10 @@ SCHEMA = pa.schema([
     ("tags", pa.list_(pa.struct([("tag", pa.string()), ("value", pa.string())]))),
     ("embedder", pa.string()), ("precision", pa.string()),
     ("vector", pa.list_(pa.float32())), ("measurements", pa.list_(pa.float32())),
-    ("skip_reason", pa.string()), ("worker", pa.string()),
+    ("skip_reason", pa.string()), ("worker", pa.string()), ("pixels", pa.binary()),
 ])
+READ_COLUMNS = [name for name in SCHEMA.names if name != "pixels"]  # what a comparison reads of every shard
+COPIES = "store-copies"  # the stores' kept pixels, as files, under the user's cache folder (content-addressed)
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,8 @@ class StoreSettings:
     model : registry name; weights : a weights path the workers use instead of the usual search, or None
     precision : as asked ("auto" is resolved on the workers; the resolved one is in each shard and ``spaces``)
     read_options : spotdiff.io.medical.ReadOptions as a dict; shard_size : files per shard
+    keep_pixels : the side of the PNG copy kept of each image (0: none), so that a comparison can read pixels (small
+        regions, re-planting, heat maps, exemplars) where the files are gone
     """
 
     model: str
@@ -74,6 +81,7 @@ class StoreSettings:
     precision: str
     read_options: dict
     shard_size: int
+    keep_pixels: int = 0
 
 
 @dataclass(frozen=True)
@@ -134,8 +142,9 @@ class StoreWriter:
         if manifest.exists():
             old = _read_manifest(self.folder)
             stored = old.get("settings", {})
-            wanted = asdict(settings)
-            differs = [f"{k} {stored.get(k)!r} (this run: {v!r})" for k, v in wanted.items() if stored.get(k) != v]
+            wanted, defaults = asdict(settings), {"keep_pixels": 0}  # a store from before a setting has its default
+            differs = [f"{k} {stored.get(k, defaults.get(k))!r} (this run: {v!r})" for k, v in wanted.items()
+                       if stored.get(k, defaults.get(k)) != v]
             if differs:
                 raise StoreError(self.folder, f"was made with other settings: {'; '.join(differs)}",
                                  "Continue it with the same options, or write to another --out folder.")
@@ -280,9 +289,14 @@ class StoredSet:
     runs: tuple[dict, ...]
 
 
-def read_store(folder: Path | str, label: str, *, min_images: int = 8) -> StoredSet:
+def read_store(folder: Path | str, label: str, *, min_images: int = 8, max_images: int | None = None,
+               seed: int = 0) -> StoredSet:
     """Read a finished store as set ``label`` ("a" or "b"). Raises StoreError for a missing, unfinished or
-    damaged store and EmptyImageSetError when it holds fewer than ``min_images`` images."""
+    damaged store and EmptyImageSetError when it holds fewer than ``min_images`` images.
+
+    max_images, seed : read only the images a comparison with these settings analyses (ImageSet.drawn: the same
+        rows as a scan of the same files gives), so that a store of millions costs the memory of the draw
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise StoreError(folder, "does not exist", "Name a folder written by 'spotdiff embed --out'.")
@@ -294,18 +308,24 @@ def read_store(folder: Path | str, label: str, *, min_images: int = 8) -> Stored
         raise StoreError(folder, f"is unfinished: {len(digests) - len(missing)} of {len(digests)} shards are done",
                          "Run the same 'spotdiff embed' command again to finish it (finished shards are kept).")
     spaces = manifest["spaces"]
-    n_images = sum(done[k]["n_rows"] - done[k]["n_skipped"] for k in digests)
+    n_found = sum(done[k]["n_rows"] - done[k]["n_skipped"] for k in digests)
+    drawn = draw_rows(n_found, max_images, seed, label)
+    n_images = n_found if drawn is None else len(drawn)
     # shard by shard into arrays made once: what is held at the end is the vectors and the records, not the tables
     X = np.empty((n_images, spaces["model"]["dim"]), np.float32)
     M = np.empty((n_images, spaces["measurements"]["dim"]), np.float32)
-    images, skipped = [], []
+    images, skipped, first = [], [], 0  # first: the index, among all the store's images, of the shard's first
     for k in sorted(digests):
         try:
-            table = pq.read_table(folder / done[k]["file"], schema=SCHEMA)
+            table = pq.read_table(folder / done[k]["file"], columns=READ_COLUMNS, schema=SCHEMA)
         except (OSError, pa.ArrowException) as e:
             raise StoreError(folder, f"has a shard that cannot be read ({e})", "Delete that shard's line from "
                              "shards.jsonl and run 'spotdiff embed' again to redo it.") from e
         shard_images, rows, shard_skipped = _records(table)
+        if drawn is not None:  # the drawn images among this shard's
+            picked = drawn[np.searchsorted(drawn, first):np.searchsorted(drawn, first + len(rows))] - first
+            first += len(rows)
+            shard_images, rows = [shard_images[i] for i in picked], [rows[i] for i in picked]
         at = slice(len(images), len(images) + len(rows))
         if at.stop > n_images:
             raise StoreError(folder, f"has more images in shard {k} than its log line says",
@@ -316,17 +336,48 @@ def read_store(folder: Path | str, label: str, *, min_images: int = 8) -> Stored
         skipped.extend(shard_skipped)
     sources = tuple(Path(s) for s in manifest["sources"])
     if len(images) != n_images:
-        raise StoreError(folder, f"holds {len(images)} images where its log says {n_images}",
-                         "Embed the images again into a new store.")
-    if len(images) < min_images:
-        raise EmptyImageSetError(sources[0] if sources else folder, len(images), len(skipped), min_images)
+        raise StoreError(folder, f"holds {first if drawn is not None else len(images)} images where its log says "
+                                 f"{n_found}", "Embed the images again into a new store.")
+    if n_found < min_images:
+        raise EmptyImageSetError(sources[0] if sources else folder, n_found, len(skipped), min_images)
     keys = [record_order(r) for r in images]
     if any(later < earlier for earlier, later in zip(keys, keys[1:])):  # shards are in scan order; made otherwise
         order = sorted(range(len(images)), key=keys.__getitem__)
         images, X, M = [images[i] for i in order], X[order], M[order]
-    image_set = ImageSet(label, sources, tuple(images), tuple(sorted(skipped, key=lambda f: f.path)))
+    image_set = ImageSet(label, sources, tuple(images), tuple(sorted(skipped, key=lambda f: f.path)),
+                         n_found if drawn is not None else None)
     return StoredSet(folder, image_set, X, M, StoreSettings(**manifest["settings"]), spaces,
                      tuple(manifest.get("runs", ())))
+
+
+def with_kept_copies(stored: StoredSet, into: Path) -> StoredSet:
+    """``stored`` with each image read from the copy of its pixels the store kept (``--keep-pixels``): the copies
+    are written once into the folder ``into``, named by content hash and side, so the same image in two stores
+    or two comparisons is written once. Raises StoreError when the store kept no copy of some image."""
+    side = stored.settings.keep_pixels
+    if not side:
+        raise StoreError(stored.folder, "kept no copies of its images' pixels",
+                         "Embed the images again with 'spotdiff embed --keep-pixels' to compare without them.")
+    into.mkdir(parents=True, exist_ok=True)
+    done = finished(stored.folder)
+    copies: dict[str, Path] = {}
+    for k in sorted(int(k) for k in _read_manifest(stored.folder).get("digests", {})):
+        table = pq.read_table(stored.folder / done[k]["file"], columns=["content_hash", "pixels"], schema=SCHEMA)
+        for content_hash, data in zip(*(table.column(c).to_pylist() for c in ("content_hash", "pixels"))):
+            if content_hash is None or data is None:
+                continue
+            target = into / f"{re.sub(r'[^0-9A-Za-z-]', '_', content_hash)}-{side}.png"
+            if not target.exists():
+                part = target.with_name(f"{target.name}.{os.getpid()}.part")
+                part.write_bytes(data)
+                os.replace(part, target)
+            copies[content_hash] = target
+    missing = [r for r in stored.image_set.images if r.content_hash not in copies]
+    if missing:
+        raise StoreError(stored.folder, f"kept no copy of {len(missing)} of its images (the first: {missing[0].path})",
+                         "Embed the images again into a new store with 'spotdiff embed --keep-pixels'.")
+    images = tuple(replace(r, stored_copy=copies[r.content_hash]) for r in stored.image_set.images)
+    return replace(stored, image_set=replace(stored.image_set, images=images))
 
 
 def _records(table: pa.Table) -> tuple[list[ImageRecord], list[int], list[SkippedFile]]:

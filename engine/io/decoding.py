@@ -200,7 +200,8 @@ def open_image(image: Path | str | ImageRef, *, max_side: int | None = None) -> 
     orientation applied.
 
     image : a path, or an ImageRecord (which names one frame or slice of a multi-item file; a
-        bare path to such a file gives its default item: the middle frame or middle axial slice)
+        bare path to such a file gives its default item: the middle frame or middle axial slice); a record with
+        a ``stored_copy`` is read from that copy
 
     Grey, palette, 16- and 32-bit, float and CMYK images are converted; transparency is
     composited onto white; of an animation, the first frame is used. DICOM, NIfTI and .npy
@@ -215,6 +216,8 @@ def open_image(image: Path | str | ImageRef, *, max_side: int | None = None) -> 
     frame = axis = None
     if isinstance(image, (str, os.PathLike)):
         path = Path(image)
+    elif getattr(image, "stored_copy", None) is not None:  # the copy of its pixels an embedding store kept
+        path = image.stored_copy
     else:  # an ImageRecord
         path, frame, axis = image.path, image.frame, image.axis
     with open_readonly(path) as fp:

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator, Sequence
+
+import numpy as np
 
 from . import medical
 from .decoding import IMAGE_SUFFIXES, decode, open_image, open_readonly, thumbnail  # noqa: F401 (re-exported)
@@ -38,6 +40,8 @@ class ImageRecord:
         (``frame`` None) collapses
     metadata : acquisition facts as sorted (tag, text) pairs — DICOM attributes of
         spotdiff.io.medical.tags.ALLOWED only, never a patient field
+    stored_copy : a PNG of this image's pixels (shrunk) that an embedding store kept, read instead of ``path``
+        when the file itself cannot be read where the comparison runs (spotdiff.cluster); else None
     """
 
     path: Path
@@ -48,6 +52,7 @@ class ImageRecord:
     frame: int | None = None
     axis: int | None = None
     metadata: tuple[tuple[str, str], ...] = ()
+    stored_copy: Path | None = None
 
     @property
     def item(self) -> str:
@@ -69,12 +74,23 @@ class ImageSet:
     sources : the folders and files the user named
     images : readable images, sorted by path
     skipped : files that could not be used, each with its reason
+    n_found : when ``images`` is a random draw from more (:meth:`drawn`), how many readable images there were;
+        else None
     """
 
     label: str
     sources: tuple[Path, ...]
     images: tuple[ImageRecord, ...]
     skipped: tuple[SkippedFile, ...]
+    n_found: int | None = None
+
+    def drawn(self, max_images: int | None, seed: int) -> "ImageSet":
+        """At most ``max_images`` of the images, drawn at random (seeded; the same draw for the same listing),
+        still in scan order; the set itself when it holds no more than that (or ``max_images`` is None or 0)."""
+        rows = draw_rows(len(self.images), max_images, seed, self.label)
+        if rows is None:
+            return self
+        return replace(self, images=tuple(self.images[i] for i in rows), n_found=len(self.images))
 
     @property
     def name(self) -> str:
@@ -83,6 +99,15 @@ class ImageSet:
     def __len__(self) -> int:
         return len(self.images)
 
+
+
+def draw_rows(n: int, max_images: int | None, seed: int, label: str) -> np.ndarray | None:
+    """Which of ``n`` images (in scan order) a comparison analyses when it analyses at most ``max_images`` of a
+    set: sorted row indices drawn without replacement, the same for the same (n, seed, label); None for all."""
+    if not max_images or n <= max_images:
+        return None
+    rng = np.random.default_rng([seed, 1 if label == "b" else 0, 0x5D1F])
+    return np.sort(rng.choice(n, size=max_images, replace=False))
 
 
 # --------------------------------------------------------------------------------------------

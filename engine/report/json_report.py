@@ -35,7 +35,7 @@ from ..analysis.explain import report_key
 if TYPE_CHECKING:
     from ..comparison import Result  # lazy: type hints only (Result writes its reports with this package)
 
-SCHEMA_VERSION = "2.3"
+SCHEMA_VERSION = "2.4"
 TOOL_NAME = "spotdiff"
 N_CLUSTER_MEMBERS = 12
 """Cluster members listed in report.json; the counts n_a, n_b cover them all."""
@@ -336,6 +336,7 @@ def to_json_dict(result: Result, *, pseudonymise_paths: bool = False) -> dict:
             s.label: {
                 "sources": [namer.path(p) for p in s.sources],
                 "n_images": len(s.images),
+                "n_found": s.n_found if s.n_found is not None else len(s.images),
                 "n_skipped": len(s.skipped),
             }
             for s in (result.set_a, result.set_b)

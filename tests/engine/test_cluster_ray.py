@@ -48,11 +48,11 @@ def pair(cluster, tmp_path_factory):
 
 
 def test_stores_embedded_on_ray_give_the_in_process_findings_without_the_images(cluster, pair, tmp_path):
-    """Without the images the region stage (it reads pixels) cannot run: the stores' findings are those of the
-    in-process comparison without that stage (test_cluster_store.py compares the whole comparison, with it)."""
+    """The stores keep a copy of the pixels (--keep-pixels), so the region stage, re-planting and heat maps run
+    with the images gone: the stores' findings are the whole in-process comparison's, explained away alike
+    (test_cluster_store.py checks stores without copies: then the steps that read pixels are left out)."""
     with spotdiff.ModelHost() as host:
-        direct = spotdiff.compare(pair / "set_a", pair / "set_b", model="toy-shapes", host=host, use_cache=False,
-                                  regions=False)
+        direct = spotdiff.compare(pair / "set_a", pair / "set_b", model="toy-shapes", host=host, use_cache=False)
     # set A from a CSV manifest that also names a corrupt file, set B from its folder
     corrupt = tmp_path / "corrupt.png"
     corrupt.write_bytes((pair / "set_a" / "0000.png").read_bytes()[:300])
@@ -62,7 +62,7 @@ def test_stores_embedded_on_ray_give_the_in_process_findings_without_the_images(
     for s, source in (("a", manifest), ("b", pair / "set_b")):
         stores[s] = tmp_path / f"store_{s}"
         summary = run(embed_steps(EmbedRequest(sources=(source,), out=stores[s], model="toy-shapes",
-                                               shard_size=25)))  # ray="auto": the session this test started
+                                               shard_size=25, keep_pixels=256)))  # ray="auto": this test's
         assert summary.executor.startswith("ray ") and "2 actor(s)" in summary.executor
         assert (summary.n_images, summary.n_embedded) == (N, N)
         assert [(f.path, f.reason.split(":")[0]) for f in summary.skipped] == \
@@ -79,7 +79,10 @@ def test_stores_embedded_on_ray_give_the_in_process_findings_without_the_images(
         away.rename(pair)
     assert any("rectangles" in s for _, s, _ in supported_claims(direct))
     assert_same_findings(stored, direct)
-    assert NO_PIXELS in stored.warnings
+    assert [(f.statement, f.side_effect_of, f.aliased_with, f.replanted) for f in stored.findings] == \
+           [(f.statement, f.side_effect_of, f.aliased_with, f.replanted) for f in direct.findings]
+    assert NO_PIXELS not in stored.warnings and any("copies the stores kept" in w for w in stored.warnings)
+    assert "analyse: regions" in stored.timings and stored.heatmaps.keys() == direct.heatmaps.keys()
 
 
 def test_a_driver_killed_with_sigkill_is_continued_without_embedding_again(cluster, pair, tmp_path):

@@ -107,6 +107,61 @@ def test_compare_from_stores_gives_the_findings_of_the_folders_with_and_without_
     assert (tmp_path / "report" / "report.html").exists()
 
 
+def test_stores_that_kept_the_pixels_give_every_finding_of_the_folders_without_the_images(pair, tmp_path):
+    """With --keep-pixels the region stage, re-planting and heat maps read the stores' copies: the comparison of
+    the stores with the images gone is the whole comparison of the folders (the images are smaller than the
+    copies' side, so the copies are the images' pixels)."""
+    folders, _ = pair
+    stores = {}
+    for s in "ab":
+        stores[s] = tmp_path / f"store_{s}"
+        assert main(["embed", str(folders / f"set_{s}"), "--out", str(stores[s]), "--model", "toy-shapes",
+                     "--ray", "none", "--shard-size", "10", "--keep-pixels", "-q"]) == 0
+    assert read_store(stores["a"], "a").settings.keep_pixels == 256
+    with spotdiff.ModelHost() as host:
+        direct = spotdiff.compare(folders / "set_a", folders / "set_b", model="toy-shapes", host=host,
+                                  use_cache=False)
+        away = folders.with_name("moved-away")
+        folders.rename(away)
+        try:
+            blind = compare_stores(stores["a"], stores["b"], host=host, use_cache=False)
+            assert main(["compare", "--embeddings", str(stores["a"]), str(stores["b"]), "--out",
+                         str(tmp_path / "report"), "-q", "--no-cache", "--no-library"]) == 0
+        finally:
+            away.rename(folders)
+    assert "analyse: regions" in blind.timings  # the stage that reads pixels ran
+    assert_same_findings(blind, direct)
+    nesting = [(f.statement, f.side_effect_of, f.aliased_with, f.replanted) for f in direct.findings]
+    assert any(replanted for *_, replanted in nesting)  # causes were re-planted into A's held-out images ...
+    assert [(f.statement, f.side_effect_of, f.aliased_with, f.replanted) for f in blind.findings] == nesting  # alike
+    assert NO_PIXELS not in blind.warnings and any("copies the stores kept" in w for w in blind.warnings)
+    assert blind.heatmaps.keys() == direct.heatmaps.keys()
+    copies = {r.stored_copy for r in blind.set_a.images + blind.set_b.images}
+    assert None not in copies and all(c.parent.name == "store-copies" for c in copies)
+    report = (tmp_path / "report" / "report.html").read_text()
+    assert "data:image/jpeg;base64" in report  # exemplar pictures, from the copies
+
+
+def test_more_images_than_a_comparison_analyses_are_drawn_alike_from_folders_and_stores(pair):
+    """max_images draws the same rows from a scan and from a store (which then reads only those)."""
+    folders, stores = pair
+    with spotdiff.ModelHost() as host:
+        direct = spotdiff.compare(folders / "set_a", folders / "set_b", model="toy-shapes", host=host,
+                                  use_cache=False, regions=False, max_images=16)
+        stored = compare_stores(stores["a"], stores["b"], host=host, use_cache=False, regions=False, max_images=16)
+    for s in ("set_a", "set_b"):
+        drawn, read = getattr(direct, s), getattr(stored, s)
+        assert (len(drawn), drawn.n_found, len(read), read.n_found) == (16, N, 16, N)
+        assert read.images == drawn.images
+    assert direct.set_a.images != direct.set_b.images[:16]
+    assert_same_findings(stored, direct)
+    assert direct.settings["n_heldout"]["a"] + direct.settings["n_discovery"]["a"] == 16
+    assert any(w.startswith(f"Set A holds {N} images; 16 of them, drawn at random") for w in stored.warnings)
+    everything = spotdiff.compare(folders / "set_a", folders / "set_b", model="toy-shapes", use_cache=False,
+                                  regions=False, max_images=0)
+    assert len(everything.set_a) == N and everything.set_a.n_found is None
+
+
 def _files(root: Path) -> list[Path]:
     return sorted(root.glob("*.png"))
 

@@ -89,6 +89,6 @@ def _picture(item: ImageRecord | Image.Image, side: int) -> Image.Image | None:
     if isinstance(item, Image.Image):
         return item.convert("RGB")
     try:
-        return open_image(item.path, max_side=side)
+        return open_image(item, max_side=side)  # its frame or slice, or its stored copy
     except UnreadableImageError:  # changed on disk since the scan; an empty cell says enough
         return None
