@@ -7,12 +7,13 @@ from their surroundings, found without labels), since a pixel just like its surr
 where a local change lies. The detector fits a gradient-boosted classifier of set B's candidate pixels against
 set A's on :mod:`.features`, then refines it ROUNDS times: the B pixels that score above nearly every A pixel
 become the positives (the witnesses, at most N_WITNESS per image), and each A image's highest-scoring pixels are
-added as hard negatives. An image's score is the mean of its TOP_PIXELS highest-scoring pixels.
+added as hard negatives. An image's score is the mean of its TOP_PIXELS highest-scoring pixels. The detector of
+A's regions starts from the same first fit, read the other way round (:func:`fit_classifiers`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 import numpy as np
@@ -21,9 +22,11 @@ from .features import outlier_scores
 
 TOP_PIXELS = 4
 N_WITNESS = 16
-ROUNDS = 2
+ROUNDS = 1
 CANDIDATE_SHARE = 0.05
 FIT_SAMPLE = 800
+N_TREES = 30
+LEARNING_RATE = 0.2
 
 
 @dataclass(frozen=True)
@@ -54,13 +57,14 @@ class PixelClassifier:
     """One fitted classifier: P(pixel belongs to an image of the target set) from its features."""
 
     model: object = field(repr=False)
+    negated: bool = False  # the model's other class is the target
 
     def scores(self, pixels: np.ndarray) -> np.ndarray:
         """ndarray of shape (n,): the score of each row of ``pixels`` (n, F)."""
         if not len(pixels):
             return np.zeros(0, dtype=np.float32)
         with one_thread():
-            return self.model.predict_proba(pixels)[:, 1].astype(np.float32)
+            return self.model.predict_proba(pixels)[:, 0 if self.negated else 1].astype(np.float32)
 
     def logits(self, pixels: np.ndarray) -> np.ndarray:
         """The classifier's raw decision values (log-odds) of ``pixels`` (n, F): they order pixels that all score
@@ -68,7 +72,8 @@ class PixelClassifier:
         if not len(pixels):
             return np.zeros(0)
         with one_thread():
-            return self.model.decision_function(pixels)
+            logits = self.model.decision_function(pixels)
+        return -logits if self.negated else logits
 
     def image_scores(self, images: Sequence[Candidates], *, logits: bool = False) -> list[np.ndarray]:
         """The scores (or log-odds) of each image's candidates, in one call (a call per image costs more than the
@@ -101,18 +106,34 @@ def image_score(scores: np.ndarray) -> float:
 def _classifier(seed: int):
     from sklearn.ensemble import HistGradientBoostingClassifier  # lazy: scikit-learn's ensemble takes ~0.3 s
 
-    return HistGradientBoostingClassifier(max_iter=30, max_leaf_nodes=15, learning_rate=0.2, min_samples_leaf=10,
+    return HistGradientBoostingClassifier(max_iter=N_TREES, max_leaf_nodes=15, learning_rate=LEARNING_RATE, min_samples_leaf=10,
                                           max_bins=64, early_stopping=False, l2_regularization=1.0,
                                           random_state=seed)
 
 
-def fit_classifier(target: Sequence[Candidates], other: Sequence[Candidates], *, seed: int = 0) -> PixelClassifier:
-    """Multiple-instance fit of ``target`` images' candidate pixels against ``other``'s (module docstring)."""
+def fit_classifiers(set_a: Sequence[Candidates], set_b: Sequence[Candidates], *, seed: int = 0
+                    ) -> tuple[PixelClassifier, PixelClassifier]:
+    """Multiple-instance fits (module docstring) of set B's images' candidate pixels against set A's, and of A's
+    against B's. Both start from one fit of B's sampled candidates against A's (towards A, its log-odds
+    negated), then each is refined on its own witnesses."""
     rng = np.random.default_rng([seed, 0x3C1D])
-    pos, neg = _sample(target, rng), _sample(other, rng)
-    model = _fit(pos, neg, seed)
-    for _ in range(ROUNDS):
-        scores_pos, scores_neg = model.image_scores(target, logits=True), model.image_scores(other, logits=True)
+    sample_a, sample_b = _sample(set_a, rng), _sample(set_b, rng)
+    first = _fit(sample_b, sample_a, seed)
+    logits_a, logits_b = first.image_scores(set_a, logits=True), first.image_scores(set_b, logits=True)
+    toward_b = _refine(first, set_b, set_a, logits_b, logits_a, sample_a, seed)
+    toward_a = _refine(replace(first, negated=True), set_a, set_b, [-s for s in logits_a], [-s for s in logits_b],
+                       sample_b, seed)
+    return toward_b, toward_a
+
+
+def _refine(model: PixelClassifier, target: Sequence[Candidates], other: Sequence[Candidates],
+            scores_pos: list[np.ndarray], scores_neg: list[np.ndarray], neg: list[np.ndarray], seed: int
+            ) -> PixelClassifier:
+    """ROUNDS refits of ``model`` (whose log-odds of the candidates are ``scores_pos`` and ``scores_neg``) on the
+    target's witnesses against ``neg`` (the other set's sampled candidates) and its hard negatives."""
+    for round_ in range(ROUNDS):
+        if round_:
+            scores_pos, scores_neg = model.image_scores(target, logits=True), model.image_scores(other, logits=True)
         bar = np.quantile(np.concatenate(scores_neg), 0.999)
         witnesses = []
         for c, s in zip(target, scores_pos):

@@ -3,9 +3,9 @@ those parts look like (a "regions" space of its own, for every embedding model, 
 
 For each set in turn (regions in B that A lacks, then in A that B lacks):
 
-1. **Where** (:mod:`.detector`): two pixel classifiers are fitted by multiple-instance learning on the two folds
-   of the discovery half; each scores the fold it did not see, so every discovery image gets an out-of-fold
-   score, and every held-out image the higher of the two classifiers' scores, pixel by pixel.
+1. **Where** (:mod:`.detector`): N_FOLDS pixel classifiers are fitted by multiple-instance learning, each on all
+   but one fold of the discovery half; each scores the fold it did not see, so every discovery image gets an
+   out-of-fold score, and every held-out image the COMBINE quantile of the classifiers' scores, pixel by pixel.
 2. **Threshold**: the out-of-fold image score that best separates the sets' shares of images above it, with at
    most MAX_OTHER_SHARE of the other set above. A detector whose out-of-fold shares differ by less than
    MIN_DISCOVERY_SHIFT or with a one-sided Fisher p above MAX_DISCOVERY_P, whose evidence is spread over whole
@@ -34,7 +34,7 @@ from ...spaces import REGIONS
 from ..result import Hypothesis
 from ..stats import fisher_greater_counts
 from .describe import Region, find_regions, measure, merge, refine, statement, summarise
-from .detector import Candidates, PixelClassifier, candidate_bars, fit_classifier, image_score
+from .detector import Candidates, PixelClassifier, candidate_bars, fit_classifiers, image_score
 from .features import edge_strength, load_rgb, outlier_scores, pixel_features
 
 N_FOLDS = 4
@@ -178,10 +178,11 @@ def _fit_regions(images_a: Sequence[ImageRecord], images_b: Sequence[ImageRecord
                  heldout_b: np.ndarray, *, seed: int) -> Work[RegionEvidence]:
     """The stage itself (:func:`region_stage` without its cache).
 
-    Memory does not grow with the sets: the candidate bars come from at most MAX_BAR_IMAGES discovery images of each
+    Memory does not grow with the sets, but for each discovery image's candidate places and out-of-fold scores (some
+    20 kB an image): the candidate bars come from at most MAX_BAR_IMAGES discovery images of each
     set, the candidates of the FIT_POOL images the classifiers learn from are kept, and every other image is read,
-    scored and let go CHUNK at a time. A discovery image's pixels are read twice (its candidates, and once more if it
-    holds regions, to measure them), a bar image's once more; a held-out image's once, and again if it holds regions.
+    scored and let go CHUNK at a time. A discovery image's features are computed twice (for the candidate bars, then
+    its candidates), and its regions measured from its out-of-fold scores; a held-out image's once.
     """
     images = (tuple(images_a), tuple(images_b))
     held = (np.asarray(heldout_a, bool), np.asarray(heldout_b, bool))
@@ -200,11 +201,9 @@ def _fit_regions(images_a: Sequence[ImageRecord], images_b: Sequence[ImageRecord
     bars = candidate_bars(samples)
     found = {(s, i): Candidates.of(pixel_features(load_rgb(images[s][i])), bars)  # the images the fits learn from
              for s in (0, 1) for i in map(int, shuffled[s][:FIT_POOL])}
-    fitted = {}
-    for toward, (t, o) in (("b", (1, 0)), ("a", (0, 1))):
-        fitted[toward] = tuple(
-            fit_classifier(_outside(found, fold_of, t, k), _outside(found, fold_of, o, k), seed=seed + k)
-            for k in range(N_FOLDS))
+    pairs = [fit_classifiers(_outside(found, fold_of, 0, k), _outside(found, fold_of, 1, k), seed=seed + k)
+             for k in range(N_FOLDS)]
+    fitted = {"b": tuple(b for b, _ in pairs), "a": tuple(a for _, a in pairs)}
 
     X = np.zeros((total, 2), dtype=np.float32)
     typical: dict[str, tuple[list, list]] = {"a": ([], []), "b": ([], [])}  # per set: each image's median score
