@@ -74,14 +74,21 @@ def subgroup_picks(S_a: np.ndarray, S_b: np.ndarray, taken: set[int], limit: int
                    ) -> list[tuple[int, bool, str]]:
     """Up to ``limit`` columns not in ``taken`` with the strongest subgroups (in-sample p < CANDIDATE_P),
     strongest first, as (column, more_b, note for the claim's evidence)."""
-    more_b, p_value, count = strongest_subgroups(S_a, S_b)
+    return picks_of(strongest_subgroups(S_a, S_b), len(S_a), len(S_b), taken, limit)
+
+
+def picks_of(strongest: tuple[np.ndarray, np.ndarray, np.ndarray], n_a: int, n_b: int, taken: set[int],
+             limit: int) -> list[tuple[int, bool, str]]:
+    """:func:`subgroup_picks` from :func:`strongest_subgroups`' result (computed block by block of columns
+    where the score matrix would be large)."""
+    more_b, p_value, count = strongest
     picks = []
     for i in np.argsort(p_value, kind="stable"):
         if len(picks) >= limit or p_value[i] >= CANDIDATE_P:
             break
         if int(i) in taken:
             continue
-        n, this, other = (len(S_b), "B", "A") if more_b[i] else (len(S_a), "A", "B")
+        n, this, other = (n_b, "B", "A") if more_b[i] else (n_a, "A", "B")
         picks.append((int(i), bool(more_b[i]),
                       f"{count[i]} of {n} discovery images of {this} above every image of {other}"))
     return picks

@@ -10,9 +10,11 @@ import numpy as np
 
 from ..result import Hypothesis
 from ..stats import auroc_columns
-from ..subgroups import subgroup_picks
+from ..subgroups import picks_of, strongest_subgroups
 from ...models.vocabulary import load_vocabulary  # noqa: F401 (re-exported)
 from .base import Evidence, SpaceEvidence
+
+SCORES_PER_BLOCK = 4_000_000  # phrase scores held at once (32 MB of float64): images x phrases of one block
 
 
 @lru_cache(maxsize=1)
@@ -97,8 +99,15 @@ class ConceptBankProposer:
         V = contrast_vectors(embed_phrases(space, phrases))
         X = np.vstack([space.X_a, space.X_b]).astype(np.float64)
         y = np.r_[np.zeros(len(space.X_a)), np.ones(len(space.X_b))].astype(bool)
-        S = X @ V.T  # (n_discovery, n_phrases)
-        aurocs = auroc_columns(S, y[:, None])
+        # the phrases' scores (n_discovery, n_phrases) a block of phrases at a time: ~2,000 phrases of 50,000
+        # images would be 0.8 GB a copy, and ranking them makes several
+        aurocs, strongest = np.empty(len(V)), (np.empty(len(V), bool), np.empty(len(V)), np.empty(len(V), np.int64))
+        block = max(1, SCORES_PER_BLOCK // max(len(X), 1))
+        for start in range(0, len(V), block):
+            S = X @ V[start:start + block].T
+            aurocs[start:start + block] = auroc_columns(S, y[:, None])
+            for whole, part in zip(strongest, strongest_subgroups(S[~y], S[y])):
+                whole[start:start + block] = part
         effect = np.nan_to_num(np.abs(aurocs - 0.5), nan=0.0)
         more_b = np.nan_to_num(aurocs, nan=0.5) > 0.5
 
@@ -107,11 +116,12 @@ class ConceptBankProposer:
         for i in np.argsort(-effect, kind="stable"):
             if len(chosen) >= self.max_hypotheses or effect[i] < self.min_effect:
                 break
-            if self._redundant(S, i, chosen):
+            if self._redundant(X, V, i, chosen):
                 continue
             chosen.append(int(i))
             notes[int(i)] = f"discovery AUROC of the claim {max(aurocs[i], 1 - aurocs[i]):.2f}"
-        for i, towards_b, note in subgroup_picks(S[~y], S[y], set(chosen), self.max_subgroups):
+        for i, towards_b, note in picks_of(strongest, int((~y).sum()), int(y.sum()), set(chosen),
+                                           self.max_subgroups):
             chosen.append(i)
             more_b[i], notes[i] = towards_b, note
         for d in space.directions:
@@ -130,8 +140,8 @@ class ConceptBankProposer:
             for i in chosen
         ]
 
-    def _redundant(self, S: np.ndarray, i: int, chosen: list[int]) -> bool:
+    def _redundant(self, X: np.ndarray, V: np.ndarray, i: int, chosen: list[int]) -> bool:
         if not chosen:
             return False
-        corr = np.corrcoef(S[:, [i, *chosen]], rowvar=False)[0, 1:]
+        corr = np.corrcoef(X @ V[[i, *chosen]].T, rowvar=False)[0, 1:]
         return bool(np.nanmax(np.abs(corr)) > self.max_redundancy)
