@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import multiprocessing
 import os
 import resource
 import shutil
@@ -50,7 +51,7 @@ from _common import cpu_line, make_jpegs, random_vit_b32, table  # noqa: E402
 
 from spotdiff.cluster import EmbedRequest, compare_stores, embed_steps  # noqa: E402
 from spotdiff.cluster.inputs import list_inputs  # noqa: E402
-from spotdiff.cluster.store import LOG, Shard, ShardRows, StoreSettings, StoreWriter, cut, read_store  # noqa: E402
+from spotdiff.cluster.store import LOG, Shard, ShardRows, StoreSettings, StoreWriter, cut, finished, read_store  # noqa: E402
 from spotdiff.cluster.shard import ShardEmbedder  # noqa: E402
 from spotdiff.pipeline import DEFAULT_MAX_IMAGES  # noqa: E402
 from spotdiff.progress import run  # noqa: E402
@@ -131,20 +132,33 @@ def synthetic_store(folder: Path, n: int, spaces: dict, rng, *, shift: np.ndarra
     return time.perf_counter() - start
 
 
-def analyse_scale(n: int, work: Path, model: str, max_images: int) -> None:
-    """Two synthetic stores of ``n`` vectors of ``model``, B shifted along one direction, compared from the stores."""
+def write_analysis_stores(n: int, work: Path, model: str) -> tuple[float, np.ndarray]:
+    """The two synthetic stores of :func:`analyse_scale` (reused when an earlier ``--keep`` run wrote them); returns
+    the seconds writing took and the planted direction. Runs in a process of its own, so that the model it loads
+    for the stores' keys is not counted in the comparison's memory."""
     weights = random_vit_b32(work) if model == "ViT-B-32" else None
     embedder = ShardEmbedder(model, weights=str(weights) if weights else None)
     spaces = embedder.spaces()
     embedder.close()
-    del embedder
     rng = np.random.default_rng(0)
     u = rng.standard_normal(spaces["model"]["dim"]).astype(np.float32)
     u /= np.linalg.norm(u)
     t_write = 0.0
     for label, shift in (("a", None), ("b", 0.05 * u)):
-        t_write += synthetic_store(work / f"analyse-{label}", n, spaces, rng, shift=shift, label=label, model=model,
-                                   weights=weights)
+        folder = work / f"analyse-{label}"
+        made = json.loads((folder / "store.json").read_text()) if (folder / "store.json").exists() else {}
+        if made.get("spaces") == spaces and made.get("sources") == [f"/data/{label}"] and \
+                made.get("n_shards") == -(-n // 10_000) and len(finished(folder)) == made["n_shards"]:
+            continue  # written by an earlier --keep run (same n, model, seed)
+        t_write += synthetic_store(folder, n, spaces, rng, shift=shift, label=label, model=model, weights=weights)
+    return t_write, u
+
+
+def analyse_scale(n: int, work: Path, model: str, max_images: int, keep: bool = False) -> None:
+    """Two synthetic stores of ``n`` vectors of ``model``, B shifted along one direction, compared from the stores
+    in this process (its peak memory is the comparison's, with spotdiff's imports, as a user's process has it)."""
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        t_write, u = pool.apply(write_analysis_stores, (n, work, model))
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
     start = time.perf_counter()
     result = compare_stores(work / "analyse-a", work / "analyse-b", use_cache=False, regions=False,
@@ -152,20 +166,21 @@ def analyse_scale(n: int, work: Path, model: str, max_images: int) -> None:
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
     sep = {s.space: (s.auroc, s.p_value) for s in result.separability}
-    first = [d for d in result.directions if d.space == "toy-shapes" and d.index == 0]
+    first = [d for d in result.directions if d.space == model and d.index == 0]
     cosine = abs(float(first[0].vector @ u)) if first else float("nan")
     stages = ", ".join(f"{k} {v:.1f} s" for k, v in result.timings.items() if k != "total")
     drawn = f"{len(result.set_a):,} + {len(result.set_b):,} of them drawn (--max-images {max_images:,})" \
         if result.set_a.n_found else "all of them"
-    print(f"{cpu_line()}; 2 x {n:,} synthetic {model} vectors ({spaces['model']['dim']}-d), B shifted by 0.05 along "
+    print(f"{cpu_line()}; 2 x {n:,} synthetic {model} vectors ({len(u)}-d), B shifted by 0.05 along "
           f"one direction (stores written in {t_write:.0f} s), {drawn}: compared from the stores in {seconds:.1f} s "
           f"({stages}); peak memory of the process "
           f"{peak:.2f} GB ({peak - before:+.2f} GB while comparing); separability AUROC "
-          f"{sep['toy-shapes'][0]:.3f} (p = {sep['toy-shapes'][1]:.3f}), measurements {sep['measurements'][0]:.3f}; "
+          f"{sep[model][0]:.3f} (p = {sep[model][1]:.3f}), measurements {sep['measurements'][0]:.3f}; "
           f"the first direction's |cosine| with the planted one {cosine:.3f}; {len(result.supported)} supported "
           f"findings")
-    for s in "ab":
-        shutil.rmtree(work / f"analyse-{s}", ignore_errors=True)
+    if not keep:
+        for s in "ab":
+            shutil.rmtree(work / f"analyse-{s}", ignore_errors=True)
 
 
 def store_scale(n: int, work: Path, dim: int = 512) -> None:
@@ -199,12 +214,14 @@ def main() -> None:
                                                                   "vectors each (of --model)")
     parser.add_argument("--max-images", type=int, default=DEFAULT_MAX_IMAGES,
                         help="with --analyse: images of each set the comparison analyses (0: all)")
+    parser.add_argument("--keep", action="store_true", help="with --analyse: keep the synthetic stores (in the "
+                                                            "system's temporary folder) for the next run")
     args = parser.parse_args()
     work = Path(tempfile.gettempdir()) / "spotdiff-bench-cluster"
     if args.store_rows:
         return store_scale(args.store_rows, work)
     if args.analyse:
-        return analyse_scale(args.analyse, work, args.model, args.max_images)
+        return analyse_scale(args.analyse, work, args.model, args.max_images, args.keep)
     files = work / f"jpeg640-{args.n}"
     paths = make_jpegs(files, args.n)
     weights = random_vit_b32(work) if args.model == "ViT-B-32" else None
