@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QPushButton, QScroll
 
 import spotdiff
 
-from .thumbnails import outlined
+from .thumbnails import outlined, pixels_of
 
 
 def to_qimage(image) -> QImage:
@@ -43,10 +43,13 @@ class ImageViewer(QDialog):
 
     loaded = Signal()
 
-    def __init__(self, path: Path | str, parent=None, *, label: str = "", boxes=()):
+    def __init__(self, path: Path | str, parent=None, *, label: str = "", boxes=(), record=None):
+        """record : the image's ImageRecord, when known: its stored copy (an embedding store's) is shown where it
+        has one, with the boxes scaled from the record's own size"""
         super().__init__(parent)
         self.path = Path(path)
         self.boxes = tuple(boxes)
+        self.record = record
         self.setObjectName("image_viewer")
         self.setWindowTitle(f"{label + ' · ' if label else ''}{self.path.name} — spotdiff")
         self.resize(900, 700)
@@ -72,10 +75,12 @@ class ImageViewer(QDialog):
         layout.addLayout(row)
         self._relay = _Loaded(self)
         self._relay.done.connect(self._on_decoded)
-        QThreadPool.globalInstance().start(_Load(self.path, self._relay))
+        QThreadPool.globalInstance().start(_Load(pixels_of(record) if record is not None else self.path, self._relay))
 
     def _on_decoded(self, image: QImage, reason: str) -> None:
-        self.image = image if image.isNull() else outlined(image, self.boxes, image.width(), image.height())
+        width, height = (self.record.width, self.record.height) if self.record is not None else \
+            (image.width(), image.height())
+        self.image = image if image.isNull() else outlined(image, self.boxes, width, height)
         if image.isNull():
             self.picture.setText(f"Cannot show this image: {reason}")
         else:

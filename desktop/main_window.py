@@ -283,7 +283,9 @@ class MainWindow(QMainWindow):
 
     def open_image(self, path: str) -> ImageViewer:
         """The image at ``path`` full size, with the regions of the region finding shown, if one is."""
-        viewer = ImageViewer(path, self, boxes=self.results.finding_view.boxes_at(path))
+        records = (*self.result.set_a.images, *self.result.set_b.images) if self.result is not None else ()
+        record = next((r for r in records if str(r.path) == str(path)), None)
+        viewer = ImageViewer(path, self, boxes=self.results.finding_view.boxes_at(path), record=record)
         viewer.show()
         self._show(viewer)
         return viewer

@@ -191,11 +191,12 @@ class ThumbnailModel(QAbstractListModel):
         loader.loaded.connect(self._on_loaded)
 
     def set_records(self, records: Sequence) -> None:
-        """records : ImageRecord objects, or anything with a ``path``"""
+        """records : ImageRecord objects, or anything with a ``path``; a record with a ``stored_copy`` (an
+        embedding store's copy of its pixels) is pictured from that copy"""
         self.beginResetModel()
         self.records = tuple(records)
         self._scaled.clear()
-        self._row_of = {str(r.path): i for i, r in enumerate(self.records)}
+        self._row_of = {key: i for i, r in enumerate(self.records) for key in {str(r.path), str(pixels_of(r))}}
         self.endResetModel()
 
     def row_of(self, path: Path | str) -> int | None:
@@ -209,7 +210,7 @@ class ThumbnailModel(QAbstractListModel):
             return None
         record = self.records[index.row()]
         if role == Qt.ItemDataRole.DecorationRole:
-            image = self.loader.image(record.path)
+            image = self.loader.image(pixels_of(record))
             if image is None:
                 return self._waiting
             if image.isNull():
@@ -219,7 +220,7 @@ class ThumbnailModel(QAbstractListModel):
             return self._with_outlines(image, record) if self.outlines is not None else image
         if role == Qt.ItemDataRole.ToolTipRole:
             size = f"{record.width} × {record.height} {record.format}" if hasattr(record, "width") else ""
-            reason = self.loader.reason(record.path)
+            reason = self.loader.reason(pixels_of(record))
             return "\n".join(x for x in (str(record.path), size, reason) if x)
         if role == PathRole:
             return str(record.path)
@@ -254,6 +255,11 @@ class ThumbnailModel(QAbstractListModel):
         if row is not None:
             index = self.index(row)
             self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])
+
+
+def pixels_of(record) -> Path:
+    """Where a record's pixels are read from: its stored copy when an embedding store kept one, else its file."""
+    return getattr(record, "stored_copy", None) or record.path
 
 
 def outlined(image: QImage, boxes, width: int, height: int) -> QImage:
