@@ -158,6 +158,11 @@ class EmbeddedSets(Protocol):
     pixels: bool
     warnings: tuple[str, ...]
 
+    def exemplars(self, findings: Sequence, n: int) -> list:
+        """``findings`` with exemplars chosen from every image the discovery half did not see (a store read as a
+        draw holds more than the comparison analysed)."""
+        ...
+
     def vectors(self, embedder: Embedder) -> np.ndarray:
         """ndarray of shape (n_a + n_b, embedder.dim) in ``set_a.images + set_b.images`` order, embedded with
         ``embedder.cache_key``; raises an InputError when the stores hold no vectors of that key."""
@@ -296,6 +301,8 @@ def _compare(request: CompareRequest, *, host: ModelHost | None, cache: Embeddin
         finally:
             if replanter is not None:
                 replanter.close()
+        if embedded is not None:  # exemplars from the images a draw left out too
+            analysis = replace(analysis, findings=tuple(embedded.exemplars(analysis.findings, request.n_exemplars)))
         lap("analyse")
         maps, map_warnings = {}, []
         if pixels:
@@ -545,8 +552,8 @@ def _warnings(set_a: ImageSet, set_b: ImageSet, leaks, split: Split) -> list[str
     for s in (set_a, set_b):
         if s.n_found is not None:
             out.append(f"Set {s.label.upper()} holds {s.n_found:,} images; {len(s.images):,} of them, drawn at random "
-                       f"(same seed, same draw), were analysed: every test, direction, subgroup and exemplar is of "
-                       f"those. At this size a test's power barely grows with more images while its time and "
+                       f"(same seed, same draw), were analysed: every test, direction and subgroup is of those. "
+                       f"At this size a test's power barely grows with more images while its time and "
                        f"memory do; max_images (--max-images, 0: all) changes it.")
     for s in (set_a, set_b):
         n_files = len({r.path for r in s.images})

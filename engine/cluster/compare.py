@@ -17,11 +17,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
 from ..analysis.library import FeatureLibrary
+from ..analysis.result import Finding
 from ..comparison import Result
 from ..errors import InvalidParameterError, StoreError
 from ..io.images import ImageSet
@@ -31,6 +32,7 @@ from ..models.host import ModelHost
 from ..pipeline import DEFAULT_MAX_IMAGES, CompareRequest, compare_steps
 from ..progress import Progress, Work, run
 from ..models.paths import cache_dir
+from .exemplars import with_store_exemplars
 from .store import COPIES, StoredSet, read_options_of, read_store, with_kept_copies
 
 
@@ -40,7 +42,7 @@ class EmbeddedStores:
 
     a: StoredSet
     b: StoredSet
-    from_copies: bool = False  # pixels are read from the stores' kept copies, not from the files
+    from_copies: Path | None = None  # where the stores' kept copies of the pixels are read from, if they are
 
     @classmethod
     def open(cls, store_a: Path | str, store_b: Path | str, *, min_images: int = 8, max_images: int | None = None,
@@ -48,8 +50,8 @@ class EmbeddedStores:
         """The two stores (the images a comparison with ``max_images`` and ``seed`` analyses: read_store); where
         their images' files cannot be read here and both stores kept copies of the pixels, those copies (written
         into the folder ``copies``) are read instead."""
-        a, b = (read_store(store, label, min_images=min_images, max_images=max_images, seed=seed)
-                for store, label in ((store_a, "a"), (store_b, "b")))
+        a, b = (read_store(store, label, min_images=min_images, max_images=max_images, seed=seed,
+                           keep_left_out=True) for store, label in ((store_a, "a"), (store_b, "b")))
         for name in ("model", "measurements"):
             if a.spaces[name]["key"] != b.spaces[name]["key"]:
                 raise StoreError(b.folder, f"was embedded with {b.spaces[name]['key']!r}, store '{a.folder}' with "
@@ -61,7 +63,7 @@ class EmbeddedStores:
                                                                      "--volume, --slices and --axis.")
         stores = cls(a, b)
         if copies is not None and not stores.pixels and a.settings.keep_pixels and b.settings.keep_pixels:
-            return cls(with_kept_copies(a, copies), with_kept_copies(b, copies), from_copies=True)
+            return cls(with_kept_copies(a, copies), with_kept_copies(b, copies), from_copies=copies)
         return stores
 
     @property
@@ -79,12 +81,25 @@ class EmbeddedStores:
         files = {r.stored_copy or r.path for s in (self.set_a, self.set_b) for r in s.images}
         return all(os.access(p, os.R_OK) for p in files)
 
+    def exemplars(self, findings: Sequence[Finding], n: int) -> list[Finding]:
+        """``findings`` with exemplars from every image the discovery half did not see, the ones a draw left out
+        included (spotdiff.cluster.exemplars)."""
+        return with_store_exemplars(findings, {"a": self.a, "b": self.b}, self.model, n, self.from_copies)
+
     @property
     def warnings(self) -> tuple[str, ...]:
+        out = []
+        left = {s.image_set.label.upper(): s.left_out.n for s in (self.a, self.b) if s.left_out is not None}
+        if left:
+            out.append("Exemplars are the images that show each claim most, or least, among every image the "
+                       "discovery half did not see: the draw's held-out images and the "
+                       + " and ".join(f"{n:,} of set {label}" for label, n in left.items())
+                       + " it left out (searched in a faiss index; claims about small regions and acquisition tags "
+                         "keep the draw's).")
         if not self.from_copies:
-            return ()
+            return tuple(out)
         side = max(self.a.settings.keep_pixels, self.b.settings.keep_pixels)
-        return (f"The images' files cannot be read here: their pixels were read from the copies the stores kept "
+        return tuple(out) + (f"The images' files cannot be read here: their pixels were read from the copies the stores kept "
                 f"(at most {side} px a side; 'spotdiff embed --keep-pixels'). Small regions, re-planted causes, heat "
                 f"maps and exemplar pictures come from those copies; where the files are larger, their findings may "
                 f"differ a little from a comparison of the files themselves.",)

@@ -35,7 +35,7 @@ import json
 import os
 import re
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -46,6 +46,7 @@ import pyarrow.parquet as pq
 from ..errors import EmptyImageSetError, StoreError
 from ..io.images import ImageRecord, ImageSet, SkippedFile, draw_rows, record_order
 from ..io.medical import ReadOptions
+from .rest import LeftOut
 
 FORMAT = "spotdiff-embeddings/1"
 MANIFEST = "store.json"
@@ -278,6 +279,8 @@ class StoredSet:
     X : ndarray of shape (n_images, dim), the model's vectors, in ``image_set.images`` order
     M : ndarray of shape (n_images, n_measurements), the measurements, same order
     spaces : the store's embedders: {"model": {"key", "dim", "precision"}, "measurements": {...}}
+    left_out : when only a draw of the images was read (``max_images``), the others, searchable for exemplars
+        (spotdiff.cluster.rest.LeftOut); else None
     """
 
     folder: Path
@@ -287,15 +290,17 @@ class StoredSet:
     settings: StoreSettings
     spaces: dict
     runs: tuple[dict, ...]
+    left_out: LeftOut | None = field(default=None, repr=False)
 
 
 def read_store(folder: Path | str, label: str, *, min_images: int = 8, max_images: int | None = None,
-               seed: int = 0) -> StoredSet:
+               seed: int = 0, keep_left_out: bool = False) -> StoredSet:
     """Read a finished store as set ``label`` ("a" or "b"). Raises StoreError for a missing, unfinished or
     damaged store and EmptyImageSetError when it holds fewer than ``min_images`` images.
 
     max_images, seed : read only the images a comparison with these settings analyses (ImageSet.drawn: the same
         rows as a scan of the same files gives), so that a store of millions costs the memory of the draw
+    keep_left_out : with a draw, index the images it leaves out for exemplars (``left_out``: spotdiff.cluster.rest)
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -311,6 +316,8 @@ def read_store(folder: Path | str, label: str, *, min_images: int = 8, max_image
     n_found = sum(done[k]["n_rows"] - done[k]["n_skipped"] for k in digests)
     drawn = draw_rows(n_found, max_images, seed, label)
     n_images = n_found if drawn is None else len(drawn)
+    left_out = LeftOut(spaces["model"]["dim"], spaces["measurements"]["dim"], n_found - n_images) \
+        if drawn is not None and keep_left_out else None
     # shard by shard into arrays made once: what is held at the end is the vectors and the records, not the tables
     X = np.empty((n_images, spaces["model"]["dim"]), np.float32)
     M = np.empty((n_images, spaces["measurements"]["dim"]), np.float32)
@@ -325,6 +332,10 @@ def read_store(folder: Path | str, label: str, *, min_images: int = 8, max_image
         if drawn is not None:  # the drawn images among this shard's
             picked = drawn[np.searchsorted(drawn, first):np.searchsorted(drawn, first + len(rows))] - first
             first += len(rows)
+            if left_out is not None:
+                rest = np.asarray(rows, np.int64)[np.setdiff1d(np.arange(len(rows)), picked)]
+                left_out.add(_matrix(table.column("vector"), rest, X.shape[1], folder),
+                             _matrix(table.column("measurements"), rest, M.shape[1], folder), k, rest)
             shard_images, rows = [shard_images[i] for i in picked], [rows[i] for i in picked]
         at = slice(len(images), len(images) + len(rows))
         if at.stop > n_images:
@@ -347,7 +358,28 @@ def read_store(folder: Path | str, label: str, *, min_images: int = 8, max_image
     image_set = ImageSet(label, sources, tuple(images), tuple(sorted(skipped, key=lambda f: f.path)),
                          n_found if drawn is not None else None)
     return StoredSet(folder, image_set, X, M, StoreSettings(**manifest["settings"]), spaces,
-                     tuple(manifest.get("runs", ())))
+                     tuple(manifest.get("runs", ())), left_out.finish() if left_out is not None else None)
+
+
+def rows_at(stored: StoredSet, places: Sequence[tuple[int, int]], copies: Path | None = None
+            ) -> dict[tuple[int, int], tuple[ImageRecord, np.ndarray, np.ndarray]]:
+    """The images at ``places`` ((shard, row) pairs, as LeftOut.top finds them), read from their shards:
+    place -> (record, model vector, measurements); with ``copies``, each record reads its pixels from the
+    store's copy, written into that folder."""
+    done, out = finished(stored.folder), {}
+    dims = (stored.spaces["model"]["dim"], stored.spaces["measurements"]["dim"])
+    for k in sorted({shard for shard, _ in places}):
+        table = pq.read_table(stored.folder / done[k]["file"], columns=READ_COLUMNS, schema=SCHEMA)
+        images, rows, _ = _records(table)
+        of_row = dict(zip(rows, images))
+        wanted = np.array([row for shard, row in places if shard == k], np.int64)
+        X, M = (_matrix(table.column(c), wanted, d, stored.folder) for c, d in zip(("vector", "measurements"), dims))
+        out.update({(k, int(row)): (of_row[int(row)], x, m) for row, x, m in zip(wanted, X, M)})
+    if copies is not None:
+        written = _write_copies(stored, sorted({k for k, _ in places}), {r.content_hash for r, _, _ in out.values()},
+                                copies)
+        out = {place: (replace(r, stored_copy=written[r.content_hash]), x, m) for place, (r, x, m) in out.items()}
+    return out
 
 
 def with_kept_copies(stored: StoredSet, into: Path) -> StoredSet:
@@ -358,13 +390,26 @@ def with_kept_copies(stored: StoredSet, into: Path) -> StoredSet:
     if not side:
         raise StoreError(stored.folder, "kept no copies of its images' pixels",
                          "Embed the images again with 'spotdiff embed --keep-pixels' to compare without them.")
+    shards = sorted(int(k) for k in _read_manifest(stored.folder).get("digests", {}))
+    copies = _write_copies(stored, shards, {r.content_hash for r in stored.image_set.images}, into)
+    missing = [r for r in stored.image_set.images if r.content_hash not in copies]
+    if missing:
+        raise StoreError(stored.folder, f"kept no copy of {len(missing)} of its images (the first: {missing[0].path})",
+                         "Embed the images again into a new store with 'spotdiff embed --keep-pixels'.")
+    images = tuple(replace(r, stored_copy=copies[r.content_hash]) for r in stored.image_set.images)
+    return replace(stored, image_set=replace(stored.image_set, images=images))
+
+
+def _write_copies(stored: StoredSet, shards: Sequence[int], wanted: set[str], into: Path) -> dict[str, Path]:
+    """The kept copies of the images ``wanted`` (content hashes) among ``shards``, written into ``into`` (once: a
+    copy's name is its content hash and side); content hash -> file."""
+    side = stored.settings.keep_pixels
     into.mkdir(parents=True, exist_ok=True)
-    done = finished(stored.folder)
-    copies: dict[str, Path] = {}
-    for k in sorted(int(k) for k in _read_manifest(stored.folder).get("digests", {})):
+    done, copies = finished(stored.folder), {}
+    for k in shards:
         table = pq.read_table(stored.folder / done[k]["file"], columns=["content_hash", "pixels"], schema=SCHEMA)
         for content_hash, data in zip(*(table.column(c).to_pylist() for c in ("content_hash", "pixels"))):
-            if content_hash is None or data is None:
+            if content_hash not in wanted or data is None:
                 continue
             target = into / f"{re.sub(r'[^0-9A-Za-z-]', '_', content_hash)}-{side}.png"
             if not target.exists():
@@ -372,12 +417,7 @@ def with_kept_copies(stored: StoredSet, into: Path) -> StoredSet:
                 part.write_bytes(data)
                 os.replace(part, target)
             copies[content_hash] = target
-    missing = [r for r in stored.image_set.images if r.content_hash not in copies]
-    if missing:
-        raise StoreError(stored.folder, f"kept no copy of {len(missing)} of its images (the first: {missing[0].path})",
-                         "Embed the images again into a new store with 'spotdiff embed --keep-pixels'.")
-    images = tuple(replace(r, stored_copy=copies[r.content_hash]) for r in stored.image_set.images)
-    return replace(stored, image_set=replace(stored.image_set, images=images))
+    return copies
 
 
 def _records(table: pa.Table) -> tuple[list[ImageRecord], list[int], list[SkippedFile]]:

@@ -27,7 +27,8 @@ from spotdiff.cluster import EmbedRequest, compare_stores, embed_steps, read_sto
 from spotdiff.cluster.inputs import list_inputs  # noqa: E402
 from spotdiff.cluster.store import LOG, iter_store_rows  # noqa: E402
 from spotdiff.errors import ImageListError, StoreError  # noqa: E402
-from spotdiff.io.images import scan_image_set  # noqa: E402
+from spotdiff.analysis.validate import Split  # noqa: E402
+from spotdiff.io.images import draw_rows, scan_image_set  # noqa: E402
 from spotdiff.io.medical import ReadOptions  # noqa: E402
 from spotdiff.models.embedding import embed_images  # noqa: E402
 from spotdiff.models.factory import open_embedder  # noqa: E402
@@ -157,9 +158,32 @@ def test_more_images_than_a_comparison_analyses_are_drawn_alike_from_folders_and
     assert_same_findings(stored, direct)
     assert direct.settings["n_heldout"]["a"] + direct.settings["n_discovery"]["a"] == 16
     assert any(w.startswith(f"Set A holds {N} images; 16 of them, drawn at random") for w in stored.warnings)
+    _exemplars_are_the_best_of_what_discovery_did_not_see(stored, stores)
     everything = spotdiff.compare(folders / "set_a", folders / "set_b", model="toy-shapes", use_cache=False,
                                   regions=False, max_images=0)
     assert len(everything.set_a) == N and everything.set_a.n_found is None
+
+
+def _exemplars_are_the_best_of_what_discovery_did_not_see(result, stores):
+    """Each supported claim's exemplars (model or measurements) are the images scoring highest on it (claimed set)
+    or lowest (the other) among the draw's held-out images and the images the draw left out."""
+    split = Split.make(len(result.set_a), len(result.set_b), seed=0, heldout_fraction=0.5)
+    checked = 0
+    for f in result.supported:
+        if f.hypothesis.space not in ("toy-shapes", "measurements"):
+            continue
+        for label, heldout in (("a", split.heldout_a), ("b", split.heldout_b)):
+            whole = read_store(stores[label], label, max_images=0)
+            vectors = whole.M if f.hypothesis.space == "measurements" else whole.X
+            drawn = draw_rows(N, 16, 0, label)
+            unseen = np.r_[drawn[heldout], np.setdiff1d(np.arange(N), drawn)]
+            sign = 1.0 if f.hypothesis.more_in == label else -1.0
+            scores = sign * (vectors[unseen].astype(np.float64) @ f.hypothesis.vector)
+            best = [whole.image_set.images[i].path for i in unseen[np.argsort(-scores)[:len(unseen)]]]
+            shown = [r.path for r in getattr(f, f"exemplars_{label}")]
+            assert shown == best[:len(shown)] and len(shown) == min(6, len(unseen))
+            checked += any(p not in {r.path for r in getattr(result, f"set_{label}").images} for p in shown)
+    assert checked  # some exemplar is an image the draw left out
 
 
 def _files(root: Path) -> list[Path]:
