@@ -26,6 +26,7 @@ ROUNDS = 1
 CANDIDATE_SHARE = 0.05
 FIT_SAMPLE = 800
 N_TREES = 30
+FIRST_TREES = 30  # the first fit's: it only has to find the witnesses and hard negatives the refinement learns from
 LEARNING_RATE = 0.2
 
 
@@ -103,10 +104,10 @@ def image_score(scores: np.ndarray) -> float:
     return float(np.partition(flat, flat.size - k)[-k:].mean())
 
 
-def _classifier(seed: int):
+def _classifier(seed: int, trees: int = N_TREES):
     from sklearn.ensemble import HistGradientBoostingClassifier  # lazy: scikit-learn's ensemble takes ~0.3 s
 
-    return HistGradientBoostingClassifier(max_iter=N_TREES, max_leaf_nodes=15, learning_rate=LEARNING_RATE, min_samples_leaf=10,
+    return HistGradientBoostingClassifier(max_iter=trees, max_leaf_nodes=15, learning_rate=LEARNING_RATE, min_samples_leaf=10,
                                           max_bins=64, early_stopping=False, l2_regularization=1.0,
                                           random_state=seed)
 
@@ -118,7 +119,7 @@ def fit_classifiers(set_a: Sequence[Candidates], set_b: Sequence[Candidates], *,
     negated), then each is refined on its own witnesses."""
     rng = np.random.default_rng([seed, 0x3C1D])
     sample_a, sample_b = _sample(set_a, rng), _sample(set_b, rng)
-    first = _fit(sample_b, sample_a, seed)
+    first = _fit(sample_b, sample_a, seed, trees=FIRST_TREES)
     logits_a, logits_b = first.image_scores(set_a, logits=True), first.image_scores(set_b, logits=True)
     toward_b = _refine(first, set_b, set_a, logits_b, logits_a, sample_a, seed)
     toward_a = _refine(replace(first, negated=True), set_a, set_b, [-s for s in logits_a], [-s for s in logits_b],
@@ -137,13 +138,23 @@ def _refine(model: PixelClassifier, target: Sequence[Candidates], other: Sequenc
         bar = np.quantile(np.concatenate(scores_neg), 0.999)
         witnesses = []
         for c, s in zip(target, scores_pos):
-            top = np.argsort(-s, kind="stable")[:N_WITNESS]
+            top = _top(s, N_WITNESS)
             witnesses.append(c.features[top[s[top] > bar]])
         if sum(len(w) for w in witnesses) < N_WITNESS:  # nothing in the target stands out: keep the last fit
             break
-        hard = [c.features[np.argsort(-s, kind="stable")[:N_WITNESS]] for c, s in zip(other, scores_neg)]
+        hard = [c.features[_top(s, N_WITNESS)] for c, s in zip(other, scores_neg)]
         model = _fit(witnesses, neg + hard, seed)
     return model
+
+
+def _top(scores: np.ndarray, k: int) -> np.ndarray:
+    """The indices of the ``k`` highest ``scores``, highest first, ties in index order: what a stable sort of the
+    negated scores puts first, without sorting them all."""
+    if len(scores) > k:
+        kth = np.partition(scores, len(scores) - k)[len(scores) - k]
+        idx = np.flatnonzero(scores >= kth)  # the k highest and whatever ties the k-th
+        return idx[np.argsort(-scores[idx], kind="stable")[:k]]
+    return np.argsort(-scores, kind="stable")[:k]
 
 
 def _sample(images: Sequence[Candidates], rng: np.random.Generator) -> list[np.ndarray]:
@@ -154,11 +165,12 @@ def _sample(images: Sequence[Candidates], rng: np.random.Generator) -> list[np.n
             for c in images]
 
 
-def _fit(pos: Sequence[np.ndarray], neg: Sequence[np.ndarray], seed: int) -> PixelClassifier:
+def _fit(pos: Sequence[np.ndarray], neg: Sequence[np.ndarray], seed: int, trees: int = N_TREES
+         ) -> PixelClassifier:
     X = np.concatenate([*pos, *neg])
     y = np.r_[np.ones(sum(len(p) for p in pos)), np.zeros(sum(len(n) for n in neg))]
     with one_thread():
-        return PixelClassifier(_classifier(seed).fit(X, y))
+        return PixelClassifier(_classifier(seed, trees).fit(X, y))
 
 
 def one_thread():

@@ -5,7 +5,8 @@ For each set in turn (regions in B that A lacks, then in A that B lacks):
 
 1. **Where** (:mod:`.detector`): N_FOLDS pixel classifiers are fitted by multiple-instance learning, each on all
    but one fold of the discovery half; each scores the fold it did not see, so every discovery image gets an
-   out-of-fold score, and every held-out image the COMBINE quantile of the classifiers' scores, pixel by pixel.
+   out-of-fold score, and every held-out image the COMBINE quantile of the first N_COMBINED classifiers' scores,
+   pixel by pixel.
 2. **Threshold**: the out-of-fold image score that best separates the sets' shares of images above it, with at
    most MAX_OTHER_SHARE of the other set above. A detector whose out-of-fold shares differ by less than
    MIN_DISCOVERY_SHIFT or with a one-sided Fisher p above MAX_DISCOVERY_P, whose evidence is spread over whole
@@ -39,6 +40,7 @@ from .features import edge_strength, load_rgb, outlier_scores, pixel_features
 
 N_FOLDS = 4
 COMBINE = 0.75
+N_COMBINED = 2  # of the N_FOLDS classifiers, how many score an image outside the discovery half (held out, new)
 MAX_FIT_IMAGES = 60  # per set: the most images a classifier is fitted on
 FIT_POOL = -(-MAX_FIT_IMAGES * N_FOLDS // (N_FOLDS - 1))  # per set: the discovery images the classifiers learn from
 MAX_BAR_IMAGES = 250  # per set: the most discovery images the candidate bars are drawn from
@@ -65,9 +67,9 @@ class RegionDetector:
     bars: np.ndarray = field(default=None, repr=False)  # candidate bars (detector.candidate_bars)
 
     def scores(self, images: Sequence[Candidates]) -> list[np.ndarray]:
-        """Each image's candidate scores: the median of the classifiers' (each was fitted on all but one fold of
-        the discovery images)."""
-        per = [c.image_scores(images) for c in self.classifiers]
+        """Each image's candidate scores: the COMBINE quantile of the first N_COMBINED classifiers' (each was
+        fitted on all but one fold of the discovery images)."""
+        per = [c.image_scores(images) for c in self.classifiers[:N_COMBINED]]
         return [np.quantile(s, COMBINE, axis=0) for s in zip(*per)]
 
     def locate(self, image: ImageRecord) -> tuple[np.ndarray, list[Region]]:
