@@ -26,7 +26,6 @@ ROUNDS = 1
 CANDIDATE_SHARE = 0.05
 FIT_SAMPLE = 800
 N_TREES = 30
-FIRST_TREES = 30  # the first fit's: it only has to find the witnesses and hard negatives the refinement learns from
 LEARNING_RATE = 0.2
 
 
@@ -104,10 +103,10 @@ def image_score(scores: np.ndarray) -> float:
     return float(np.partition(flat, flat.size - k)[-k:].mean())
 
 
-def _classifier(seed: int, trees: int = N_TREES):
+def _classifier(seed: int):
     from sklearn.ensemble import HistGradientBoostingClassifier  # lazy: scikit-learn's ensemble takes ~0.3 s
 
-    return HistGradientBoostingClassifier(max_iter=trees, max_leaf_nodes=15, learning_rate=LEARNING_RATE, min_samples_leaf=10,
+    return HistGradientBoostingClassifier(max_iter=N_TREES, max_leaf_nodes=15, learning_rate=LEARNING_RATE, min_samples_leaf=10,
                                           max_bins=64, early_stopping=False, l2_regularization=1.0,
                                           random_state=seed)
 
@@ -119,7 +118,7 @@ def fit_classifiers(set_a: Sequence[Candidates], set_b: Sequence[Candidates], *,
     negated), then each is refined on its own witnesses."""
     rng = np.random.default_rng([seed, 0x3C1D])
     sample_a, sample_b = _sample(set_a, rng), _sample(set_b, rng)
-    first = _fit(sample_b, sample_a, seed, trees=FIRST_TREES)
+    first = _fit(sample_b, sample_a, seed)
     logits_a, logits_b = first.image_scores(set_a, logits=True), first.image_scores(set_b, logits=True)
     toward_b = _refine(first, set_b, set_a, logits_b, logits_a, sample_a, seed)
     toward_a = _refine(replace(first, negated=True), set_a, set_b, [-s for s in logits_a], [-s for s in logits_b],
@@ -165,12 +164,11 @@ def _sample(images: Sequence[Candidates], rng: np.random.Generator) -> list[np.n
             for c in images]
 
 
-def _fit(pos: Sequence[np.ndarray], neg: Sequence[np.ndarray], seed: int, trees: int = N_TREES
-         ) -> PixelClassifier:
+def _fit(pos: Sequence[np.ndarray], neg: Sequence[np.ndarray], seed: int) -> PixelClassifier:
     X = np.concatenate([*pos, *neg])
     y = np.r_[np.ones(sum(len(p) for p in pos)), np.zeros(sum(len(n) for n in neg))]
     with one_thread():
-        return PixelClassifier(_classifier(seed, trees).fit(X, y))
+        return PixelClassifier(_classifier(seed).fit(X, y))
 
 
 def one_thread():

@@ -99,3 +99,26 @@ def outlier_scores(features: np.ndarray) -> np.ndarray:
     """|OUTLIER_FEATURES| of every pixel, shape (h * w, len(OUTLIER_FEATURES)). Label-free."""
     picks = [FEATURE_NAMES.index(name) for name in OUTLIER_FEATURES]
     return np.abs(features.reshape(-1, features.shape[-1])[:, picks])
+
+
+def outlier_scores_of(rgb: np.ndarray) -> np.ndarray:
+    """``outlier_scores(pixel_features(rgb))`` (same values), computing only the outlier features: what the
+    candidate bars are drawn from."""
+    rgb = np.asarray(rgb, dtype=np.float32)
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    lightness = _lightness(rgb)
+    saturation = np.maximum(np.maximum(r, g), b) - np.minimum(np.minimum(r, g), b)
+    out = []
+    for s in SCALES[:2]:
+        around = [ndimage.uniform_filter(c, s, mode="reflect") for c in (r, g, b)]
+        dr, dg, db = r - around[0], g - around[1], b - around[2]
+        out.append(np.sqrt(dr * dr + dg * dg + db * db))
+    out.append(saturation - ndimage.uniform_filter(saturation, SCALES[1], mode="reflect"))
+    out.append(_edges(lightness))
+    out.append(ndimage.laplace(lightness, mode="reflect"))
+    out.append(_local_std(lightness, 5) - _local_std(lightness, 23))
+    return np.abs(np.stack(out, axis=2).reshape(-1, len(out)))
+
+
+assert OUTLIER_FEATURES == (f"colour vs {SCALES[0]}px", f"colour vs {SCALES[1]}px", f"saturation vs {SCALES[1]}px",
+                            "edges", "fine detail", "texture 5px vs 23px")  # the order outlier_scores_of keeps

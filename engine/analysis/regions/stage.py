@@ -36,7 +36,7 @@ from ..result import Hypothesis
 from ..stats import fisher_greater_counts
 from .describe import Region, find_regions, measure, merge, refine, statement, summarise
 from .detector import Candidates, PixelClassifier, candidate_bars, fit_classifiers, image_score
-from .features import edge_strength, load_rgb, outlier_scores, pixel_features
+from .features import edge_strength, load_rgb, outlier_scores_of, pixel_features
 
 N_FOLDS = 4
 COMBINE = 0.75
@@ -197,7 +197,7 @@ def _fit_regions(images_a: Sequence[ImageRecord], images_b: Sequence[ImageRecord
     samples = []
     for s in (0, 1):  # discovery pixels, for the candidate bars (label-free)
         for i in map(int, shuffled[s][:MAX_BAR_IMAGES]):
-            outliers = outlier_scores(pixel_features(load_rgb(images[s][i])))
+            outliers = outlier_scores_of(load_rgb(images[s][i]))
             samples.append(outliers[rng.choice(len(outliers), min(len(outliers), BAR_SAMPLE), replace=False)])
             yield progress("learning where the sets differ")
     bars = candidate_bars(samples)
