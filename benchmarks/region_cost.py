@@ -4,6 +4,7 @@
     python benchmarks/region_cost.py --runs 5
     python benchmarks/region_cost.py --against HEAD~1       # and the region stage of another revision, alternately
     python benchmarks/region_cost.py --prevalence 0.3 --prevalence 0
+    python benchmarks/region_cost.py --scenes --against HEAD~1   # 640 px JPEG scenes (compare_latency.py's pair)
 
 Wall time of ``spotdiff.compare`` in this process on the measurements model (embeddings cached, as a re-run of the
 same sets would have them; the region stage's own cached result is never read, so it runs cold every time), median
@@ -32,6 +33,9 @@ from spotdiff.models.cpu import cpu_model
 from spotdiff.progress import run
 from spotdiff.synthetic.photos import write_photo_crops
 from spotdiff.synthetic.synth import synth
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from compare_latency import jpeg_pair  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = "engine/analysis/regions"
@@ -73,6 +77,9 @@ def main() -> None:
                    help="also time the region package of this git revision (repeatable)")
     p.add_argument("--prevalence", type=float, action="append", default=None,
                    help="share of set B's images with rectangles (repeatable; 0: a null pair); default 1")
+    p.add_argument("--scenes", action="store_true",
+                   help="2 x 100 procedural 640 px JPEG scenes, rectangles in 60 %% of B (benchmarks/compare_latency.py's "
+                        "pair), instead of the photo crops")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -80,15 +87,21 @@ def main() -> None:
         packages.mkdir()
         variants = [("this tree", spotdiff.pipeline.region_stage)]
         variants += [(revision, region_package(revision, packages).region_stage) for revision in args.against]
-        crops = write_photo_crops(root / "crops", 200, size=112, seed=0)
-        print(f"CPU: {cpu_model()}; 2 x 100 photo crops (112 px), tiny red rectangles in B, measurements model")
+        if args.scenes:
+            print(f"CPU: {cpu_model()}; 2 x 100 JPEG scenes (640 px), rectangles in 60 % of B, measurements model")
+        else:
+            crops = write_photo_crops(root / "crops", 200, size=112, seed=0)
+            print(f"CPU: {cpu_model()}; 2 x 100 photo crops (112 px), tiny red rectangles in B, measurements model")
         print(f"{'B with':>7} {'region stage':<14}{'compare s':>10}{'regions s':>10}   "
               "region findings (held-out share of B, A above its threshold)")
-        for prevalence in args.prevalence or [1.0]:
+        for prevalence in [0.6] if args.scenes else args.prevalence or [1.0]:
             pair = root / f"pair_{prevalence}"
-            plants = [("rectangles/red", 0.5)] if prevalence > 0 else []
-            run(synth(pair, plants=plants, prevalence=prevalence if plants else 1.0, n_per_set=100, source=crops,
-                      seed=0, image_size=112))
+            if args.scenes:
+                jpeg_pair(pair, 100)
+            else:
+                plants = [("rectangles/red", 0.5)] if prevalence > 0 else []
+                run(synth(pair, plants=plants, prevalence=prevalence if plants else 1.0, n_per_set=100,
+                          source=crops, seed=0, image_size=112))
             cache = root / "cache"
 
             def compare(stage, regions=True):
