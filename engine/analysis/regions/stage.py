@@ -40,7 +40,7 @@ from .features import edge_strength, load_rgb, outlier_scores_of, pixel_features
 
 N_FOLDS = 4
 COMBINE = 0.75
-N_COMBINED = 2  # of the N_FOLDS classifiers, how many score an image outside the discovery half (held out, new)
+N_COMBINED = 4  # of the N_FOLDS classifiers, how many score an image outside the discovery half (held out, new)
 MAX_FIT_IMAGES = 60  # per set: the most images a classifier is fitted on
 FIT_POOL = -(-MAX_FIT_IMAGES * N_FOLDS // (N_FOLDS - 1))  # per set: the discovery images the classifiers learn from
 MAX_BAR_IMAGES = 250  # per set: the most discovery images the candidate bars are drawn from
