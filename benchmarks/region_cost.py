@@ -78,7 +78,7 @@ def main() -> None:
     p.add_argument("--prevalence", type=float, action="append", default=None,
                    help="share of set B's images with rectangles (repeatable; 0: a null pair); default 1")
     p.add_argument("--scenes", action="store_true",
-                   help="2 x 100 procedural 640 px JPEG scenes, rectangles in 60 %% of B (benchmarks/compare_latency.py's "
+                   help="2 x 100 procedural 640 px JPEG scenes, rectangles of strength 0.6 in every B image (benchmarks/compare_latency.py's "
                         "pair), instead of the photo crops")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -88,13 +88,13 @@ def main() -> None:
         variants = [("this tree", spotdiff.pipeline.region_stage)]
         variants += [(revision, region_package(revision, packages).region_stage) for revision in args.against]
         if args.scenes:
-            print(f"CPU: {cpu_model()}; 2 x 100 JPEG scenes (640 px), rectangles in 60 % of B, measurements model")
+            print(f"CPU: {cpu_model()}; 2 x 100 JPEG scenes (640 px), rectangles (strength 0.6) in every B image, measurements model")
         else:
             crops = write_photo_crops(root / "crops", 200, size=112, seed=0)
             print(f"CPU: {cpu_model()}; 2 x 100 photo crops (112 px), tiny red rectangles in B, measurements model")
         print(f"{'B with':>7} {'region stage':<14}{'compare s':>10}{'regions s':>10}   "
               "region findings (held-out share of B, A above its threshold)")
-        for prevalence in [0.6] if args.scenes else args.prevalence or [1.0]:
+        for prevalence in [1.0] if args.scenes else args.prevalence or [1.0]:
             pair = root / f"pair_{prevalence}"
             if args.scenes:
                 jpeg_pair(pair, 100)
