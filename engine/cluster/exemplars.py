@@ -22,9 +22,9 @@ from .store import StoredSet, rows_at
 
 def with_store_exemplars(findings: Sequence[Finding], stores: dict[str, StoredSet], model: str, n: int,
                          copies: Path | None = None) -> list[Finding]:
-    """``findings`` with the exemplars of their supported claims in ``model``'s space or the measurements' taken
-    from the draw's held-out images and the images the draw left out (``stores``: {"a": ..., "b": ...}), best
-    first; ``copies``: the folder the stores' kept pixels are written into, when the files cannot be read."""
+    """``findings`` with the exemplars of their supported claims in ``model``'s space or the measurements'
+    chosen among the draw's held-out images and the images the draw left out (``stores``: {"a": ..., "b": ...}),
+    best first; ``copies``: the folder the stores' kept pixels are written into, when the files cannot be read."""
     if all(s.left_out is None for s in stores.values()):
         return list(findings)
     row_of = {label: {r: i for i, r in enumerate(s.image_set.images)} for label, s in stores.items()}

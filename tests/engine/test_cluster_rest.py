@@ -1,4 +1,4 @@
-"""The images a draw leaves out, indexed for exemplars: exact for few, an IVF-PQ index for many."""
+"""The images a draw leaves out, indexed for exemplars: exact for few, 4-bit codes for many."""
 
 import numpy as np
 
