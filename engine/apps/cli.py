@@ -98,10 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cpus-per-actor", type=float, default=1.0, help="CPUs each actor asks Ray for (default 1)")
     p.add_argument("--gpus-per-actor", type=float, default=0.0, help="GPUs each actor asks Ray for (default 0)")
     p.add_argument("--shard-size", type=int, default=512, help="files per shard, the unit of resuming (default 512)")
-    p.add_argument("--keep-pixels", type=int, nargs="?", const=256, default=0, metavar="SIDE",
-                   help="keep a lossless copy of each image, shrunk to fit SIDE x SIDE (default 256), in the store, "
-                        "so that compare --embeddings finds small regions and re-plants causes where the files "
-                        "cannot be read (~20-100 kB an image)")
+    p.add_argument("--keep-pixels", action="store_true",
+                   help="keep a lossless copy of each image, shrunk to fit --pixel-side, in the store, so that "
+                        "compare --embeddings finds small regions and re-plants causes where the files cannot be "
+                        "read (~20-100 kB an image)")
+    p.add_argument("--pixel-side", type=int, default=256, metavar="SIDE",
+                   help="with --keep-pixels: the copies fit SIDE x SIDE pixels (default 256; never enlarged)")
     p.add_argument("--frames", choices=("middle", "all"), default="middle", help="as for compare")
     p.add_argument("--volume", choices=("middle", "slices", "mip"), default="middle", help="as for compare")
     p.add_argument("--slices", type=int, default=5, help="as for compare")
@@ -151,7 +153,7 @@ def cmd_embed(args) -> int:
     request = cluster.EmbedRequest(
         sources=tuple(args.sources), out=args.out, model=args.model, weights=args.weights, precision=args.precision,
         ray=args.ray, n_actors=args.actors, cpus_per_actor=args.cpus_per_actor, gpus_per_actor=args.gpus_per_actor,
-        shard_size=args.shard_size, keep_pixels=args.keep_pixels,
+        shard_size=args.shard_size, keep_pixels=args.pixel_side if args.keep_pixels else 0,
         read_options=ReadOptions(frames=args.frames, volume=args.volume, n_slices=args.slices, axis=args.axis))
     summary = drive(cluster.embed_steps(request), args.quiet)
     print(f"{summary.store}: {summary.n_images} images from {summary.n_files} files in {summary.n_shards} shards "

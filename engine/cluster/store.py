@@ -24,8 +24,8 @@ One row per image (frames and slices of one file are rows of their own) and one 
     measurements     list<float32>  spotdiff's named measurements, same order as the measurement embedder's names
     skip_reason      string   why the file was not used (null for an image)
     worker           string   which process embedded the shard (host:pid), for the record
-    pixels           binary   with ``spotdiff embed --keep-pixels SIDE``: a PNG of the image shrunk to fit SIDE x SIDE
-                              (never enlarged), which a comparison reads where the files cannot be read; else null
+    pixels           binary   with ``spotdiff embed --keep-pixels --pixel-side SIDE``: a PNG of the image shrunk to
+                              fit SIDE x SIDE (never enlarged), read by a comparison where the files cannot be; else null
 """
 
 from __future__ import annotations
