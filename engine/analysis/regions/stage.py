@@ -133,7 +133,7 @@ def _threshold(target: np.ndarray, other: np.ndarray) -> tuple[float, float, flo
     with at most MAX_OTHER_SHARE of ``other`` above it (an image holds regions when its score is above).
 
     The threshold lies half-way, on the logit scale, between the score it is chosen at and the next higher
-    score of either set, so that the fitted detectors' scores (the mean of two classifiers' scores) are not
+    score of either set, so that the fitted detectors' scores (a quantile of N_COMBINED classifiers' scores) are not
     held to the edge of the out-of-fold ones.
     """
     target, other = np.asarray(target, np.float64), np.asarray(other, np.float64)
