@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, fields
+from functools import cached_property
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -42,7 +43,7 @@ class EmbeddedStores:
 
     a: StoredSet
     b: StoredSet
-    from_copies: Path | None = None  # where the stores' kept copies of the pixels are read from, if they are
+    copies: Path | None = None  # the folder the stores' kept copies of the pixels are read from, when they are
 
     @classmethod
     def open(cls, store_a: Path | str, store_b: Path | str, *, min_images: int = 8, max_images: int | None = None,
@@ -63,7 +64,7 @@ class EmbeddedStores:
                                                                      "--volume, --slices and --axis.")
         stores = cls(a, b)
         if copies is not None and not stores.pixels and a.settings.keep_pixels and b.settings.keep_pixels:
-            return cls(with_kept_copies(a, copies), with_kept_copies(b, copies), from_copies=copies)
+            return cls(with_kept_copies(a, copies), with_kept_copies(b, copies), copies=copies)
         return stores
 
     @property
@@ -74,7 +75,7 @@ class EmbeddedStores:
     def set_b(self) -> ImageSet:
         return self.b.image_set
 
-    @property
+    @cached_property
     def pixels(self) -> bool:
         """Whether every image's pixels can be read here, from its file or the stores' copy (the region stage and
         re-planting read them all)."""
@@ -84,7 +85,7 @@ class EmbeddedStores:
     def exemplars(self, findings: Sequence[Finding], n: int) -> list[Finding]:
         """``findings`` with exemplars from every image the discovery half did not see, the ones a draw left out
         included (spotdiff.cluster.exemplars)."""
-        return with_store_exemplars(findings, {"a": self.a, "b": self.b}, self.model, n, self.from_copies)
+        return with_store_exemplars(findings, {"a": self.a, "b": self.b}, self.model, n, self.copies)
 
     @property
     def warnings(self) -> tuple[str, ...]:
@@ -96,13 +97,13 @@ class EmbeddedStores:
                        + " and ".join(f"{n:,} of set {label}" for label, n in left.items())
                        + " it left out (searched in a faiss index; claims about small regions and acquisition tags "
                          "keep the draw's).")
-        if not self.from_copies:
-            return tuple(out)
-        side = max(self.a.settings.keep_pixels, self.b.settings.keep_pixels)
-        return tuple(out) + (f"The images' files cannot be read here: their pixels were read from the copies the stores kept "
-                f"(at most {side} px a side; 'spotdiff embed --keep-pixels'). Small regions, re-planted causes, heat "
-                f"maps and exemplar pictures come from those copies; where the files are larger, their findings may "
-                f"differ a little from a comparison of the files themselves.",)
+        if self.copies is not None:
+            side = max(self.a.settings.keep_pixels, self.b.settings.keep_pixels)
+            out.append(f"The images' files cannot be read here: their pixels were read from the copies the stores "
+                       f"kept (at most {side} px a side; 'spotdiff embed --keep-pixels'). Small regions, re-planted "
+                       f"causes, heat maps and exemplar pictures come from those copies; where the files are larger, "
+                       f"their findings may differ a little from a comparison of the files themselves.")
+        return tuple(out)
 
     @property
     def model(self) -> str:

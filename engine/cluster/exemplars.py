@@ -37,17 +37,15 @@ def with_store_exemplars(findings: Sequence[Finding], stores: dict[str, StoredSe
         if id(f) not in hits:
             out.append(f)
             continue
-        chosen = {}
+        chosen, of_measurements = {}, f.hypothesis.space == MEASUREMENTS
         for label, stored in stores.items():
+            vectors = stored.M if of_measurements else stored.X
+            candidates = [(vectors[row_of[label][r]], r) for r in getattr(f, f"exemplars_{label}")]
+            candidates += [(m if of_measurements else x, record)  # ranked by their exact vectors, as read back
+                           for record, x, m in (found[label][(h.shard, h.row)] for h in hits[id(f)][label])]
             direction = _direction(f, label)
-            vectors = stored.M if f.hypothesis.space == MEASUREMENTS else stored.X
-            current = getattr(f, f"exemplars_{label}")
-            scored = [(float(vectors[row_of[label][r]].astype(np.float64) @ direction), r) for r in current]
-            for h in hits[id(f)][label]:  # ranked by their exact vectors, as read back
-                record, x, m = found[label][(h.shard, h.row)]
-                scored.append((float((m if f.hypothesis.space == MEASUREMENTS else x).astype(np.float64) @ direction),
-                               record))
-            chosen[label] = tuple(r for _, r in sorted(scored, key=lambda item: -item[0])[:n])
+            scored = sorted(candidates, key=lambda item: -float(item[0].astype(np.float64) @ direction))
+            chosen[label] = tuple(r for _, r in scored[:n])
         out.append(replace(f, exemplars_a=chosen["a"], exemplars_b=chosen["b"]))
     return out
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import faiss
 import numpy as np
 
-EXACT_UP_TO = 50_000  # vectors; above this, an IVF index
+EXACT_UP_TO = 50_000  # vectors; above this, 4-bit codes
 TRAIN_ON = 50_000  # vectors the codes are fitted on (the first ones left out)
 RERANK = 10  # an approximate search returns this many times the candidates asked for, to be ranked exactly
 
@@ -38,14 +38,14 @@ class Hit:
 class LeftOut:
     """The model's vectors (indexed) and measurements (whole) of a store's images that a draw left out.
 
-    n_expected : how many rows will be added (chooses exact or IVF)
+    n_expected : how many rows will be added (chooses exact or coded)
     """
 
     def __init__(self, dim: int, m_dim: int, n_expected: int):
         self.dim, self.m_dim, self.n_expected = dim, m_dim, n_expected
-        self.exact = n_expected <= EXACT_UP_TO
-        self.index = faiss.IndexFlatIP(dim) if self.exact else None
-        self._pending: list[np.ndarray] = []  # vectors waiting for the IVF to be trained
+        self.index = faiss.IndexFlatIP(dim) if n_expected <= EXACT_UP_TO else None  # None: coded once fitted
+        self._pending: list[np.ndarray] = []  # vectors waiting for the codes to be fitted
+        self._n_pending = 0
         self._measurements: list[np.ndarray] = []
         self._where: list[np.ndarray] = []  # (shard, row) per added row, in the order added
         self.n = 0
@@ -62,7 +62,8 @@ class LeftOut:
             self.index.add(X)
             return
         self._pending.append(X)
-        if sum(len(x) for x in self._pending) >= min(TRAIN_ON, self.n_expected):
+        self._n_pending += len(X)
+        if self._n_pending >= min(TRAIN_ON, self.n_expected):
             self._train()
 
     def finish(self) -> "LeftOut":
@@ -76,7 +77,7 @@ class LeftOut:
 
     def _train(self) -> None:
         pending = np.concatenate(self._pending) if self._pending else np.zeros((0, self.dim), np.float32)
-        self._pending = []
+        self._pending, self._n_pending = [], 0
         if len(pending) < 1000:  # too few to fit codes on: exact
             self.index = faiss.IndexFlatIP(self.dim)
         else:

@@ -329,20 +329,22 @@ def read_store(folder: Path | str, label: str, *, min_images: int = 8, max_image
             raise StoreError(folder, f"has a shard that cannot be read ({e})", "Delete that shard's line from "
                              "shards.jsonl and run 'spotdiff embed' again to redo it.") from e
         shard_images, rows, shard_skipped = _records(table)
+        rows = np.asarray(rows, np.int64)
+        shard_X = _matrix(table.column("vector"), rows, X.shape[1], folder)
+        shard_M = _matrix(table.column("measurements"), rows, M.shape[1], folder)
         if drawn is not None:  # the drawn images among this shard's
             picked = drawn[np.searchsorted(drawn, first):np.searchsorted(drawn, first + len(rows))] - first
             first += len(rows)
             if left_out is not None:
-                rest = np.asarray(rows, np.int64)[np.setdiff1d(np.arange(len(rows)), picked)]
-                left_out.add(_matrix(table.column("vector"), rest, X.shape[1], folder),
-                             _matrix(table.column("measurements"), rest, M.shape[1], folder), k, rest)
-            shard_images, rows = [shard_images[i] for i in picked], [rows[i] for i in picked]
+                rest = np.setdiff1d(np.arange(len(rows)), picked)
+                left_out.add(shard_X[rest], shard_M[rest], k, rows[rest])
+            shard_images, rows, shard_X, shard_M = [shard_images[i] for i in picked], rows[picked], \
+                shard_X[picked], shard_M[picked]
         at = slice(len(images), len(images) + len(rows))
         if at.stop > n_images:
             raise StoreError(folder, f"has more images in shard {k} than its log line says",
                              "Delete that shard's line from shards.jsonl and run 'spotdiff embed' again to redo it.")
-        X[at] = _matrix(table.column("vector"), np.asarray(rows, np.int64), X.shape[1], folder)
-        M[at] = _matrix(table.column("measurements"), np.asarray(rows, np.int64), M.shape[1], folder)
+        X[at], M[at] = shard_X, shard_M
         images.extend(shard_images)
         skipped.extend(shard_skipped)
     sources = tuple(Path(s) for s in manifest["sources"])
