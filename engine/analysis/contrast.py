@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .stats import auroc, auroc_columns, scipy_stats
+from .stats import auroc, auroc_columns, fisher_exact
 from scipy.linalg import cho_solve
 import faiss
 
@@ -213,7 +213,7 @@ def enriched_clusters(X: np.ndarray, y: np.ndarray, *, n_clusters: int | None = 
         n_b = int(y[members].sum())
         n_a = len(members) - n_b
         table = [[n_b, n_a], [int(y.sum()) - n_b, int((~y).sum()) - n_a]]
-        p = float(scipy_stats().fisher_exact(table).pvalue)
+        p = fisher_exact(table)
         enrichment = (n_b / len(members)) / share_b if share_b > 0 else float("nan")
         clusters.append(dict(members=members, n_a=n_a, n_b=n_b, enrichment=enrichment, p_value=p))
     return clusters

@@ -4,6 +4,7 @@ region stage, heat maps — and a whole cached comparison loads no model at all.
 from __future__ import annotations
 
 import json
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 
 from spotdiff.analysis import heatmap
 from spotdiff.analysis.regions import stage
+from spotdiff.analysis.regions.detector import PixelClassifier
 from spotdiff.analysis.replant import Cause, Replanter
 from spotdiff.analysis.validate import Half, Split
 from spotdiff.io.images import scan_image_set
@@ -90,6 +92,20 @@ def test_the_region_stage_is_read_back_from_the_cache(tmp_path, monkeypatch):
     assert [h.statement for h in read.hypotheses] == [h.statement for h in fitted.hypotheses]
 
 
+def test_a_cached_detector_reads_its_classifiers_when_they_are_first_used():
+    """A region detector is pickled with its classifiers as a pickle of their own, so reading a cached stage
+    imports no scikit-learn; the classifiers come back on first use, and pickling it again keeps them."""
+    detector = stage.RegionDetector("b", (PixelClassifier({"trees": [1, 2]}), PixelClassifier("other", True)), 0.5,
+                                     np.ones(3))
+    read = pickle.loads(pickle.dumps(detector))
+    assert "classifiers" not in vars(read)
+    again = pickle.loads(pickle.dumps(read))
+    assert read.classifiers == detector.classifiers and "classifiers" in vars(read)
+    assert again.classifiers == detector.classifiers and again.threshold == 0.5 and again.toward == "b"
+    with pytest.raises(AttributeError):
+        read.no_such_thing
+
+
 def test_heat_maps_are_read_back_from_the_cache(tmp_path, tiny_clip):
     a, b = _pair(tmp_path / "pair", n=8)
     embedder = open_embedder(tiny_clip)
@@ -134,7 +150,8 @@ def test_a_damaged_result_reads_as_absent(tmp_path):
 
 @pytest.mark.slow
 def test_a_cached_comparison_loads_no_model_and_says_the_same(tmp_path):
-    """Two runs of the command line on the default model: the second imports neither torch nor open_clip."""
+    """Two runs of the command line on the default model: the second imports neither torch nor open_clip, nor
+    scikit-learn or scipy.stats (a second of start-up between them)."""
     _pair(tmp_path / "pair", n=24)
     script = ("import sys, json; from spotdiff.apps.cli import main\n"
               "code = 0\n"
@@ -143,15 +160,17 @@ def test_a_cached_comparison_loads_no_model_and_says_the_same(tmp_path):
               f"          '--no-library', '--out', sys.argv[1]])\n"
               "except SystemExit as e:\n"
               "    code = e.code or 0\n"
-              "print(json.dumps({'code': code, 'torch': 'torch' in sys.modules, 'open_clip': 'open_clip' in sys.modules}))")
+              "print(json.dumps({'code': code, **{m: m in sys.modules for m in\n"
+              "                  ('torch', 'open_clip', 'sklearn', 'scipy.stats')}}))")
     runs = []
     for k in range(2):
         out = subprocess.run([sys.executable, "-c", script, str(tmp_path / f"out{k}")], capture_output=True,
                              text=True, timeout=600)
         assert out.returncode == 0, out.stderr[-2000:]
         runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    assert runs[0] == {"code": 0, "torch": True, "open_clip": True}
-    assert runs[1] == {"code": 0, "torch": False, "open_clip": False}
+    assert runs[0]["code"] == 0 and runs[0]["torch"] and runs[0]["open_clip"] and runs[0]["sklearn"]
+    # nor scikit-learn (the region detectors stay pickled) nor scipy.stats (spotdiff.analysis.stats computes its tests)
+    assert runs[1] == {"code": 0, "torch": False, "open_clip": False, "sklearn": False, "scipy.stats": False}
     reports = [json.loads((tmp_path / f"out{k}" / "report.json").read_text()) for k in range(2)]
     said = [[(f["statement"], f["more_in"], f["q_value"], f.get("explained_by")) for f in r["findings"]]
             for r in reports]

@@ -8,6 +8,7 @@ from spotdiff.models.embedders.measurements import MEASUREMENTS
 from spotdiff.io.images import ImageRecord
 from spotdiff.pipeline import CompareRequest, Space, analyse
 from spotdiff.progress import run
+from spotdiff.analysis import stats
 from spotdiff.analysis.stats import auroc, auroc_columns, benjamini_hochberg, weighted_benjamini_hochberg
 from spotdiff.analysis.validate import Half, Split, discovery_weights, validate
 
@@ -187,3 +188,49 @@ def test_supported_findings_are_ordered_by_effect_and_ties_in_auroc_by_separatio
     assert separation(exact) > separation(wide) > separation(narrow) > 0
     order = [f.statement for f in sort_findings([weaker, *rejected, exact, narrow, wide])]
     assert order == ["wide", "narrow", "less saturated", "weaker", "no 1", "no 0"]
+
+
+def _same(mine, theirs) -> bool:
+    mine, theirs = np.asarray(mine), np.asarray(theirs)
+    return mine.shape == theirs.shape and mine.dtype == theirs.dtype and np.array_equal(mine, theirs, equal_nan=True)
+
+
+def test_the_tests_are_scipy_stats_to_the_last_bit():
+    """spotdiff.analysis.stats computes scipy.stats's tests itself (a comparison then never imports scipy.stats):
+    the same numbers, bit for bit, with ties, NaNs, float32 scores and samples small enough for the exact
+    Mann-Whitney distribution."""
+    scipy_stats = pytest.importorskip("scipy.stats")
+    rng = np.random.default_rng(0)
+    for trial in range(60):
+        n, k = int(rng.integers(1, 30)), int(rng.integers(1, 4))
+        x = rng.integers(0, 6, size=(n, k)).astype(float) if trial % 2 else rng.normal(size=(n, k))
+        if trial % 5 == 0:
+            x[rng.integers(n), rng.integers(k)] = np.nan
+        assert _same(stats.rankdata(x, axis=0), scipy_stats.rankdata(x, axis=0))
+        assert _same(stats.rankdata(x[:, 0]), scipy_stats.rankdata(x[:, 0]))
+    for trial in range(300):
+        n1, n2 = (int(v) for v in rng.integers(1, 60, size=2))
+        dtype = (np.float64, np.float32)[trial % 2]
+        neg, pos = ((rng.integers(0, 4, m) if trial % 3 == 0 else rng.normal(size=m)).astype(dtype) for m in (n1, n2))
+        assert stats.mann_whitney_greater(neg, pos) == \
+            float(scipy_stats.mannwhitneyu(pos, neg, alternative="greater").pvalue)
+    for M in range(1, 16):
+        for n in range(M + 1):
+            for N in range(M + 1):
+                k = np.arange(-1, N + 2)
+                for function in ("pmf", "cdf", "sf"):
+                    assert _same(stats.hypergeom(function, k, M, n, N), getattr(scipy_stats.hypergeom, function)(k, M, n, N))
+    for trial in range(400):
+        table = rng.integers(0, 40 if trial % 2 else 6, size=(2, 2)).tolist()
+        assert stats.fisher_exact(table) == float(scipy_stats.fisher_exact(table).pvalue)
+    for trial in range(50):
+        n_pos, n_neg = (int(v) for v in rng.integers(1, 100, size=2))
+        k_pos, k_neg = rng.integers(0, n_pos + 1, size=5), rng.integers(0, n_neg + 1, size=5)
+        assert _same(stats.fisher_greater_counts(k_pos, n_pos, k_neg, n_neg),
+                     scipy_stats.hypergeom.sf(k_pos - 1, n_pos + n_neg, k_pos + k_neg, n_pos))
+        p = rng.uniform(size=int(rng.integers(1, 40))) ** 3
+        p[rng.integers(len(p), size=2)] = p[0]
+        assert _same(benjamini_hochberg(p), scipy_stats.false_discovery_control(p, method="bh"))
+        aurocs = rng.uniform(size=4)
+        se = np.sqrt((n_neg + n_pos + 1) / (12.0 * n_neg * n_pos))
+        assert _same(stats.mann_whitney_greater_from_auroc(aurocs, n_neg, n_pos), scipy_stats.norm.sf((aurocs - 0.5) / se))
