@@ -11,6 +11,9 @@ families of near-duplicates (within-set rank correlation >= 0.7 with the family'
 claim's parents (its family's first claim, and the earlier family heads it correlates with, |r| >= 0.3,
 within each set; at most three). The held-out half only tests, on each claim's own 1-d score:
 
+* a cause's own claim: tested against the stronger claims that are not causes and that it follows within
+  the sets (:func:`echoing_causes`): an edit that reproduces a claim does not show that nothing explains the
+  claim ("brighter" beside a sand background); a cause that is an echo itself is not planted;
 * re-planting: the causes are planted into the other set's held-out images (all but the claim itself), so
   the claimed set is compared with images that have the cause too;
 * regression: the claim's held-out score is regressed on its parents' scores within each set (ANCOVA: one
@@ -161,11 +164,7 @@ def choose_parents(findings: Sequence[Finding], order: Sequence[int],
         at most MAX_PARENTS
     later[i] : the later claims it correlates with most (|r| >= PARENT_CORRELATION), at most MAX_PARENTS
     """
-    ranks = []
-    for i in order:
-        s_a, s_b = half_scores(findings[i].hypothesis, discovery)[:2]
-        sign = 1.0 if findings[i].more_in == "b" else -1.0
-        ranks.append(within_set_ranks(sign * s_a, sign * s_b))
+    ranks = [_within_ranks(findings[i], discovery) for i in order]
     with np.errstate(invalid="ignore", divide="ignore"):  # a claim whose scores tie within a set correlates with none
         r = np.corrcoef(np.array(ranks)) if len(ranks) > 1 else np.ones((len(ranks), len(ranks)))
     r = np.nan_to_num(r)
@@ -196,6 +195,8 @@ def explain(findings: Sequence[Finding], discovery: Half, heldout: Half, *, alph
     tested = [i for i, f in enumerate(findings) if f.supported]
     causes = choose_causes([findings[i] for i in tested], discovery, replanter) if replanter is not None else []
     causes = [replace(c, index=tested[c.index]) for c in causes]
+    echoing = echoing_causes(findings, causes, discovery, heldout, replanter, alpha=alpha, seed=seed)
+    causes = [c for c in causes if c.index not in echoing]
     order = discovery_order([findings[i] for i in tested], discovery,
                             [tested.index(c.index) for c in causes])
     order = [tested[k] for k in order]
@@ -214,6 +215,10 @@ def explain(findings: Sequence[Finding], discovery: Half, heldout: Half, *, alph
         elif planted:
             p_cond[i] = _marginal_p(f, half)
         notes[i] = {"planted": planted, "half": half, "shares": shares, "parents": parents[i]}
+    for i, (k, p, shares, apart) in echoing.items():  # a plantable claim that is an echo itself: nested under it
+        if p >= p_cond[i]:
+            p_cond[i] = p
+            notes[i].update(shares=shares, parents=(k,), **({"aliased": k} if apart else {}))
     takers: set[int] = set()
     for i in order:  # a later claim that explains this one, and is not explained by it, takes its place
         if i in {c.index for c in causes} or i in takers:
@@ -262,6 +267,57 @@ def explain(findings: Sequence[Finding], discovery: Half, heldout: Half, *, alph
             fields.update(_explanation(f, notes[i], notes[i]["parents"], findings, heldout, replanter))
         out.append(replace(f, **fields))
     return report_order(out)
+
+
+def echoing_causes(findings: Sequence[Finding], causes: Sequence, discovery: Half, heldout: Half, replanter, *,
+                   alpha: float = DEFAULT_ALPHA, seed: int = 0) -> dict[int, tuple[int, float, np.ndarray, bool]]:
+    """The causes that are echoes themselves: {cause index: (the claim it echoes, p, shares, aliased)}.
+
+    A cause is chosen because planting its edit reproduces its own shift; that shows what the edit would
+    explain, not that nothing explains the edit's claim: a sand background makes images "brighter", and
+    planting brightness reproduces that claim. So each cause is tested like any claim against the claims that
+    are not causes: a claim at least as strong on the discovery half whose scores it follows within each set,
+    towards the sets' shift (r >= PARENT_CORRELATION on the discovery half: an echo moves with what it echoes;
+    a claim moving against it, as images with greener objects are less warm, is no echo of it), and which
+    planting the cause's edit does not reproduce (at least REPRODUCED_ENOUGH would make that claim the
+    echo). When the held-out sets overlap on that claim, the cause's held-out shift left after it (regression
+    within the sets, the other causes planted, as for every claim) must be significant at ``alpha``; when
+    they do not, the regression only extrapolates and the cause is aliased with it. A cause that fails is
+    not planted for the other claims' tests and is nested under the claim it echoes."""
+    if replanter is None or not causes:
+        return {}
+    cause_indices = {c.index for c in causes}
+    others = [i for i, f in enumerate(findings) if f.supported and i not in cause_indices]
+    effects = {i: _discovery_effect(findings[i], discovery) for i in (*others, *cause_indices)}
+    ranks = {i: _within_ranks(findings[i], discovery) for i in (*others, *cause_indices)}
+    out = {}
+    for c in causes:
+        half = replanter.variant(heldout, [d for d in causes if d.index != c.index])
+        y, claimed = claim_data(findings[c.index], half)
+        near = sorted((k for k in others if effects[k] >= effects[c.index]),
+                      key=lambda k: -_correlation(ranks[c.index], ranks[k]))
+        for k in near:
+            if _correlation(ranks[c.index], ranks[k]) < PARENT_CORRELATION:
+                break
+            x = claim_data(findings[k], half)[0]
+            apart = _apart(x, claimed)
+            p, shares = (1.0, np.ones(1)) if apart else residual_shift_p(y, claimed, x[:, None], seed=seed + c.index)
+            if p > alpha and reproduced_share(findings[k], heldout,
+                                              replanter.variant(heldout, [c]))[0] < REPRODUCED_ENOUGH:
+                out[c.index] = (k, p, shares, apart)
+                break
+    return out
+
+
+def _within_ranks(f: Finding, half: Half) -> np.ndarray:
+    s_a, s_b = half_scores(f.hypothesis, half)[:2]
+    sign = 1.0 if f.more_in == "b" else -1.0
+    return within_set_ranks(sign * s_a, sign * s_b)
+
+
+def _correlation(u: np.ndarray, v: np.ndarray) -> float:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return float(np.nan_to_num(np.corrcoef(u, v)[0, 1]))
 
 
 def _explanation(f: Finding, note: dict, parents: Sequence[int], findings: Sequence[Finding], heldout: Half,

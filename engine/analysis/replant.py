@@ -340,7 +340,9 @@ def _fit(f: Finding, cause: Cause, causes: list[Cause], base: Half, discovery: H
          replanter: Replanter) -> Cause | None:
     """``cause`` at the strength whose re-planting reproduces its own finding's shift on ``base`` (linear
     inter- or extrapolation from the two STRENGTHS tried, within [0.1, 1]); None if that strength reproduces
-    less than OWN_SHIFT_REPRODUCED of it."""
+    less than OWN_SHIFT_REPRODUCED of it or more than its inverse (twice the shift: toy-shapes' "rotated" claim
+    moves 3.6 times as far as observed with the weakest rotation, which then also "reproduces" claims about
+    where the objects are — an edit that cannot be made as small as the finding did not make it)."""
     def share(strength: float) -> float:
         planted = replanter.variant(discovery, causes + [replace(cause, strength=strength)])
         return reproduced_share(f, base, planted)[0]
@@ -348,6 +350,6 @@ def _fit(f: Finding, cause: Cause, causes: list[Cause], base: Half, discovery: H
     (s0, s1), (r0, r1) = STRENGTHS, [share(s) for s in STRENGTHS]
     strength = s0 + (1 - r0) * (s1 - s0) / (r1 - r0) if r1 != r0 else (s0 if abs(1 - r0) < abs(1 - r1) else s1)
     strength = round(float(np.clip(strength, 0.1, 1.0)), 2)
-    if share(strength) < OWN_SHIFT_REPRODUCED:
-        return None
+    if not OWN_SHIFT_REPRODUCED <= share(strength) <= 1 / OWN_SHIFT_REPRODUCED:
+        return None  # too little, or even the weakest edit overshoots: the edit is not what moved this claim
     return replace(cause, strength=strength)

@@ -16,6 +16,7 @@ from spotdiff.pipeline import CompareRequest, compare_steps
 from spotdiff.progress import run
 from spotdiff.analysis.replant import plantable
 from spotdiff.synthetic.synth import synth
+from spotdiff.synthetic.world import pair_differing_in
 
 pytestmark = [pytest.mark.filterwarnings("error"), pytest.mark.slow]
 
@@ -73,3 +74,23 @@ def test_over_seeds_the_echoes_of_blur_are_never_independent_and_the_warm_cast_i
         n_false += sum(not any(names(f, p) for p in ("blur", "warm")) for f in independent)
         n_lost += sum(not any(names(f, p) for f in independent) for p in ("blur", "warm"))
     assert n_false <= 1 and n_lost <= 1, (n_false, n_lost)
+
+
+def test_a_plantable_claim_that_echoes_a_world_difference_is_never_independent(tmp_path):
+    """Gradient backgrounds in every image of B (toy-shapes, which reads them): the measurements call B
+    "blurrier" or A "noisier", and planting blur or noise reproduces those claims — but not the gradient.
+    Such a claim is an echo of the gradient, tested against it like any claim, and nested under it; the
+    gradient itself stays independent (three seeds; the earlier code kept one plantable echo in each)."""
+    for seed in range(3):
+        root = tmp_path / str(seed)
+        run(synth(root, plants=[], n_per_set=50, seed=seed, image_size=64,
+                  world_pair=pair_differing_in("background", "gradient")))
+        request = CompareRequest(set_a=(root / "set_a",), set_b=(root / "set_b",), model="toy-shapes", seed=seed,
+                                 use_cache=False)
+        result = run(compare_steps(request))
+        independent = [f for f in result.findings if f.independent]
+        assert any(f.statement == "a gradient background" and f.more_in == "b" for f in independent), \
+            [f.statement for f in independent]
+        assert not [f.statement for f in independent if plantable(f)], [f.statement for f in independent]
+        echoes = [f for f in result.supported if plantable(f)]
+        assert echoes and all(f.explained_by is not None for f in echoes), [f.statement for f in echoes]
