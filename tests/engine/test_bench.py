@@ -356,6 +356,19 @@ def test_quick_run_through_the_cli_with_a_clip_model(tmp_path, tiny_clip, capsys
     assert "Targets" in capsys.readouterr().out
 
 
+def test_a_run_of_some_methods_records_and_summarises_only_those(tmp_path):
+    out = tmp_path / "bench"
+    assert main(["bench", "--quick", "--model", "measurements", "--suites", "null", "--methods", "spotdiff,gsclip",
+                 "--out", str(out), "-q"]) == 0
+    document = json.loads((out / "planted.json").read_text())
+    assert document["methods"] == ["spotdiff", "gsclip"]
+    assert document["command"].endswith("--methods spotdiff,gsclip")
+    assert all(set(r["methods"]) == {"spotdiff", "gsclip"} for r in document["pairs"])
+    assert set(document["summary"]["null"]["no difference"]) == {"spotdiff", "gsclip"}
+    assert main(["bench", "--quick", "--suites", "null", "--methods", "spotdiff,visdiff", "-q",
+                 "--model", "measurements"]) == 2
+
+
 def test_unknown_suite_is_an_input_error(capsys):
     assert main(["bench", "--quick", "--suites", "single,nonsense", "-q", "--model", "measurements"]) == 2
     assert "nonsense" in capsys.readouterr().err
@@ -385,7 +398,7 @@ def test_quick_run_with_toy_shapes():
 
 
 def test_spotdiff_is_raced_against_the_baselines_not_against_its_own_parts():
-    from spotdiff.apps.bench.baselines import ABLATIONS, BASELINES
+    from spotdiff.apps.bench.options import ABLATIONS, BASELINES
     from spotdiff.apps.bench.summary import targets
 
     def race(values):

@@ -51,10 +51,8 @@ from ...pipeline import CompareRequest, Space, analyse
 from ...progress import run
 from ...spaces import MEASUREMENTS
 from .judge import Claim
+from .options import METHODS
 
-BASELINES = ("visdiff-embedding", "gsclip", "no-heldout")  # what spotdiff is measured against
-ABLATIONS = ("no-decoder", "decoder", "decoder-ranking")  # spotdiff's own parts, alone or left out: shown, not raced
-METHODS = ("spotdiff", *BASELINES, *ABLATIONS)
 METHOD_TITLES = {"spotdiff": "spotdiff", "visdiff-embedding": "VisDiff embedding-only",
                  "gsclip": "GSCLIP-style t-test", "no-heldout": "spotdiff w/o held-out",
                  "no-decoder": "spotdiff w/o decoder", "decoder": "decoder alone, validated",

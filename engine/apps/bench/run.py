@@ -34,9 +34,9 @@ from ...io.images import scan_image_set
 from ...pipeline import MEASUREMENTS, Space
 from ...progress import Progress, Work, run
 from ...analysis.decoder.proposer import DecoderProposer
-from .baselines import METHODS, PairData, PhraseBank, run_methods
+from .baselines import PairData, PhraseBank, run_methods
 from .judge import JUDGE_VERSION, best_rank, first_match, matches
-from .options import DEFAULT_IMAGE_SIZE, SUITES, add_arguments
+from .options import DEFAULT_IMAGE_SIZE, METHODS, SUITES, add_arguments
 from .suites import BenchPair, build_suites
 from .summary import summarise, write_markdown
 import json
@@ -63,6 +63,7 @@ class BenchConfig:
     workers: int = 1
     keep: Path | None = None
     command: str = ""
+    methods: tuple[str, ...] = METHODS
 
     def __post_init__(self):
         unknown = [s for s in self.suites if s not in SUITES]
@@ -70,6 +71,9 @@ class BenchConfig:
             raise InvalidParameterError("suites", ",".join(self.suites), f"some of {', '.join(SUITES)}")
         if self.workers < 1:
             raise InvalidParameterError("workers", self.workers, "an integer >= 1")
+        unknown = [m for m in self.methods if m not in METHODS]
+        if unknown or not self.methods:
+            raise InvalidParameterError("methods", ",".join(self.methods), f"some of {', '.join(METHODS)}")
 
 
 def run_benchmark(config: BenchConfig) -> Work[dict]:
@@ -93,7 +97,8 @@ def run_benchmark(config: BenchConfig) -> Work[dict]:
         for index, pair in enumerate(pairs):
             yield Progress("bench", index, len(pairs), pair.id)
             folder, synth_seconds = writes.get(index)
-            records.append(_run_pair(pair, folder, embedders, texts, bank, config.seed, synth_seconds, decoder))
+            records.append(_run_pair(pair, folder, embedders, texts, bank, config.seed, synth_seconds, decoder,
+                                     config.methods))
             if not config.keep:
                 shutil.rmtree(folder, ignore_errors=True)
         yield Progress("bench", len(pairs), len(pairs), "summarising")
@@ -101,13 +106,13 @@ def run_benchmark(config: BenchConfig) -> Work[dict]:
         document = {
             "schema": SCHEMA, "command": config.command, "started": started, "runtime_s": round(runtime, 1),
             "model": config.model, "spaces": names, "seed": config.seed, "quick": config.quick,
-            "image_size": config.image_size, "suites": list(config.suites), "methods": list(METHODS),
+            "image_size": config.image_size, "suites": list(config.suites), "methods": list(config.methods),
             "judge_version": JUDGE_VERSION, "recall_at": RECALL_AT,
             "environment": {"python": platform.python_version(), "machine": platform.machine(),
                             "processor": platform.processor() or platform.machine()},
             "pairs": records,
         }
-        document.update(summarise(records))
+        document.update(summarise(records, config.methods))
         return document
     finally:
         if pool is not None:
@@ -141,7 +146,7 @@ class _Writer:
 
 
 def _run_pair(pair: BenchPair, folder: Path, embedders: dict, texts: dict, bank: PhraseBank, seed: int,
-              synth_seconds: float, decoder=None) -> dict:
+              synth_seconds: float, decoder=None, methods: Sequence[str] = METHODS) -> dict:
     set_a = run(scan_image_set(folder / "set_a", "a"))
     set_b = run(scan_image_set(folder / "set_b", "b"))
     start = time.perf_counter()
@@ -150,7 +155,7 @@ def _run_pair(pair: BenchPair, folder: Path, embedders: dict, texts: dict, bank:
         X = run(embed_images(embedder, set_a.images + set_b.images, None))
         spaces.append(Space.of(name, X, embedder, None, texts.get(name)))
     embed_seconds = time.perf_counter() - start
-    answers = run_methods(PairData(tuple(spaces), set_a.images, set_b.images, embedders), bank, seed,
+    answers = run_methods(PairData(tuple(spaces), set_a.images, set_b.images, embedders), bank, seed, methods,
                           decoder=decoder)
     out = pair.to_json() | {"synth_s": round(synth_seconds, 3), "embed_s": round(embed_seconds, 3), "methods": {}}
     for method, answer in answers.items():
@@ -204,13 +209,16 @@ def command_line(config: BenchConfig) -> str:
         parts += ["--suites", ",".join(config.suites)]
     if config.image_size != DEFAULT_IMAGE_SIZE:
         parts += ["--image-size", str(config.image_size)]
+    if tuple(config.methods) != METHODS:
+        parts += ["--methods", ",".join(config.methods)]
     return " ".join(parts)
 
 
 def run_from_args(args) -> int:
     config = BenchConfig(suites=tuple(s.strip() for s in args.suites.split(",") if s.strip()),
                          model=args.model or default_model(), seed=args.seed, quick=args.quick,
-                         image_size=args.image_size, workers=args.workers, keep=args.keep)
+                         image_size=args.image_size, workers=args.workers, keep=args.keep,
+                         methods=tuple(m.strip() for m in args.methods.split(",") if m.strip()))
     config = replace(config, command=command_line(config))
     document = drive(run_benchmark(config), args.quiet)
     json_path, md_path = write_results(document, args.out)

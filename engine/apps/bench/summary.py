@@ -17,11 +17,12 @@ Metrics (``k`` counts a method's claims in its own rank order; for spotdiff only
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import numpy as np
 
-from .baselines import BASELINES, METHOD_TITLES, METHODS
+from .baselines import METHOD_TITLES
+from .options import BASELINES, METHODS
 from .suites import PREVALENCE_SET_SIZES, prevalence_level
 
 SUITE_TITLES = {"single": "single semantic difference", "lowlevel": "low-level edit", "prevalence": "prevalence sweep",
@@ -61,8 +62,9 @@ def _metrics(records: list[dict], method: str) -> dict:
     return out | {"available": True}
 
 
-def summarise(records: list[dict]) -> dict:
-    """{"summary": {suite: {level: {method: metrics}}}, "breakdown": ..., "targets": [...], "timing": ...}."""
+def summarise(records: list[dict], methods: Sequence[str] = METHODS) -> dict:
+    """{"summary": {suite: {level: {method: metrics}}}, "breakdown": ..., "targets": [...], "timing": ...} of
+    ``methods`` (those the records hold)."""
     by_level: dict = defaultdict(lambda: defaultdict(list))
     by_group: dict = defaultdict(lambda: defaultdict(list))
     for r in records:
@@ -70,15 +72,15 @@ def summarise(records: list[dict]) -> dict:
         by_group[r["suite"]][r["group"]].append(r)
     summary = {}
     for suite, levels in by_level.items():
-        summary[suite] = {level: {m: _metrics(rs, m) for m in METHODS} for level, rs in levels.items()}
+        summary[suite] = {level: {m: _metrics(rs, m) for m in methods} for level, rs in levels.items()}
         if len(levels) > 1:
             pooled = [r for rs in levels.values() for r in rs]
-            summary[suite]["all"] = {m: _metrics(pooled, m) for m in METHODS}
-    breakdown = {suite: {group: {m: _metrics(rs, m) for m in METHODS} for group, rs in groups.items()}
+            summary[suite]["all"] = {m: _metrics(pooled, m) for m in methods}
+    breakdown = {suite: {group: {m: _metrics(rs, m) for m in methods} for group, rs in groups.items()}
                  for suite, groups in by_group.items() if suite in BREAKDOWNS}
     timing = {"synth_s_per_pair": _mean(r["synth_s"] for r in records),
               "embed_s_per_pair": _mean(r["embed_s"] for r in records),
-              "method_s_per_pair": {m: _mean(r["methods"][m]["seconds"] for r in records) for m in METHODS}}
+              "method_s_per_pair": {m: _mean(r["methods"][m]["seconds"] for r in records) for m in methods}}
     return {"summary": summary, "breakdown": breakdown, "targets": targets(summary), "timing": timing}
 
 
