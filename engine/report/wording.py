@@ -97,7 +97,8 @@ def describe_link(finding: Finding, by_id: Mapping[str, Finding]) -> str:
         what = f"re-planting {EDIT_NOUNS.get(edit, edit)} into set {into.upper()}"
         if finding.via is not None and finding.via in by_id:  # the re-planted cause is itself nested under target
             name += f", through “{by_id[finding.via].statement}”"
-        interval = f"95 % interval {percent(low)} to {percent(high)}"
+        interval = f"95 % interval {percent(low)} to {percent(high)}" if percent(low) != percent(high) else \
+            "the same in every bootstrap resample of the images"  # 0/1 share scores all flipped by the plant
         if share < 0.5:  # nested for want of a shift of its own, not because the re-planting reproduces it
             return (f"with {name}: not shown to be a difference of its own once the others are accounted for; "
                     f"{what} reproduces {percent(share)} of its shift ({interval})")

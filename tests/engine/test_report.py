@@ -215,6 +215,10 @@ def test_a_side_effect_found_by_re_planting_a_nested_cause_names_both(tmp_path):
     assert describe_link(second, by_id).startswith(
         "side effect of “blurrier”, through “claim 1”: re-planting the warm cast into set A reproduces this (110 %")
     assert describe_link(first, by_id).startswith("side effect of “blurrier”: re-planting the blur into set A")
+    assert "95 % interval 70 % to 110 %" in describe_link(first, by_id)
+    every = replace(first, reproduced=(1.0, 1.0, 1.0))  # a share claim whose every image the plant flips
+    assert describe_link(every, by_id).endswith("(100 % of its shift, the same in every bootstrap resample of the "
+                                                "images)")
     doc = to_json_dict(replace(result, findings=tuple(findings)))
     via = {f["statement"]: f["via"] for f in doc["findings"]}
     assert (via["claim 1"], via["claim 2"]) == (None, first.id)
