@@ -8,7 +8,10 @@ The files to embed are sorted by path and cut into shards of ``shard_size`` file
 [k·size, (k+1)·size). A shard is named by the digest of its paths, so a resumed run skips exactly the shards whose
 files are the same and done, and a changed listing redoes only the shards it changed. A shard's file is written
 beside its final name and renamed into place, then its line appended to shards.jsonl: a run killed at any moment
-leaves finished shards finished, and at worst one unlogged file that the next run writes again.
+leaves finished shards finished, and at worst one unlogged file that the next run writes again. The file of a shard
+that keeps pixels holds its rows in Parquet row groups of ROW_GROUP_ROWS, so that a comparison of a draw reads the
+kept pixels of the groups that hold drawn rows, not of whole shards (a store written before that, or one without
+pixels, has one group per shard, read whole).
 
 One row per image (frames and slices of one file are rows of their own) and one per file that could not be used:
 
@@ -64,6 +67,11 @@ SCHEMA = pa.schema([
 ])
 READ_COLUMNS = [name for name in SCHEMA.names if name != "pixels"]  # what a comparison reads of every shard
 COPIES = "store-copies"  # the stores' kept pixels, as files, under the user's cache folder (content-addressed)
+# Rows per Parquet row group of a shard that keeps pixels: the unit its kept copies are read in. A draw of a fraction p
+# of a store reads 1 - (1 - p)^ROW_GROUP_ROWS of its pixels: at the default draw of 50,000 from 2 x 10^6 (p = 2.5 %)
+# 33 % with 16 rows, 99.8 % with 256. A group costs ~1.7 kB of footer (~0.2 % of 16 copies of 50 kB) and some time
+# when a comparison reads the shard's vectors; a store without pixels keeps one group per shard.
+ROW_GROUP_ROWS = 16
 
 
 @dataclass(frozen=True)
@@ -210,7 +218,7 @@ class StoreWriter:
                              "library versions); give --precision fp32 or bf16 explicitly and the same --weights.")
         final = self.folder / SHARDS / f"part-{rows.index:05d}.parquet"
         part = final.with_suffix(".parquet.part")
-        pq.write_table(rows.table(), part)
+        pq.write_table(rows.table(), part, row_group_size=ROW_GROUP_ROWS if self.settings.keep_pixels else None)
         os.replace(part, final)
         entry = {"index": rows.index, "digest": rows.digest, "file": f"{SHARDS}/{final.name}",
                  "n_rows": len(rows.columns["order"]), "n_embedded": rows.n_embedded,
@@ -281,6 +289,8 @@ class StoredSet:
     spaces : the store's embedders: {"model": {"key", "dim", "precision"}, "measurements": {...}}
     left_out : when only a draw of the images was read (``max_images``), the others, searchable for exemplars
         (spotdiff.cluster.rest.LeftOut); else None
+    places : ndarray of shape (n_images, 2), the (shard, row) each image was read from, in ``image_set.images``
+        order (rows count every row of the shard's file, skipped files too); None: not known, read every row
     """
 
     folder: Path
@@ -291,6 +301,7 @@ class StoredSet:
     spaces: dict
     runs: tuple[dict, ...]
     left_out: LeftOut | None = field(default=None, repr=False)
+    places: np.ndarray | None = field(default=None, repr=False)
 
 
 def read_store(folder: Path | str, label: str, *, min_images: int = 8, max_images: int | None = None,
@@ -321,13 +332,10 @@ def read_store(folder: Path | str, label: str, *, min_images: int = 8, max_image
     # shard by shard into arrays made once: what is held at the end is the vectors and the records, not the tables
     X = np.empty((n_images, spaces["model"]["dim"]), np.float32)
     M = np.empty((n_images, spaces["measurements"]["dim"]), np.float32)
+    places = np.empty((n_images, 2), np.int64)
     images, skipped, first = [], [], 0  # first: the index, among all the store's images, of the shard's first
     for k in sorted(digests):
-        try:
-            table = pq.read_table(folder / done[k]["file"], columns=READ_COLUMNS, schema=SCHEMA)
-        except (OSError, pa.ArrowException) as e:
-            raise StoreError(folder, f"has a shard that cannot be read ({e})", "Delete that shard's line from "
-                             "shards.jsonl and run 'spotdiff embed' again to redo it.") from e
+        table = _read_rows(folder / done[k]["file"], None, READ_COLUMNS)  # raises StoreError for a damaged shard
         shard_images, rows, shard_skipped = _records(table)
         rows = np.asarray(rows, np.int64)
         shard_X = _matrix(table.column("vector"), rows, X.shape[1], folder)
@@ -344,7 +352,7 @@ def read_store(folder: Path | str, label: str, *, min_images: int = 8, max_image
         if at.stop > n_images:
             raise StoreError(folder, f"has more images in shard {k} than its log line says",
                              "Delete that shard's line from shards.jsonl and run 'spotdiff embed' again to redo it.")
-        X[at], M[at] = shard_X, shard_M
+        X[at], M[at], places[at, 0], places[at, 1] = shard_X, shard_M, k, rows
         images.extend(shard_images)
         skipped.extend(shard_skipped)
     sources = tuple(Path(s) for s in manifest["sources"])
@@ -356,11 +364,11 @@ def read_store(folder: Path | str, label: str, *, min_images: int = 8, max_image
     keys = [record_order(r) for r in images]
     if any(later < earlier for earlier, later in zip(keys, keys[1:])):  # shards are in scan order; made otherwise
         order = sorted(range(len(images)), key=keys.__getitem__)
-        images, X, M = [images[i] for i in order], X[order], M[order]
+        images, X, M, places = [images[i] for i in order], X[order], M[order], places[order]
     image_set = ImageSet(label, sources, tuple(images), tuple(sorted(skipped, key=lambda f: f.path)),
                          n_found if drawn is not None else None)
     return StoredSet(folder, image_set, X, M, StoreSettings(**manifest["settings"]), spaces,
-                     tuple(manifest.get("runs", ())), left_out.finish() if left_out is not None else None)
+                     tuple(manifest.get("runs", ())), left_out.finish() if left_out is not None else None, places)
 
 
 def rows_at(stored: StoredSet, places: Sequence[tuple[int, int]], copies: Path | None = None
@@ -370,16 +378,18 @@ def rows_at(stored: StoredSet, places: Sequence[tuple[int, int]], copies: Path |
     store's copy, written into that folder."""
     done, out = finished(stored.folder), {}
     dims = (stored.spaces["model"]["dim"], stored.spaces["measurements"]["dim"])
-    for k in sorted({shard for shard, _ in places}):
-        table = pq.read_table(stored.folder / done[k]["file"], columns=READ_COLUMNS, schema=SCHEMA)
+    by_shard = _by_shard(places)
+    for k, wanted in by_shard.items():  # the row groups that hold the places, and of them those rows only
+        table = _read_rows(stored.folder / done[k]["file"], wanted, READ_COLUMNS)
         images, rows, _ = _records(table)
-        of_row = dict(zip(rows, images))
-        wanted = np.array([row for shard, row in places if shard == k], np.int64)
-        X, M = (_matrix(table.column(c), wanted, d, stored.folder) for c, d in zip(("vector", "measurements"), dims))
-        out.update({(k, int(row)): (of_row[int(row)], x, m) for row, x, m in zip(wanted, X, M)})
+        if len(rows) != len(wanted):
+            raise StoreError(stored.folder, f"has no image at some of rows {wanted.tolist()} of shard {k}",
+                             "Read the store again (its shards changed since it was read).")
+        X, M = (_matrix(table.column(c), np.arange(len(wanted)), d, stored.folder)
+                for c, d in zip(("vector", "measurements"), dims))
+        out.update({(k, int(row)): (image, x, m) for row, image, x, m in zip(wanted, images, X, M)})
     if copies is not None:
-        written = _write_copies(stored, sorted({k for k, _ in places}), {r.content_hash for r, _, _ in out.values()},
-                                copies)
+        written = _write_copies(stored, by_shard, copies)
         out = {place: (replace(r, stored_copy=written[r.content_hash]), x, m) for place, (r, x, m) in out.items()}
     return out
 
@@ -392,8 +402,12 @@ def with_kept_copies(stored: StoredSet, into: Path) -> StoredSet:
     if not side:
         raise StoreError(stored.folder, "kept no copies of its images' pixels",
                          "Embed the images again with 'spotdiff embed --keep-pixels' to compare without them.")
-    shards = sorted(int(k) for k in _read_manifest(stored.folder).get("digests", {}))
-    copies = _write_copies(stored, shards, {r.content_hash for r in stored.image_set.images}, into)
+    if stored.places is not None:  # the drawn images' rows only, read from the row groups that hold them
+        places = _by_shard(stored.places)
+    else:  # every row of every shard
+        done, digests = finished(stored.folder), _read_manifest(stored.folder).get("digests", {})
+        places = {k: np.arange(done[k]["n_rows"]) for k in sorted(int(k) for k in digests)}
+    copies = _write_copies(stored, places, into, {r.content_hash for r in stored.image_set.images})
     missing = [r for r in stored.image_set.images if r.content_hash not in copies]
     if missing:
         raise StoreError(stored.folder, f"kept no copy of {len(missing)} of its images (the first: {missing[0].path})",
@@ -402,16 +416,18 @@ def with_kept_copies(stored: StoredSet, into: Path) -> StoredSet:
     return replace(stored, image_set=replace(stored.image_set, images=images))
 
 
-def _write_copies(stored: StoredSet, shards: Sequence[int], wanted: set[str], into: Path) -> dict[str, Path]:
-    """The kept copies of the images ``wanted`` (content hashes) among ``shards``, written into ``into`` (once: a
-    copy's name is its content hash and side); content hash -> file."""
+def _write_copies(stored: StoredSet, places: dict[int, np.ndarray], into: Path, wanted: set[str] | None = None
+                  ) -> dict[str, Path]:
+    """The kept copies of the images at ``places`` (shard -> sorted rows; of them those whose content hash is
+    ``wanted``, when given), written into ``into`` (once: a copy's name is its content hash and side); content hash
+    -> file. Only the row groups that hold the rows are read."""
     side = stored.settings.keep_pixels
     into.mkdir(parents=True, exist_ok=True)
     done, copies = finished(stored.folder), {}
-    for k in shards:
-        table = pq.read_table(stored.folder / done[k]["file"], columns=["content_hash", "pixels"], schema=SCHEMA)
+    for k, rows in places.items():
+        table = _read_rows(stored.folder / done[k]["file"], rows, ["content_hash", "pixels"])
         for content_hash, data in zip(*(table.column(c).to_pylist() for c in ("content_hash", "pixels"))):
-            if content_hash not in wanted or data is None:
+            if wanted is not None and content_hash not in wanted or data is None:
                 continue
             target = into / f"{re.sub(r'[^0-9A-Za-z-]', '_', content_hash)}-{side}.png"
             if not target.exists():
@@ -420,6 +436,56 @@ def _write_copies(stored: StoredSet, shards: Sequence[int], wanted: set[str], in
                 os.replace(part, target)
             copies[content_hash] = target
     return copies
+
+
+def _by_shard(places: Sequence[tuple[int, int]] | np.ndarray) -> dict[int, np.ndarray]:
+    """(shard, row) pairs as shard -> its rows, sorted and each once; shards in order."""
+    pairs = np.unique(np.asarray(places, np.int64).reshape(-1, 2), axis=0)  # sorted by shard, then row
+    shards, starts = np.unique(pairs[:, 0], return_index=True)
+    return {int(k): rows for k, rows in zip(shards, np.split(pairs[:, 1], starts[1:]))}
+
+
+def _read_rows(path: Path, rows: np.ndarray | None, columns: Sequence[str]) -> pa.Table:
+    """Rows ``rows`` (sorted, each once; None: all) of the shard file ``path``, of ``columns``, in that order: only
+    the row groups that hold them are read (the group sizes come from the file's footer), so a few rows of a shard
+    cost their groups, not the shard; a column the file was written without reads as nulls (as pq.read_table with
+    SCHEMA reads it). Raises StoreError for a shard that cannot be read."""
+    try:
+        with pq.ParquetFile(path) as file:
+            present = [c for c in columns if c in file.schema_arrow.names]
+            if rows is None:
+                return _with_nulls(file.read(columns=present), columns)
+            sizes = np.array([file.metadata.row_group(g).num_rows for g in range(file.metadata.num_row_groups)],
+                             np.int64)
+            ends = np.cumsum(sizes)
+            if len(rows) and not (0 <= rows[0] and rows[-1] < (ends[-1] if len(ends) else 0)):
+                raise StoreError(path.parent.parent, f"has {int(sizes.sum())} rows in {path.name}, not row "
+                                                     f"{int(rows[-1])}", "Read the store again (its shards "
+                                                                         "changed since it was read).")
+            of_row = np.searchsorted(ends, rows, side="right")  # each row's group
+            groups = np.unique(of_row)
+            table = file.read_row_groups(groups.tolist(), columns=present) if len(groups) else \
+                file.schema_arrow.empty_table().select(present)
+    except (OSError, pa.ArrowException) as e:
+        raise StoreError(path.parent.parent, f"has a shard that cannot be read ({e})", "Delete that shard's line "
+                         "from shards.jsonl and run 'spotdiff embed' again to redo it.") from e
+    at = np.cumsum(sizes[groups]) - sizes[groups]  # each group's first row in ``table``
+    local = rows - (ends - sizes)[of_row] + at[np.searchsorted(groups, of_row)]  # sorted
+    picked, start = [], 0
+    for batch in table.to_batches():  # batch by batch: a take of the whole table joins its chunks, and a binary
+        lo, hi = np.searchsorted(local, [start, start + batch.num_rows])  # column over 2 GiB cannot be joined
+        if hi > lo:
+            picked.append(batch.take(pa.array(local[lo:hi] - start)))
+        start += batch.num_rows
+    return _with_nulls(pa.Table.from_batches(picked, schema=table.schema), columns)
+
+
+def _with_nulls(table: pa.Table, columns: Sequence[str]) -> pa.Table:
+    """``table`` with ``columns`` in that order, those it lacks (a shard written before SCHEMA had them) as nulls."""
+    for name in columns:
+        if name not in table.column_names:
+            table = table.append_column(SCHEMA.field(name), pa.nulls(len(table), SCHEMA.field(name).type))
+    return table.select(list(columns))
 
 
 def _records(table: pa.Table) -> tuple[list[ImageRecord], list[int], list[SkippedFile]]:

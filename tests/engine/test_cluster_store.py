@@ -25,7 +25,8 @@ import spotdiff  # noqa: E402
 from spotdiff.apps.cli import main  # noqa: E402
 from spotdiff.cluster import EmbedRequest, compare_stores, embed_steps, read_store  # noqa: E402
 from spotdiff.cluster.inputs import list_inputs  # noqa: E402
-from spotdiff.cluster.store import LOG, iter_store_rows  # noqa: E402
+import spotdiff.cluster.store as store_module  # noqa: E402
+from spotdiff.cluster.store import LOG, iter_store_rows, rows_at, with_kept_copies  # noqa: E402
 from spotdiff.errors import ImageListError, StoreError  # noqa: E402
 from spotdiff.analysis.validate import Split  # noqa: E402
 from spotdiff.io.images import draw_rows, scan_image_set  # noqa: E402
@@ -184,6 +185,65 @@ def _exemplars_are_the_best_of_what_discovery_did_not_see(result, stores):
             assert shown == best[:len(shown)] and len(shown) == min(6, len(unseen))
             checked += any(p not in {r.path for r in getattr(result, f"set_{label}").images} for p in shown)
     assert checked  # some exemplar is an image the draw left out
+
+
+def test_a_draw_reads_the_kept_copies_of_its_rows_only_from_the_row_groups_that_hold_them(pair, tmp_path,
+                                                                                         monkeypatch):
+    """Shards are written in row groups of ROW_GROUP_ROWS rows; with the images gone, a draw's copies are read from
+    the groups that hold drawn rows (and of them the drawn rows only), an exemplar's from its group; a store of one
+    group per shard (as written before) gives the same copies."""
+    folders, _ = pair
+    images = tmp_path / "images"
+    shutil.copytree(folders / "set_a", images)
+    stores = {}
+    for layout, group_rows in (("groups", 3), ("one group", None)):  # None: pq.write_table's default, as before
+        monkeypatch.setattr(store_module, "ROW_GROUP_ROWS", group_rows)
+        stores[layout] = tmp_path / layout
+        run(embed_steps(EmbedRequest(sources=(images,), out=stores[layout], model="toy-shapes", ray="none",
+                                     shard_size=10, keep_pixels=64)))  # shards of 10, 10 and 4 files
+    assert [pq.ParquetFile(p).metadata.num_row_groups for p in sorted((stores["groups"] / "shards").iterdir())] \
+        == [4, 4, 2]
+    assert [pq.ParquetFile(p).metadata.num_row_groups for p in sorted((stores["one group"] / "shards").iterdir())] \
+        == [1, 1, 1]
+    shutil.rmtree(images)
+    pixels = {r["content_hash"]: r["pixels"] for r in iter_store_rows(stores["groups"])}
+    assert len(pixels) == N and None not in pixels.values()
+    assert pixels == {r["content_hash"]: r["pixels"] for r in iter_store_rows(stores["one group"])}
+
+    groups_read = []
+    read_row_groups = pq.ParquetFile.read_row_groups
+
+    def counted(self, row_groups, *args, **kwargs):
+        groups_read.append(list(row_groups))
+        return read_row_groups(self, row_groups, *args, **kwargs)
+
+    monkeypatch.setattr(pq.ParquetFile, "read_row_groups", counted)
+    drawn = draw_rows(N, 5, 0, "a")
+    needed = {(i // 10, i % 10 // 3) for i in drawn}  # (shard, group) of each drawn row: no file was skipped
+    shards = sorted({k for k, _ in needed})
+    for layout, wanted in (("groups", [sorted(g for j, g in needed if j == k) for k in shards]),
+                           ("one group", [[0] for _ in shards])):
+        groups_read.clear()
+        stored = read_store(stores[layout], "a", max_images=5)
+        assert [r.path.name for r in stored.image_set.images] == [_files(folders / "set_a")[i].name for i in drawn]
+        assert stored.places.tolist() == [[i // 10, i % 10] for i in drawn]
+        copied = with_kept_copies(stored, tmp_path / f"copies of {layout}")
+        assert groups_read == wanted and sum(map(len, wanted)) < 10  # of the 4 + 4 + 2 groups (or 3)
+        assert [r.content_hash for r in copied.image_set.images] == [r.content_hash for r in stored.image_set.images]
+        assert [r.stored_copy.read_bytes() for r in copied.image_set.images] == \
+            [pixels[r.content_hash] for r in stored.image_set.images]
+        assert len(list((tmp_path / f"copies of {layout}").iterdir())) == 5  # the drawn images' copies only
+
+        groups_read.clear()
+        whole = read_store(stores[layout], "a")
+        found = rows_at(stored, [(1, 7), (0, 2)], tmp_path / f"exemplars of {layout}")  # images 17 and 2
+        assert groups_read == ([[0], [2]] if layout == "groups" else [[0], [0]]) * 2  # vectors, then pixels
+        for (k, row), i in (((1, 7), 17), ((0, 2), 2)):
+            record, x, m = found[k, row]
+            assert record.content_hash == whole.image_set.images[i].content_hash
+            assert record.stored_copy.read_bytes() == pixels[record.content_hash]
+            np.testing.assert_array_equal(x, whole.X[i])
+            np.testing.assert_array_equal(m, whole.M[i])
 
 
 def _files(root: Path) -> list[Path]:
