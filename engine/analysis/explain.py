@@ -15,7 +15,9 @@ within each set; at most three). The held-out half only tests, on each claim's o
   the sets (:func:`echoing_causes`): an edit that reproduces a claim does not show that nothing explains the
   claim ("brighter" beside a sand background); a cause that is an echo itself is not planted;
 * re-planting: the causes are planted into the other set's held-out images (all but the claim itself), so
-  the claimed set is compared with images that have the cause too;
+  the claimed set is compared with images that have the cause too; a claim whose shift the planted causes
+  reproduce at least half of (REPRODUCED_ENOUGH) is their echo, even when what is left of it is significant
+  (darker images read as "rotated" by toy-shapes, the rest of that shift from the other difference);
 * regression: the claim's held-out score is regressed on its parents' scores within each set (ANCOVA: one
   slope per parent, shared by both sets), and the set effect left over is tested one-sided by a
   Freedman–Lane permutation test.
@@ -245,6 +247,10 @@ def explain(findings: Sequence[Finding], discovery: Half, heldout: Half, *, alph
                 p_cond[k], shares = (_marginal_p(findings[k], half) if notes[k]["planted"] else findings[k].p_value,
                                      np.zeros(0))
             notes[k].update(shares=shares, parents=own)
+    for i in order:  # planting the causes makes most of its shift: their echo, whatever else moves the rest
+        if notes[i]["planted"] and \
+                reproduced_share(findings[i], heldout, notes[i]["half"])[0] >= REPRODUCED_ENOUGH:
+            p_cond[i] = 1.0
     cause_indices = {c.index for c in causes}
     effects = {j: _discovery_effect(findings[j], discovery) for j in order}
     for i in order:  # an earlier claim the held-out sets do not overlap on: regression cannot show more
