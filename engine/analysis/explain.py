@@ -13,7 +13,7 @@ within each set; at most three). The held-out half only tests, on each claim's o
 
 * a cause's own claim: tested against the stronger claims that are not causes and that it follows within
   the sets (:func:`echoing_causes`): an edit that reproduces a claim does not show that nothing explains the
-  claim ("brighter" beside a sand background); a cause that is an echo itself is not planted;
+  claim ("blurrier" beside gradient backgrounds); a cause that is an echo itself is not planted;
 * re-planting: the causes are planted into the other set's held-out images (all but the claim itself), so
   the claimed set is compared with images that have the cause too; a claim whose shift the planted causes
   reproduce at least half of (REPRODUCED_ENOUGH) is their echo, even when what is left of it is significant
@@ -280,8 +280,8 @@ def echoing_causes(findings: Sequence[Finding], causes: Sequence, discovery: Hal
     """The causes that are echoes themselves: {cause index: (the claim it echoes, p, shares, aliased)}.
 
     A cause is chosen because planting its edit reproduces its own shift; that shows what the edit would
-    explain, not that nothing explains the edit's claim: a sand background makes images "brighter", and
-    planting brightness reproduces that claim. So each cause is tested like any claim against the claims that
+    explain, not that nothing explains the edit's claim: gradient backgrounds make images "blurrier", and
+    planting blur reproduces that claim. So each cause is tested like any claim against the claims that
     are not causes: a claim at least as strong on the discovery half whose scores it follows within each set,
     towards the sets' shift (r >= PARENT_CORRELATION on the discovery half: an echo moves with what it echoes;
     a claim moving against it, as images with greener objects are less warm, is no echo of it), and which
