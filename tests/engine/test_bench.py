@@ -409,3 +409,5 @@ def test_spotdiff_is_raced_against_the_baselines_not_against_its_own_parts():
     assert race(ahead)["met"] and race(ahead)["bound"] == "ahead of all"  # an ablation doing better is no race
     behind = dict(ahead, gsclip=0.85)
     assert not race(behind)["met"] and race(behind)["bound"] == "not ahead of: GSCLIP-style t-test 0.85"
+    alone = {"single": {"100 %": {"spotdiff": {"acc1": 0.8}, **{m: {"acc1": 0.9} for m in ABLATIONS}}}}
+    assert not [t for t in targets(alone) if t["target"].startswith("spotdiff ahead")]  # no baseline ran: no race

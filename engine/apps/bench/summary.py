@@ -124,6 +124,8 @@ def targets(summary: dict) -> list[dict]:
         ours = _get(summary, suite, level, "spotdiff", metric)
         theirs = {m: _get(summary, suite, level, m, metric) for m in BASELINES}  # not its own ablations
         theirs = {m: v for m, v in theirs.items() if v is not None}
+        if not theirs:
+            continue  # no baseline ran (bench --methods): nothing to be ahead of
         better = (lambda a, b: a < b) if metric in LOWER_IS_BETTER else (lambda a, b: a > b)
         behind = [f"{METHOD_TITLES[m]} {v:.2f}" for m, v in theirs.items() if ours is None or not better(ours, v)]
         out.append({"target": f"spotdiff ahead of every baseline: {SUITE_TITLES[suite]} ({metric})",
