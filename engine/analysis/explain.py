@@ -286,8 +286,10 @@ def echoing_causes(findings: Sequence[Finding], causes: Sequence, discovery: Hal
     towards the sets' shift (r >= PARENT_CORRELATION on the discovery half: an echo moves with what it echoes;
     a claim moving against it, as images with greener objects are less warm, is no echo of it), and which
     planting the cause's edit does not reproduce (at least REPRODUCED_ENOUGH would make that claim the
-    echo). When the held-out sets overlap on that claim, the cause's held-out shift left after it (regression
-    within the sets, the other causes planted, as for every claim) must be significant at ``alpha``; when
+    echo). When the held-out sets overlap on that claim, and the claim keeps a shift of its own after the cause
+    (at SWAP_P, as a claim that takes another's place must: "less blue" and "darker" explain each other, and the
+    darkening stays the cause), the cause's held-out shift left after it (regression within the sets, the other
+    causes planted, as for every claim) must be significant at ``alpha``; when
     they do not, the regression only extrapolates and the cause is aliased with it. A cause that fails is
     not planted for the other claims' tests and is nested under the claim it echoes."""
     if replanter is None or not causes:
@@ -300,14 +302,13 @@ def echoing_causes(findings: Sequence[Finding], causes: Sequence, discovery: Hal
     for c in causes:
         half = replanter.variant(heldout, [d for d in causes if d.index != c.index])
         y, claimed = claim_data(findings[c.index], half)
-        near = sorted((k for k in others if effects[k] >= effects[c.index]),
-                      key=lambda k: -_correlation(ranks[c.index], ranks[k]))
-        for k in near:
-            if _correlation(ranks[c.index], ranks[k]) < PARENT_CORRELATION:
-                break
-            x = claim_data(findings[k], half)[0]
+        r = {k: _correlation(ranks[c.index], ranks[k]) for k in others if effects[k] >= effects[c.index]}
+        for k in sorted((k for k in r if r[k] >= PARENT_CORRELATION), key=lambda k: -r[k]):
+            x, claimed_k = claim_data(findings[k], half)
             apart = _apart(x, claimed)
             p, shares = (1.0, np.ones(1)) if apart else residual_shift_p(y, claimed, x[:, None], seed=seed + c.index)
+            if not apart and residual_shift_p(x, claimed_k, y[:, None], seed=seed + k)[0] > SWAP_P:
+                continue  # the cause explains that claim as well as it explains the cause: no reason to prefer it
             if p > alpha and reproduced_share(findings[k], heldout,
                                               replanter.variant(heldout, [c]))[0] < REPRODUCED_ENOUGH:
                 out[c.index] = (k, p, shares, apart)

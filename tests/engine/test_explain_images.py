@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from spotdiff.apps.bench.judge import matches
-from spotdiff.apps.bench.suites import Planted
+from spotdiff.apps.bench.suites import Planted, photo_pool
 from spotdiff.synthetic.edits import EDITS
 from spotdiff.pipeline import CompareRequest, compare_steps
 from spotdiff.progress import run
@@ -94,3 +94,16 @@ def test_a_plantable_claim_that_echoes_a_world_difference_is_never_independent(t
         assert not [f.statement for f in independent if plantable(f)], [f.statement for f in independent]
         echoes = [f for f in result.supported if plantable(f)]
         assert echoes and all(f.explained_by is not None for f in echoes), [f.statement for f in echoes]
+
+
+def test_a_cause_that_explains_a_collinear_claim_as_well_as_it_is_explained_stays_the_cause(tmp_path):
+    """Photo crops (from scikit-image and scikit-learn), every image of B darkened: "less blue" follows
+    "darker" image by image, and each explains the other. The darkening, which re-planting shows to be a
+    cause, stays the one difference; "less blue" is not preferred to it as the claim the darkening echoes."""
+    pool = photo_pool(tmp_path / "pool", 120, 128)
+    run(synth(tmp_path / "pair", plants=[("darker", 0.6)], n_per_set=60, source=pool, seed=3, image_size=128))
+    request = CompareRequest(set_a=(tmp_path / "pair" / "set_a",), set_b=(tmp_path / "pair" / "set_b",), seed=0,
+                             use_cache=False)
+    result = run(compare_steps(request))
+    independent = [(f.statement, f.more_in) for f in result.findings if f.independent]
+    assert independent == [("darker", "b")], independent
