@@ -1,14 +1,16 @@
-"""Train the shipped decoder for toy-shapes and measure it: the training curve, held-out accuracy beside single
-numbers a decoder could rank by (VisDiff's mean-difference cosine among them), by source and share, and a
-leave-attributes-out evaluation.
+"""Train a shipped decoder (for toy-shapes, or for the measurements alone) and measure it: the training curve,
+held-out accuracy beside single numbers a decoder could rank by (VisDiff's mean-difference cosine among them), by
+source and share, and a leave-attributes-out evaluation.
 
     python benchmarks/train_decoder.py                       # 1500 training + 300 held-out episodes, ships it
     python benchmarks/train_decoder.py --episodes 200 --heldout 100 --no-ship     # a quick look
+    python benchmarks/train_decoder.py --model measurements --episodes 1200 --heldout 300
 
-Episodes are drawn and embedded once and kept in --work (default: the spotdiff cache folder), so a second run
-with other training settings re-uses them. Writes engine/model_weights/decoder-toy-shapes/ and
-engine/model_configs/decoder-toy-shapes.json (unless --no-ship), benchmarks/results/decoder.md and
-benchmarks/results/decoder_curve.svg.
+Episodes are drawn with the model's mix (spotdiff.apps.decoder.episodes.mix_for: for the measurements, only the
+edits a measurement names), embedded once and kept in --work (default: the spotdiff cache folder), in files named
+by the model, so a second run with other training settings re-uses them. Writes engine/model_weights/decoder-MODEL/
+and engine/model_configs/decoder-MODEL.json (unless --no-ship) and benchmarks/results/decoder.md and
+decoder_curve.svg (toy-shapes) or decoder-MODEL.md and decoder-MODEL_curve.svg (another model).
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ from scipy import stats
 
 from _common import cpu_line, table
 from spotdiff.analysis.decoder import FEATURES, Decoder, top1_accuracy
-from spotdiff.apps.decoder.episodes import draw_specs, embed_episodes, to_examples
-from spotdiff.apps.decoder.training import CURVE_POINTS, Trained, chance_level, curve_svg, write_decoder
+from spotdiff.apps.decoder.episodes import draw_specs, embed_episodes, mix_for, to_examples
+from spotdiff.apps.decoder.training import CURVE_POINTS, Trained, chance_level, curve_svg, spaces_for, write_decoder
 from spotdiff.models.embedders.base import TextEmbedder
 from spotdiff.models.embedding import TextMemo
 from spotdiff.models.host import ModelHost
@@ -35,27 +37,31 @@ from spotdiff.models.paths import cache_dir
 from spotdiff.progress import run
 
 RESULTS = Path(__file__).resolve().parent / "results"
-MODEL = "toy-shapes"
-READS = (MODEL, "measurements")
-# withheld from training in turn, each scored on held-out episodes that plant it
-LEAVE_OUT = ("colour", "shape", "background", "edit:blur", "edit:rectangles", "edit:warm")
+MODEL = "toy-shapes"  # the default: its results are decoder.md and decoder_curve.svg
+# withheld from training in turn, each scored on held-out episodes that plant it (edits only for the measurements:
+# their episodes plant nothing else)
+LEAVE_OUT = {MODEL: ("colour", "shape", "background", "edit:blur", "edit:rectangles", "edit:warm"),
+             "measurements": ("edit:blur", "edit:warm", "edit:darker", "edit:noise", "edit:jpeg")}
+BREAKDOWN_WORDS = {MODEL: "what was planted first, its share of B, and the number of differences",
+                   "measurements": "source, the edit planted, and its share of B"}
 
 
 CHUNK = 50  # episodes per file of --work: a longer run re-uses a shorter one's episodes
 
 
-def drawn(n: int, seed: int, work: Path, embedders) -> tuple[list, float]:
-    """Episodes 0..n-1 of ``seed``, drawn and embedded, CHUNK at a time, each chunk kept in ``work``; and the
-    seconds drawing and embedding them took (when they were made, kept in work/timings.json)."""
+def drawn(n: int, seed: int, work: Path, embedders, model: str = MODEL) -> tuple[list, float]:
+    """Episodes 0..n-1 of ``seed`` with ``model``'s mix, drawn and embedded, CHUNK at a time, each chunk kept in
+    ``work`` under a name with the model's; and the seconds drawing and embedding them took (when they were made,
+    kept in work/timings.json)."""
     out, seconds = [], 0.0
     timings_file = work / "timings.json"
     timings = json.loads(timings_file.read_text()) if timings_file.is_file() else {}
     for start in range(0, n, CHUNK):
         count = min(CHUNK, n - start)
-        path = work / f"episodes-{MODEL}-seed{seed}-{start}-{start + count}.pkl"
+        path = work / f"episodes-{model}-seed{seed}-{start}-{start + count}.pkl"
         if not path.is_file():
             clock = time.perf_counter()
-            chunk = run(embed_episodes(draw_specs(count, seed=seed, start=start), embedders))
+            chunk = run(embed_episodes(draw_specs(count, seed=seed, start=start, **mix_for(model)), embedders))
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(pickle.dumps(chunk))
             timings[path.name] = round(time.perf_counter() - clock, 1)
@@ -64,6 +70,44 @@ def drawn(n: int, seed: int, work: Path, embedders) -> tuple[list, float]:
         seconds += timings.get(path.name, float("nan"))
         out.extend(pickle.loads(path.read_bytes()))
     return out, seconds
+
+
+def results_stem(model: str) -> str:
+    """The name of the results files: decoder (toy-shapes, as before the measurements' decoder), or decoder-MODEL."""
+    return "decoder" if model == MODEL else f"decoder-{model}"
+
+
+def mix_words(model: str) -> str:
+    """What the model's episodes are, for the report and the shipped entry's description."""
+    if model == MODEL:
+        return "the procedural world and of photographs with planted differences"
+    return (f"photographs and of the procedural world with one planted edit that a measurement names "
+            f"({', '.join(mix_for(model)['edits'])}), sets A and B drawn alike otherwise")
+
+
+def candidates_words(model: str, n: int) -> str:
+    if model == MODEL:
+        return (f"{n} candidate claims x 3 share bins per episode (fewer where the images are outside toy-shapes' "
+                "domain and only the measurements are read)")
+    return (f"episodes of {mix_words(model)}; {n} candidate claims (every measurement, higher or lower in B) x 3 "
+            "share bins per episode")
+
+
+def breakdown_keys(spec, model: str) -> tuple[str, ...]:
+    """The rows of the by-episode table an episode counts in."""
+    if model == MODEL:
+        kind = spec.tags[0].split(":")[0]  # an attribute kind, or "edit"
+        return (f"{spec.source}: {kind}", f"share {round(100 * spec.shares[0])} %",
+                f"{len(spec.planted)} difference(s)")
+    return (f"source: {spec.source}", spec.tags[0], f"share {round(100 * spec.shares[0])} %")
+
+
+def description(model: str, reads, n_train: int, top1: float, top1_claim: float) -> str:
+    """The shipped registry entry's description."""
+    whose = " and the ".join(reads) if len(reads) > 1 else f"the {model} alone"
+    return (f"spotdiff's decoder for {whose}: ranks the statements a comparison could make from the discovery "
+            f"half's numbers; trained on {n_train} episodes of {mix_words(model)} (benchmarks/train_decoder.py); "
+            f"held-out top-1 {top1:.2f} of the full statement, {top1_claim:.2f} of the claim.")
 
 
 def picks(examples, column: str) -> float:
@@ -85,14 +129,18 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=int, default=60)
     p.add_argument("--work", type=Path, default=cache_dir() / "decoder-episodes")
     p.add_argument("--no-ship", action="store_true", help="do not write the shipped decoder")
+    p.add_argument("--model", default=MODEL, choices=tuple(LEAVE_OUT),
+                   help=f"the model whose decoder is trained (default {MODEL}); measurements: the decoder that "
+                        "reads the measurements alone")
     args = p.parse_args(argv)
+    model, reads = args.model, spaces_for(args.model)
     print(cpu_line(), flush=True)
     clock = time.perf_counter()
     host = ModelHost()
-    embedders = {name: host.embedder(name) for name in READS}
+    embedders = {name: host.embedder(name) for name in reads}
     texts = {name: TextMemo(e) for name, e in embedders.items() if isinstance(e, TextEmbedder)}
-    train_drawn, train_s_drawn = drawn(args.episodes, args.seed, args.work, embedders)
-    test_drawn, test_s_drawn = drawn(args.heldout, args.seed + 1, args.work, embedders)
+    train_drawn, train_s_drawn = drawn(args.episodes, args.seed, args.work, embedders, model)
+    test_drawn, test_s_drawn = drawn(args.heldout, args.seed + 1, args.work, embedders, model)
     clock = time.perf_counter()
     train = to_examples(train_drawn, embedders, texts)
     test = to_examples(test_drawn, embedders, texts)
@@ -117,9 +165,9 @@ def main(argv=None) -> int:
     only_decoder = sum(a and not b for a, b in pairs_won)
     only_visdiff = sum(b and not a for a, b in pairs_won)
     sign_p = stats.binomtest(only_decoder, only_decoder + only_visdiff, 0.5, alternative="greater").pvalue
-    decoder.info.update({"model": MODEL, "reads": list(READS), "episodes": len(train), "seed": args.seed,
-                         "heldout_top1": round(hits / total, 4)})
-    trained = Trained(decoder, READS, len(train), len(test), hits / total, hits_claim / total, tuple(curve))
+    decoder.info.update({"model": model, "reads": list(reads), "episodes": len(train), "seed": args.seed,
+                         **{k: list(v) for k, v in mix_for(model).items()}, "heldout_top1": round(hits / total, 4)})
+    trained = Trained(decoder, reads, len(train), len(test), hits / total, hits_claim / total, tuple(curve))
 
     nameable = [e for e in test if e.positive.any()]
     rows = [["decoder (statement: claim, set and share bin)", f"{hits / total:.3f}"],
@@ -134,16 +182,14 @@ def main(argv=None) -> int:
     for d, e in zip(test_drawn, test):
         i = int(np.argmax(decoder.scores(e.candidates.X)))
         j = int(np.argmax(e.candidates.X[:, FEATURES.index("mean_cosine")]))
-        kind = d.spec.tags[0].split(":")[0]  # an attribute kind, or "edit"
-        for key in (f"{d.spec.source}: {kind}", f"share {round(100 * d.spec.shares[0])} %",
-                    f"{len(d.spec.planted)} difference(s)"):
+        for key in breakdown_keys(d.spec, model):
             by[key].append((e.positive[i], e.positive[j]))
     breakdown = [[k, len(v), f"{np.mean([a for a, _ in v]):.2f}", f"{np.mean([b for _, b in v]):.2f}"]
                  for k, v in sorted(by.items())]
 
     leave = []
     pairs = list(zip([d.spec for d in train_drawn], train))
-    for withheld in LEAVE_OUT:
+    for withheld in LEAVE_OUT[model]:
         kept = [e for spec, e in pairs if not plants(spec, withheld)]
         scored = [e for d, e in zip(test_drawn, test) if plants(d.spec, withheld)]
         if not scored:
@@ -155,11 +201,10 @@ def main(argv=None) -> int:
                       f"{picks(scored, 'mean_cosine'):.2f}"])
 
     text = "\n".join([
-        f"# The decoder for {MODEL}", "", cpu_line(), "",
+        f"# The decoder for {model}", "", cpu_line(), "",
         f"{len(train)} training episodes (seed {args.seed}), {len(test)} held-out episodes from unseen seeds "
-        f"(seed {args.seed + 1}); {len(train[0].candidates)} candidate claims x 3 share bins per episode (fewer "
-        "where the images are outside toy-shapes' domain and only the measurements are read). Drawing and "
-        f"embedding the training episodes took {train_s_drawn / 60:.1f} min, the held-out ones "
+        f"(seed {args.seed + 1}); {candidates_words(model, len(train[0].candidates))}. "
+        f"Drawing and embedding the training episodes took {train_s_drawn / 60:.1f} min, the held-out ones "
         f"{test_s_drawn / 60:.1f} min (when they were made, beside other work; kept in --work since), reading "
         f"them into the decoder's numbers {features_s:.0f} s, training (every point of the curve) {train_s:.0f} s: "
         f"{(train_s_drawn + features_s + train_s / len(CURVE_POINTS)) / 60:.0f} min for the shipped decoder "
@@ -170,8 +215,8 @@ def main(argv=None) -> int:
         f"Against the mean-difference cosine, episode by episode: the decoder alone right in {only_decoder}, the "
         f"cosine alone in {only_visdiff} (sign test p = {sign_p:.1e}; the cosine's top-1 {visdiff_hits}/{total}).",
         "",
-        "By what was planted first, its share of B, and the number of differences (decoder vs mean-difference "
-        "cosine, claim and set):", "",
+        f"By {BREAKDOWN_WORDS.get(model, BREAKDOWN_WORDS[MODEL])} (decoder vs mean-difference cosine, claim and "
+        "set):", "",
         table(["episodes", "n", "decoder", "mean-difference cosine"], breakdown), "",
         "Leave-attributes-out: a decoder trained without any episode that plants the attribute or edit, scored on "
         "held-out episodes that plant it (claim and set), beside the decoder trained on everything and the "
@@ -181,16 +226,14 @@ def main(argv=None) -> int:
         "Training curve (held-out top-1 of the full statement): "
         + ", ".join(f"{n} episodes {a:.3f}" for n, a in curve), ""])
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "decoder.md").write_text(text, encoding="utf-8")
-    (RESULTS / "decoder_curve.svg").write_text(
-        curve_svg(curve, f"decoder-{MODEL}: held-out top-1 of the full statement", chance), encoding="utf-8")
+    stem = results_stem(model)
+    (RESULTS / f"{stem}.md").write_text(text, encoding="utf-8")
+    (RESULTS / f"{stem}_curve.svg").write_text(
+        curve_svg(curve, f"decoder-{model}: held-out top-1 of the full statement", chance), encoding="utf-8")
     print(text)
     if not args.no_ship:
-        entry = write_decoder(trained, f"decoder-{MODEL}", shipped=True, description=(
-            f"spotdiff's decoder for {MODEL} and the measurements: ranks the statements a comparison could make "
-            f"from the discovery half's numbers; trained on {len(train)} episodes of the procedural world and of "
-            f"photographs with planted differences (benchmarks/train_decoder.py); held-out top-1 "
-            f"{hits / total:.2f} of the full statement, {hits_claim / total:.2f} of the claim."))
+        entry = write_decoder(trained, f"decoder-{model}", shipped=True,
+                              description=description(model, reads, len(train), hits / total, hits_claim / total))
         print(f"wrote {entry}")
     host.close()
     return 0

@@ -12,11 +12,12 @@ from .training import current_decoder, default_name, train, write_decoder
 TRAIN_DECODER_HELP = (
     "Train a decoder: a small model that reads what a comparison learned (the discovery half's numbers for every "
     "statement it could make) and ranks the statements, trained on comparisons whose answers are known. Without "
-    "--images it trains on the procedural world and on photographs; with --images it plants known edits (blur, "
-    "colour casts, rectangles, text, noise, ... see 'spotdiff synth --help') into your own images, which are only "
-    "read, and fine-tunes the decoder for --model on them. It can only learn the kinds of edit it plants: a "
-    "difference of your domain that no edit makes is not learned. The result is written to your models folder "
-    "with a registry entry, and comparisons with --model use it (--decoder auto).")
+    "--images it trains on the procedural world and on photographs (for --model measurements: only the edits a "
+    "measurement names, such as blur, colour casts, brightness, noise and JPEG); with --images it plants known "
+    "edits (blur, colour casts, rectangles, text, noise, ... see 'spotdiff synth --help') into your own images, "
+    "which are only read, and fine-tunes the decoder for --model on them. It can only learn the kinds of edit it "
+    "plants: a difference of your domain that no edit makes is not learned. The result is written to your models "
+    "folder with a registry entry, and comparisons with --model use it (--decoder auto).")
 
 
 def add_train_decoder_arguments(p: argparse.ArgumentParser) -> None:

@@ -8,6 +8,13 @@ decoder's candidates (:func:`spotdiff.analysis.decoder.candidates`); the planted
 are true, by the planted benchmark's judge (:func:`spotdiff.apps.bench.judge.matches`), so "true" means here what
 it means in the benchmark.
 
+Mixes: what episodes plant is the decoder's to learn, so it follows the spaces the decoder reads
+(:func:`mix_for`). A model that reads scenes (toy-shapes) gets the default mix, ``plant=("world", "edits")``: scene
+attributes, a second difference besides them, and edits. The measurements have words only for what an image edit
+does to the whole image (brightness, colour casts, sharpness, noise, JPEG blocks, size), so their decoder trains on
+``plant=("edits",)`` with the edits some measurement names (:func:`named_edits`): one edit and nothing else, in
+photo crops and in world scenes whose sets A and B are drawn from one scene distribution, so only the edit differs.
+
 Sizes: an episode's sets are what a comparison's *discovery half* holds (10–100 images per set: comparisons of
 20–200), since that is all the decoder sees in a comparison.
 
@@ -37,6 +44,7 @@ from ...errors import Cancelled, InvalidParameterError
 from ...io.decoding import open_image
 from ...io.images import ImageRecord
 from ...models.embedders.base import TextEmbedder
+from ...models.embedders.measurements import MEASUREMENTS as MEASURED
 from ...models.embedding import embed_images
 from ...models.registry import get_model_spec
 from ...progress import Progress, Work, run
@@ -65,6 +73,7 @@ WORLD_VALUES = {
     "background_colour": ("grey", "sand", "slate", "sage", "taupe"),
 }
 SECOND_EDITS = ("blur", "warm", "cool", "darker", "brighter", "jpeg", "rectangles", "text-watermark", "vignette")
+PLANTS = ("world", "edits")  # what an episode may plant: a scene attribute of the world, an image edit
 
 
 @dataclass(frozen=True)
@@ -93,20 +102,58 @@ class EpisodeSpec:
 
 
 def draw_specs(n: int, *, seed: int = 0, sources: Sequence[str] = ("world", "photos"), edits: Sequence[str] | None = None,
-               withheld: Sequence[str] = (), start: int = 0, sizes: tuple[int, int] = N_RANGE) -> list[EpisodeSpec]:
+               withheld: Sequence[str] = (), start: int = 0, sizes: tuple[int, int] = N_RANGE,
+               plant: Sequence[str] = PLANTS) -> list[EpisodeSpec]:
     """``n`` episode specs, episode ``start + k`` from its own seed sequence.
+
+    A spec is a pure function of (seed, index) and the options: the same options give the same specs.
 
     edits : the edits episodes may plant (default: every edit of spotdiff.synthetic.edits)
     withheld : attribute kinds ("colour") and edits ("edit:blur") no episode plants: the leave-out evaluation
     sizes : smallest and largest number of images per set
+    plant : what episodes plant, of PLANTS. "world": a world episode plants a scene attribute in a share of B
+        (sometimes with a background in all of B and/or an edit besides), or, about a third of the time, an edit;
+        "edits": an edit. ("edits",): every episode plants one edit and nothing else, world episodes drawing A's
+        and B's scenes from one distribution (the measurements' mix, :func:`mix_for`). ("world",) needs sources
+        ("world",): a photograph has no scene attribute to plant.
     """
     if not (2 <= sizes[0] <= sizes[1]):
         raise InvalidParameterError("sizes", sizes, "(smallest, largest) images per set, 2 <= smallest <= largest")
+    plant = _check_plant(plant, sources)
     edits = tuple(e for e in (edits if edits is not None else EDITS) if f"edit:{e}" not in withheld)
-    kinds = tuple(k for k in WORLD_VALUES if k not in withheld)
+    edits = edits if "edits" in plant else ()
+    kinds = tuple(k for k in WORLD_VALUES if k not in withheld) if "world" in plant else ()
     if not edits and not ("world" in sources and kinds):
         raise InvalidParameterError("withheld", ",".join(withheld), "something left to plant")
     return [_spec(start + k, seed, tuple(sources), edits, kinds, sizes) for k in range(n)]
+
+
+def _check_plant(plant: Sequence[str], sources: Sequence[str]) -> tuple[str, ...]:
+    plant = (plant,) if isinstance(plant, str) else tuple(plant)
+    if not plant or any(p not in PLANTS for p in plant):
+        raise InvalidParameterError("plant", plant, f"a non-empty selection of {PLANTS}")
+    if "edits" not in plant and any(s != "world" for s in sources):
+        raise InvalidParameterError("plant", plant, "'edits' among them when a source is not 'world' (only "
+                                    "world scenes have attributes to plant)")
+    return plant
+
+
+def named_edits(statements: Sequence[str] | None = None) -> tuple[str, ...]:
+    """The edits of spotdiff.synthetic.edits that one of ``statements``, said of set B (where episodes plant),
+    names by the benchmark's judge (default: the measurements' statements, "brighter" and "darker", "sharper" and
+    "blurrier", ...: every measurement, higher or lower, as the decoder's candidates state them)."""
+    if statements is None:
+        statements = [s for m in MEASURED for s in (m.higher, m.lower)]
+    return tuple(name for name in EDITS if any(matches(s, "b", _edit(name)) for s in statements))
+
+
+def mix_for(model: str) -> dict:
+    """:func:`draw_specs`' options for a decoder that reads ``model`` first: for the measurements, one edit that
+    a measurement names and nothing else (``plant=("edits",)``, ``edits=named_edits()``); for any other model,
+    the default mix (no options)."""
+    if model == MEASUREMENTS:
+        return {"plant": ("edits",), "edits": named_edits()}
+    return {}
 
 
 def _spec(index: int, seed: int, sources: tuple[str, ...], edits: tuple[str, ...], kinds: tuple[str, ...],

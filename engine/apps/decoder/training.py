@@ -1,9 +1,11 @@
 """Train a decoder on episodes, score it on held-out episodes, and write it where the registry finds it.
 
-``spotdiff train-decoder --model NAME`` trains on the procedural world and photographs (how the shipped decoder
-is made: benchmarks/train_decoder.py); with ``--images FOLDER`` it plants known edits into the user's own images
-and fine-tunes the decoder that reads NAME on those episodes. It can only learn the kinds of edit it plants
-(spotdiff.synthetic.edits): the attributes of the user's domain that no edit makes are not learned.
+``spotdiff train-decoder --model NAME`` trains on the procedural world and photographs (how the shipped decoders
+are made: benchmarks/train_decoder.py), with the episode mix of the spaces it reads
+(:func:`spotdiff.apps.decoder.episodes.mix_for`; for ``--model measurements``: only the edits a measurement
+names, planted into photographs and world scenes alike). With ``--images FOLDER`` it plants known edits into the
+user's own images and fine-tunes the decoder that reads NAME on those episodes. It can only learn the kinds of edit
+it plants (spotdiff.synthetic.edits): the attributes of the user's domain that no edit makes are not learned.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from ...models.paths import bundled_dir, models_dir
 from ...models.registry import USER_REGISTRY, file_sha256
 from ...progress import Progress, Work, relay
 from ...spaces import MEASUREMENTS
-from .episodes import N_RANGE, draw_specs, make_examples
+from .episodes import N_RANGE, draw_specs, make_examples, mix_for
 
 FILENAME = "decoder.safetensors"
 CURVE_POINTS = (0.125, 0.25, 0.5, 1.0)
@@ -62,7 +64,7 @@ def train(model: str, *, episodes: int = 1500, heldout: int = 200, seed: int = 0
     """Draw ``episodes`` training and ``heldout`` test episodes (test seeds differ: seed + 1), train, score.
 
     images : a folder of the user's images to plant edits into (episodes of source "folder"); None: the
-        procedural world and photographs
+        procedural world and photographs, with the model's episode mix (:func:`mix_for`)
     withheld : attribute kinds and "edit:NAME"s no training episode plants (test episodes plant only those)
     start_from : a decoder to fine-tune (its weights are the starting point)
     sizes : smallest and largest number of images per set of an episode (a comparison's discovery half)
@@ -79,14 +81,15 @@ def train(model: str, *, episodes: int = 1500, heldout: int = 200, seed: int = 0
         texts = {name: TextMemo(e) for name, e in embedders.items() if isinstance(e, TextEmbedder)}
         pool: Sequence = ()
         sources: tuple[str, ...] = ("world", "photos")
+        mix = mix_for(model)
         if images is not None:
             found = yield from relay(scan_image_set([Path(images)], "a", min_images=4), "scan")
-            pool, sources = found.images, ("folder",)
+            pool, sources, mix = found.images, ("folder",), {}
         clock = time.perf_counter()
-        train_specs = draw_specs(episodes, seed=seed, sources=sources, withheld=withheld, sizes=sizes)
-        test_specs = draw_specs(heldout, seed=seed + 1, sources=sources, sizes=sizes)
+        train_specs = draw_specs(episodes, seed=seed, sources=sources, withheld=withheld, sizes=sizes, **mix)
+        test_specs = draw_specs(heldout, seed=seed + 1, sources=sources, sizes=sizes, **mix)
         if withheld:  # the leave-out test: held-out episodes that plant what training never saw
-            test_specs = [s for s in draw_specs(20 * heldout, seed=seed + 1, sources=sources, sizes=sizes)
+            test_specs = [s for s in draw_specs(20 * heldout, seed=seed + 1, sources=sources, sizes=sizes, **mix)
                           if any(_withheld(t, withheld) for t in s.tags)][:heldout]
         train_set = yield from relay(make_examples(train_specs, embedders, texts, pool=pool), "episodes (training)")
         test_set = yield from relay(make_examples(test_specs, embedders, texts, pool=pool), "episodes (held out)")
@@ -103,7 +106,7 @@ def train(model: str, *, episodes: int = 1500, heldout: int = 200, seed: int = 0
         hits_claim, total = top1_accuracy(decoder, test_set, with_share=False)
         decoder.info.update({"model": model, "reads": list(reads), "episodes": len(train_set), "seed": seed,
                              "sources": list(sources), "withheld": list(withheld),
-                             "heldout_top1": round(curve[-1][1], 4)})
+                             **{k: list(v) for k, v in mix.items()}, "heldout_top1": round(curve[-1][1], 4)})
         return Trained(decoder, reads, len(train_set), len(test_set), curve[-1][1], hits_claim / max(total, 1),
                        tuple(curve), seconds)
     finally:
