@@ -16,7 +16,8 @@ import spotdiff
 from spotdiff.analysis.regions.colours import colour_name
 from spotdiff.analysis.regions.describe import (Region, find_regions, kind_of, refine, statement,
                                                summarise, typical_regions)
-from spotdiff.analysis.regions.stage import _threshold, region_stage
+from spotdiff.analysis.regions.pool import Pool
+from spotdiff.analysis.regions.stage import _fit_regions_on, _threshold, region_stage
 from spotdiff.analysis.validate import Split
 from spotdiff.io.images import scan_image_set
 from spotdiff.progress import run
@@ -99,6 +100,41 @@ def test_region_stage_finds_and_words_pasted_squares(tmp_path):
     held_b = evidence.X[len(a):][split.heldout_b, 0]
     held_a = evidence.X[:len(a)][split.heldout_a, 0]
     assert (held_b > summary.threshold).mean() >= 0.8 and (held_a > summary.threshold).mean() <= 0.1
+
+
+def test_pool_gives_results_in_the_order_the_work_was_given():
+    import threading
+    import time
+
+    with Pool(3) as pool:
+        threads = set()
+
+        def slow_first(k):
+            threads.add(threading.current_thread().name)
+            time.sleep(0.05 if k == 0 else 0.0)  # the first piece finishes last
+            return k * k
+
+        assert list(pool.map(slow_first, range(12))) == [k * k for k in range(12)]
+        assert threads and threading.current_thread().name not in threads
+    with Pool(1) as pool:  # one worker: in the caller's thread, no pool
+        assert list(pool.map(lambda k: threading.current_thread().name, range(2))) == \
+            [threading.current_thread().name] * 2
+
+
+def test_region_stage_on_several_threads_computes_what_one_thread_does(tmp_path):
+    pair = _photo_pair(tmp_path, 0.5, seed=5, n_per_set=30)
+    a = run(scan_image_set([pair / "set_a"], "a")).images
+    b = run(scan_image_set([pair / "set_b"], "b")).images
+    split = Split.make(len(a), len(b), seed=0)
+    results = []
+    for workers in (1, 3):
+        with Pool(workers) as pool:
+            results.append(run(_fit_regions_on(pool, a, b, split.heldout_a, split.heldout_b, seed=0)))
+    one, several = results
+    assert one.hypotheses, "the pair has pasted marks in half of B: the stage should claim them"
+    np.testing.assert_array_equal(one.X, several.X)
+    assert [h.statement for h in one.hypotheses] == [h.statement for h in several.hypotheses]
+    assert [h.region.threshold for h in one.hypotheses] == [h.region.threshold for h in several.hypotheses]
 
 
 # --- whole comparisons on real photographs ---------------------------------------------------------------

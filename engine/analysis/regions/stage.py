@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import pickle
 from dataclasses import dataclass, field, replace
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 from PIL import Image
@@ -38,6 +38,7 @@ from ..stats import fisher_greater_counts
 from .describe import Region, find_regions, measure, merge, refine, statement, summarise
 from .detector import Candidates, PixelClassifier, candidate_bars, fit_classifiers, image_score
 from .features import edge_strength, load_rgb, outlier_scores_of, pixel_features
+from .pool import Pool
 
 N_FOLDS = 4
 COMBINE = 0.75
@@ -86,10 +87,11 @@ class RegionDetector:
         object.__setattr__(self, "classifiers", classifiers)
         return classifiers
 
-    def scores(self, images: Sequence[Candidates]) -> list[np.ndarray]:
+    def scores(self, images: Sequence[Candidates], *, map: Callable = map) -> list[np.ndarray]:
         """Each image's candidate scores: the COMBINE quantile of the first N_COMBINED classifiers' (each was
-        fitted on all but one fold of the discovery images)."""
-        per = [c.image_scores(images) for c in self.classifiers[:N_COMBINED]]
+        fitted on all but one fold of the discovery images). ``map``: how the classifiers are run over
+        (:meth:`.pool.Pool.map` to run them side by side)."""
+        per = list(map(lambda c: c.image_scores(images), self.classifiers[:N_COMBINED]))
         return [np.quantile(s, COMBINE, axis=0) for s in zip(*per)]
 
     def locate(self, image: ImageRecord) -> tuple[np.ndarray, list[Region]]:
@@ -198,6 +200,13 @@ def region_stage(images_a: Sequence[ImageRecord], images_b: Sequence[ImageRecord
 
 def _fit_regions(images_a: Sequence[ImageRecord], images_b: Sequence[ImageRecord], heldout_a: np.ndarray,
                  heldout_b: np.ndarray, *, seed: int) -> Work[RegionEvidence]:
+    """The stage itself (:func:`region_stage` without its cache), its pieces on a few threads (:mod:`.pool`)."""
+    with Pool() as pool:
+        return (yield from _fit_regions_on(pool, images_a, images_b, heldout_a, heldout_b, seed=seed))
+
+
+def _fit_regions_on(pool: Pool, images_a: Sequence[ImageRecord], images_b: Sequence[ImageRecord],
+                    heldout_a: np.ndarray, heldout_b: np.ndarray, *, seed: int) -> Work[RegionEvidence]:
     """The stage itself (:func:`region_stage` without its cache).
 
     Memory does not grow with the sets, but for each discovery image's candidate places and out-of-fold scores (some
@@ -214,17 +223,17 @@ def _fit_regions(images_a: Sequence[ImageRecord], images_b: Sequence[ImageRecord
     total = len(images[0]) + len(images[1])
     progress = _Counter(total + sum(min(len(f), MAX_BAR_IMAGES) for f in shuffled))
 
-    samples = []
-    for s in (0, 1):  # discovery pixels, for the candidate bars (label-free)
-        for i in map(int, shuffled[s][:MAX_BAR_IMAGES]):
-            outliers = outlier_scores_of(load_rgb(images[s][i]))
-            samples.append(outliers[rng.choice(len(outliers), min(len(outliers), BAR_SAMPLE), replace=False)])
-            yield progress("learning where the sets differ")
+    samples = []  # discovery pixels, for the candidate bars (label-free)
+    bar_images = [images[s][i] for s in (0, 1) for i in map(int, shuffled[s][:MAX_BAR_IMAGES])]
+    for outliers in pool.map(lambda image: outlier_scores_of(load_rgb(image)), bar_images):
+        samples.append(outliers[rng.choice(len(outliers), min(len(outliers), BAR_SAMPLE), replace=False)])
+        yield progress("learning where the sets differ")
     bars = candidate_bars(samples)
-    found = {(s, i): Candidates.of(pixel_features(load_rgb(images[s][i])), bars)  # the images the fits learn from
-             for s in (0, 1) for i in map(int, shuffled[s][:FIT_POOL])}
-    pairs = [fit_classifiers(_outside(found, fold_of, 0, k), _outside(found, fold_of, 1, k), seed=seed + k)
-             for k in range(N_FOLDS)]
+    candidates_of = lambda image: Candidates.of(pixel_features(load_rgb(image)), bars)  # noqa: E731
+    fit_pool = [(s, i) for s in (0, 1) for i in map(int, shuffled[s][:FIT_POOL])]  # the images the fits learn from
+    found = dict(zip(fit_pool, pool.map(lambda key: candidates_of(images[key[0]][key[1]]), fit_pool)))
+    pairs = list(pool.map(lambda k: fit_classifiers(_outside(found, fold_of, 0, k), _outside(found, fold_of, 1, k),
+                                                    seed=seed + k), range(N_FOLDS)))
     fitted = {"b": tuple(b for b, _ in pairs), "a": tuple(a for _, a in pairs)}
 
     X = np.zeros((total, 2), dtype=np.float32)
@@ -235,16 +244,18 @@ def _fit_regions(images_a: Sequence[ImageRecord], images_b: Sequence[ImageRecord
         order = list(map(int, shuffled[s]))
         for start in range(0, len(order), CHUNK):
             chunk = order[start:start + CHUNK]
-            candidates = {i: found.pop((s, i), None) or Candidates.of(pixel_features(load_rgb(images[s][i])), bars)
-                          for i in chunk}
-            for column, toward in enumerate(("b", "a")):
-                for k in range(N_FOLDS):
-                    keys = [i for i in chunk if fold_of[s][i] == k]
-                    for i, scores in zip(keys, fitted[toward][k].image_scores([candidates[i] for i in keys])):
-                        X[offsets[s] + i, column] = image_score(scores)
-                        typical[toward][s].append(float(np.median(scores)) if len(scores) else 0.0)
-                        if s == "ab".index(toward):
-                            out_of_fold[toward][i] = (Candidates(candidates[i].shape, candidates[i].index), scores)
+            missing = [i for i in chunk if (s, i) not in found]
+            candidates = {**{i: found.pop((s, i)) for i in chunk if (s, i) in found},
+                          **dict(zip(missing, pool.map(lambda i: candidates_of(images[s][i]), missing)))}
+            jobs = [(toward, k, [i for i in chunk if fold_of[s][i] == k]) for toward in ("b", "a")
+                    for k in range(N_FOLDS)]
+            scored = pool.map(lambda job: fitted[job[0]][job[1]].image_scores([candidates[i] for i in job[2]]), jobs)
+            for (toward, k, keys), fold_scores in zip(jobs, scored):
+                for i, scores in zip(keys, fold_scores):
+                    X[offsets[s] + i, "ba".index(toward)] = image_score(scores)
+                    typical[toward][s].append(float(np.median(scores)) if len(scores) else 0.0)
+                    if s == "ab".index(toward):
+                        out_of_fold[toward][i] = (Candidates(candidates[i].shape, candidates[i].index), scores)
             for _ in chunk:
                 yield progress("scoring the discovery images")
 
@@ -273,16 +284,16 @@ def _fit_regions(images_a: Sequence[ImageRecord], images_b: Sequence[ImageRecord
     for start in range(0, len(heldout), CHUNK):  # held out: scored once by each detector with a claim to test
         chunk = heldout[start:start + CHUNK]
         pixels, batch = [], []
-        for s, i in chunk:
-            if detectors:
-                pixels.append(load_rgb(images[s][i]))
-                batch.append(Candidates.of(pixel_features(pixels[-1]), bars))
+        for rgb, c in pool.map(lambda key: _read(images[key[0]][key[1]], bars), chunk if detectors else []):
+            pixels.append(rgb)
+            batch.append(c)
+        for _ in chunk:
             yield progress("scoring the held-out images")
         for column, toward in enumerate(("b", "a")):
             if toward not in detectors:
                 continue
             detector = detectors[toward][0]
-            for (s, i), rgb, c, scores in zip(chunk, pixels, batch, detector.scores(batch)):
+            for (s, i), rgb, c, scores in zip(chunk, pixels, batch, detector.scores(batch, map=pool.map)):
                 X[offsets[s] + i, column] = image_score(scores)
                 if X[offsets[s] + i, column] > detector.threshold:
                     labels, regions = _regions(rgb, c.to_map(scores), detector.threshold, images[s][i])
@@ -312,6 +323,12 @@ def _fit_regions(images_a: Sequence[ImageRecord], images_b: Sequence[ImageRecord
     return RegionEvidence(X, tuple(hypotheses),
                           tuple((column, detectors[toward][0], folds) for column, toward in enumerate(("b", "a"))
                                 if toward in detectors))
+
+
+def _read(image: ImageRecord, bars: np.ndarray) -> tuple[np.ndarray, Candidates]:
+    """An image's working pixels and its candidates."""
+    rgb = load_rgb(image)
+    return rgb, Candidates.of(pixel_features(rgb), bars)
 
 
 class _Counter:
