@@ -4,8 +4,10 @@
 
 Set A / set B: procedural 640x480 JPEG scenes (quality 90), B with tiny rectangles pasted in (so findings
 exist). Each run is the command line in its own process, ``spotdiff compare A B --out DIR -q --no-library``.
-Cold = a fresh cache folder (``SPOTDIFF_CACHE``: image and concept-bank text embeddings computed); cached =
-the same command again. Models: toy-shapes and ViT-B-32 (random weights). Stage times are read from the
+Cold = a fresh cache folder (``SPOTDIFF_CACHE``: image and concept-bank text embeddings computed, and the
+model's one-off checks: its weights' sha256 and bf16 against fp32); cached = the same command again; new sets =
+then a second pair of sets drawn the same way (another seed) with that cache: what a user's next comparison of
+new images costs, the one-off work done. Models: toy-shapes and ViT-B-32 (random weights). Stage times are read from the
 ``timings`` of the report.json each run writes.
 
 ``--load N`` also runs every compare with N busy processes beside it (each a one-thread numpy matrix-product
@@ -36,6 +38,8 @@ from _common import cpu_model, random_vit_b32, table  # noqa: E402
 SPOTDIFF = Path(sys.executable).with_name("spotdiff")
 MODELS = ("toy-shapes", "ViT-B-32")
 CPU = "process CPU s"  # the key of a run's CPU seconds among its stage timings
+NEW = "new sets"
+KINDS = ("cold", "cached", NEW)
 BUSY_LOOP = ("import numpy as np\n"
              "a = np.random.default_rng(0).random((256, 256))\n"
              "while True:\n"
@@ -67,13 +71,14 @@ class Runs:
 # --- inputs ---------------------------------------------------------------------------------------------------
 
 
-def jpeg_pair(folder: Path, n: int) -> Path:
+def jpeg_pair(folder: Path, n: int, seed: int = 0) -> Path:
     """``folder/set_a`` and ``folder/set_b`` of n procedural 640x480 JPEG scenes each; made once, then reused.
 
     Parameters
     ----------
     folder : where the pair is (or is made)
     n : images per set
+    seed : of the procedural scenes
 
     Returns
     -------
@@ -87,7 +92,7 @@ def jpeg_pair(folder: Path, n: int) -> Path:
     from spotdiff.synthetic.synth import synth
 
     shutil.rmtree(folder, ignore_errors=True)
-    pngs = run(synth(folder / "png", plants=[("rectangles", 0.6)], n_per_set=n, image_size=640, seed=0))
+    pngs = run(synth(folder / "png", plants=[("rectangles", 0.6)], n_per_set=n, image_size=640, seed=seed))
     for side in ("set_a", "set_b"):
         to_jpeg(pngs / side, folder / side)
     shutil.rmtree(pngs)
@@ -161,30 +166,32 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def cold_and_cached(pair: Path, model_args: list[str], work: Path, load: int, env: dict[str, str]):
-    """A cold compare (fresh cache) and the same compare again, with ``load`` busy processes beside them."""
+def cold_and_cached(pairs: tuple[Path, Path], model_args: list[str], work: Path, load: int, env: dict[str, str]):
+    """A cold compare (fresh cache), the same compare again, and a compare of the second pair with that cache,
+    with ``load`` busy processes beside them."""
     cache = Path(tempfile.mkdtemp(prefix="cache-", dir=work))
     busy = start_load(load)
     try:
-        cold = run_compare(pair, model_args, cache, work / "out-cold", env)
-        cached = run_compare(pair, model_args, cache, work / "out-cached", env)
+        cold = run_compare(pairs[0], model_args, cache, work / "out-cold", env)
+        cached = run_compare(pairs[0], model_args, cache, work / "out-cached", env)
+        new = run_compare(pairs[1], model_args, cache, work / "out-new", env)
     finally:
         stop_load(busy)
         shutil.rmtree(cache, ignore_errors=True)
-    return cold, cached
+    return {"cold": cold, "cached": cached, NEW: new}
 
 
-def measure(pair: Path, model: str, work: Path, loads: list[int], repeats: int, env: dict[str, str]):
-    """Runs of ``model`` keyed by (load, "cold" or "cached"); the loads alternate within each repeat."""
+def measure(pairs: tuple[Path, Path], model: str, work: Path, loads: list[int], repeats: int, env: dict[str, str]):
+    """Runs of ``model`` keyed by (load, one of KINDS); the loads alternate within each repeat."""
     model_args = model_arguments(model)
-    runs = {(load, kind): Runs() for load in loads for kind in ("cold", "cached")}
+    runs = {(load, kind): Runs() for load in loads for kind in KINDS}
     for r in range(repeats):
         for load in loads:
-            cold, cached = cold_and_cached(pair, model_args, work, load, env)
-            runs[(load, "cold")].add(*cold)
-            runs[(load, "cached")].add(*cached)
-            print(f"  {model} repeat {r + 1}/{repeats}, load {load}: cold {cold[0]:.1f} s, cached {cached[0]:.1f} s",
-                  file=sys.stderr, flush=True)
+            done = cold_and_cached(pairs, model_args, work, load, env)
+            for kind, (wall, stages) in done.items():
+                runs[(load, kind)].add(wall, stages)
+            print(f"  {model} repeat {r + 1}/{repeats}, load {load}: "
+                  + ", ".join(f"{kind} {wall:.1f} s" for kind, (wall, _) in done.items()), file=sys.stderr, flush=True)
     return runs
 
 
@@ -203,19 +210,20 @@ def ratio(loaded: float, quiet: float) -> str:
 
 
 def latency_table(results: dict[str, dict]) -> str:
-    """Quiet cold and cached wall times per model, with their median stage times."""
-    rows = [[model, f"{r[(0, 'cold')].wall():.1f}", f"{r[(0, 'cached')].wall():.1f}",
-             f"{r[(0, 'cold')].stage(CPU):.1f} / {r[(0, 'cached')].stage(CPU):.1f}",
-             stages_text(r[(0, "cold")]), stages_text(r[(0, "cached")])] for model, r in results.items()]
-    return table(["model", "cold s", "cached s", "CPU s cold / cached", "cold stages (s, report.json)",
-                  "cached stages"], rows)
+    """Quiet wall times of each kind of run per model, with their median stage times."""
+    rows = [[model, *(f"{r[(0, kind)].wall():.1f}" for kind in KINDS),
+             " / ".join(f"{r[(0, kind)].stage(CPU):.1f}" for kind in KINDS),
+             stages_text(r[(0, "cold")]), stages_text(r[(0, NEW)]), stages_text(r[(0, "cached")])]
+            for model, r in results.items()]
+    return table(["model", "cold s", "cached s", f"{NEW} s", "CPU s cold / cached / new",
+                  "cold stages (s, report.json)", f"{NEW} stages", "cached stages"], rows)
 
 
 def load_table(results: dict[str, dict], load: int) -> str:
     """Quiet against loaded wall times per model and run, with the slowdown."""
     rows = []
     for model, r in results.items():
-        for kind in ("cold", "cached"):
+        for kind in KINDS:
             quiet, loaded = r[(0, kind)].wall(), r[(load, kind)].wall()
             cpu = f"{r[(0, kind)].stage(CPU):.1f} / {r[(load, kind)].stage(CPU):.1f}"
             rows.append([model, kind, f"{quiet:.1f}", f"{loaded:.1f}", ratio(loaded, quiet), cpu])
@@ -226,7 +234,7 @@ def stage_load_table(results: dict[str, dict], load: int) -> str:
     """Quiet against loaded stage times, per model and run: where a slowdown comes from."""
     rows = []
     for model, r in results.items():
-        for kind in ("cold", "cached"):
+        for kind in KINDS:
             quiet, loaded = r[(0, kind)], r[(load, kind)]
             for stage in quiet.stage_names():
                 q, l = quiet.stage(stage), loaded.stage(stage)
@@ -259,14 +267,16 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> None:
     args = parse_args(argv)
     env = dict(item.split("=", 1) for item in args.env)
-    pair = jpeg_pair(Path(tempfile.gettempdir()) / "spotdiff-bench" / f"latency-jpeg-{args.n}", args.n)
+    root = Path(tempfile.gettempdir()) / "spotdiff-bench"
+    pairs = (jpeg_pair(root / f"latency-jpeg-{args.n}", args.n),
+             jpeg_pair(root / f"latency-jpeg-{args.n}-seed1", args.n, seed=1))
     work = Path(tempfile.mkdtemp(prefix="spotdiff-latency-"))
     loads = [0, args.load] if args.load else [0]
     results = {}
     try:
         for model in args.models:
             try:
-                results[model] = measure(pair, model, work, loads, args.repeats, env)
+                results[model] = measure(pairs, model, work, loads, args.repeats, env)
             except RuntimeError as e:  # a model that is not installed: say so, go on
                 print(f"({model} skipped: {e})")
     finally:

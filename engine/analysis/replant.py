@@ -34,6 +34,7 @@ from ..synthetic.edits import get_edit
 from ..models.cache import EmbeddingCache, code_fingerprint, result_key
 from ..models.embedding import embed_images
 from ..io.images import ImageRecord
+from ..parallel import Pool
 from ..progress import run
 from .result import Finding
 from .subgroups import is_share_claim
@@ -234,15 +235,19 @@ class Replanter:
         if self._folder is None:
             self._folder = tempfile.TemporaryDirectory(prefix="spotdiff-replant-")
         folder = Path(tempfile.mkdtemp(dir=self._folder.name))
-        records = []
-        for k, record in enumerate(images):
+
+        def plant(item: tuple[int, ImageRecord]) -> ImageRecord:
+            k, record = item
             if self._stopped.is_set():
                 raise Cancelled("explain")
             image = open_image(record)
-            rng = np.random.default_rng([self.seed, 0x9E, k])
+            rng = np.random.default_rng([self.seed, 0x9E, k])  # the image's own: the same on any thread
             for edit, strength in plants:
                 image, _ = get_edit(edit).apply(image, strength, rng)
-            records.append(write_lossless(image, folder / f"{k:05d}"))
+            return write_lossless(image, folder / f"{k:05d}")
+
+        with Pool() as pool:  # decoding, editing and writing release the GIL for most of their time
+            records = list(pool.map(plant, enumerate(images)))
         self.n_embedded_ += len(records)
         self._planted[key] = (records, folder)
         while len(self._planted) > KEEP_PLANTED:

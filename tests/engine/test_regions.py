@@ -16,10 +16,10 @@ import spotdiff
 from spotdiff.analysis.regions.colours import colour_name
 from spotdiff.analysis.regions.describe import (Region, find_regions, kind_of, refine, statement,
                                                summarise, typical_regions)
-from spotdiff.analysis.regions.pool import Pool
 from spotdiff.analysis.regions.stage import _fit_regions_on, _threshold, region_stage
 from spotdiff.analysis.validate import Split
 from spotdiff.io.images import scan_image_set
+from spotdiff.parallel import Pool
 from spotdiff.progress import run
 from spotdiff.synthetic.world import COLOURS
 

@@ -31,6 +31,7 @@ from PIL import Image
 
 from ...io.images import ImageRecord
 from ...models.cache import EmbeddingCache, code_fingerprint, result_key
+from ...parallel import Pool
 from ...progress import Progress, Work
 from ...spaces import REGIONS
 from ..result import Hypothesis
@@ -38,7 +39,6 @@ from ..stats import fisher_greater_counts
 from .describe import Region, find_regions, measure, merge, refine, statement, summarise
 from .detector import Candidates, PixelClassifier, candidate_bars, fit_classifiers, image_score
 from .features import edge_strength, load_rgb, outlier_scores_of, pixel_features
-from .pool import Pool
 
 N_FOLDS = 4
 COMBINE = 0.75
@@ -90,7 +90,7 @@ class RegionDetector:
     def scores(self, images: Sequence[Candidates], *, map: Callable = map) -> list[np.ndarray]:
         """Each image's candidate scores: the COMBINE quantile of the first N_COMBINED classifiers' (each was
         fitted on all but one fold of the discovery images). ``map``: how the classifiers are run over
-        (:meth:`.pool.Pool.map` to run them side by side)."""
+        (:meth:`spotdiff.parallel.Pool.map` to run them side by side)."""
         per = list(map(lambda c: c.image_scores(images), self.classifiers[:N_COMBINED]))
         return [np.quantile(s, COMBINE, axis=0) for s in zip(*per)]
 
@@ -133,20 +133,26 @@ class RegionEvidence:
         """The scores (n, 2) of ``edited`` images, as ``X`` holds them for ``originals`` (the same images before an
         edit: re-planting a cause, :mod:`spotdiff.analysis.replant`): out of fold for a discovery image, by the
         fitted detector otherwise; 0 in a column without a detector. Each image's pixels are read once, and each
-        classifier scores all the images it scores in one call."""
+        classifier scores all the images it scores in one call, the images and classifiers on a few threads."""
         out = np.zeros((len(edited), 2), dtype=np.float32)
         if not self.detectors:
             return out
-        features = [pixel_features(load_rgb(image)) for image in edited]
-        for column, detector, folds in self.detectors:
-            found = [Candidates.of(f, detector.bars) for f in features]
-            fold = [folds.get(_key(original)) for original in originals]
-            for k in sorted(set(fold), key=lambda f: -1 if f is None else f):
-                rows = [i for i, f in enumerate(fold) if f == k]
-                picked = [found[i] for i in rows]
-                scores = detector.scores(picked) if k is None else detector.classifiers[k].image_scores(picked)
-                for i, s in zip(rows, scores):
-                    out[i, column] = image_score(s)
+        with Pool() as pool:
+            features = list(pool.map(lambda image: pixel_features(load_rgb(image)), edited))
+            for column, detector, folds in self.detectors:
+                found = [Candidates.of(f, detector.bars) for f in features]
+                fold = [folds.get(_key(original)) for original in originals]
+                groups = [(k, [i for i, f in enumerate(fold) if f == k])
+                          for k in sorted(set(fold), key=lambda f: -1 if f is None else f)]
+
+                def scored(group: tuple) -> list[np.ndarray]:
+                    k, rows = group
+                    picked = [found[i] for i in rows]
+                    return detector.scores(picked) if k is None else detector.classifiers[k].image_scores(picked)
+
+                for (_, rows), scores in zip(groups, pool.map(scored, groups)):
+                    for i, s in zip(rows, scores):
+                        out[i, column] = image_score(s)
         return out
 
 
@@ -200,7 +206,8 @@ def region_stage(images_a: Sequence[ImageRecord], images_b: Sequence[ImageRecord
 
 def _fit_regions(images_a: Sequence[ImageRecord], images_b: Sequence[ImageRecord], heldout_a: np.ndarray,
                  heldout_b: np.ndarray, *, seed: int) -> Work[RegionEvidence]:
-    """The stage itself (:func:`region_stage` without its cache), its pieces on a few threads (:mod:`.pool`)."""
+    """The stage itself (:func:`region_stage` without its cache), its pieces on a few threads
+    (:class:`spotdiff.parallel.Pool`)."""
     with Pool() as pool:
         return (yield from _fit_regions_on(pool, images_a, images_b, heldout_a, heldout_b, seed=seed))
 

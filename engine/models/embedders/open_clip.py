@@ -34,6 +34,7 @@ from ..text_tower import local_config
 from ..vocabulary import load_vocabulary
 from ..registry import ModelSpec, cache_dir, verify_sha256, weights_file
 from ..precision import DTYPES, MIN_COSINE, choose_precision
+from ...parallel import available_cores
 from ...progress import Progress, Work
 from ...synthetic.world import SetSpec, render, sample_scene
 from concurrent.futures import ThreadPoolExecutor
@@ -46,13 +47,6 @@ DECODE_CHUNK = 8  # images per decoding task: a batch is spread over all cores
 BF16_MEMO = "bf16-cosine.json"  # measured bf16-vs-fp32 agreement, per weights, preprocessing, torch, device
 TEXT_BATCH = 256  # texts per forward pass: trimmed phrases are short, so larger batches pay off
 DEFAULT_PROMPT_TEMPLATES = ("a photo of {}.",)  # CLIP's own framing, for entries that name none
-
-
-def _threads() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def auto_batch_size(side: int) -> int:
@@ -205,7 +199,7 @@ class OpenClipEmbedder:
                                                   f"the model takes {side} px images; fix 'preprocess'")
         model.eval()
         if self.device == "cpu":
-            torch.set_num_threads(_threads())
+            torch.set_num_threads(available_cores())
         self._model, self._transform, self._tokenizer = model, transform, tokenizer
         self.dim = int(config["embed_dim"])
         self.preprocess_cfg = cfg
@@ -307,7 +301,7 @@ class OpenClipEmbedder:
         def decode(chunk: Sequence[ImageRecord]) -> list[torch.Tensor]:
             return [self._pixels(record, transform) for record in chunk]
 
-        pool = ThreadPoolExecutor(max_workers=_threads(), thread_name_prefix="spotdiff-decode")
+        pool = ThreadPoolExecutor(max_workers=available_cores(), thread_name_prefix="spotdiff-decode")
 
         def submit(start: int) -> list:
             stop = min(start + self.batch_size, len(images))

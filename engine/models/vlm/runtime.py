@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from ...errors import ModelLoadError, VLMAnswerError, VLMRuntimeError, VLMTimeoutError
+from ...parallel import available_cores
 from ...progress import Progress, Work
 from ...worker import WAITING
 
@@ -48,10 +49,7 @@ def default_threads() -> int:
     env = os.environ.get("SPOTDIFF_VLM_THREADS", "").strip()
     if env.isdigit() and int(env) > 0:
         return int(env)
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # macOS, Windows
-        return max(1, os.cpu_count() or 1)
+    return available_cores()
 
 
 def import_llama_cpp(model: str = "(none)"):

@@ -1,12 +1,13 @@
-"""The region stage's work spread over the machine's cores.
+"""Work spread over the machine's cores: the cores this process may use, and a small ordered thread pool.
 
-Each piece of the stage is single-threaded on purpose (its boosted trees run OpenMP on one thread: their many
-short parallel loops gain little and suffer beside other work, :func:`.detector.one_thread`), so on its own it
-holds one core of a workstation's several. Its work splits into independent pieces — an image's pixels read and
-featured, a fold's classifiers fitted, a classifier scoring a batch of images — that run here on a few threads.
-Threads, not processes: decoding, numpy, scipy's filters and scikit-learn's tree loops release the GIL for most
-of their time, and the pieces share large arrays that a process would have to copy. OpenMP's thread count is a
-per-thread setting, so each worker's :func:`.detector.one_thread` holds for that worker alone.
+Some of spotdiff's work is single-threaded on purpose — the region stage's boosted trees run OpenMP on one thread
+(their many short parallel loops gain little and suffer beside other work,
+:func:`spotdiff.analysis.regions.detector.one_thread`), and decoding, editing and writing an image is one thread's
+work — so on its own it holds one core of a workstation's several. Such work splits into independent pieces (an
+image read and featured or re-planted, a fold's classifiers fitted, a classifier scoring a batch of images) that
+:class:`Pool` runs on a few threads. Threads, not processes: decoding, numpy, scipy's filters and scikit-learn's
+tree loops release the GIL for most of their time, and the pieces share large arrays that a process would have
+to copy. OpenMP's thread count is a per-thread setting, so a worker's own limit holds for that worker alone.
 
 Results come back in the order the work was given, whatever order it finishes in, so the stage computes the same
 numbers on any number of threads.
@@ -40,7 +41,7 @@ class Pool:
 
     def __init__(self, workers: int | None = None):
         self.workers = max(1, min(MAX_WORKERS, available_cores())) if workers is None else max(1, int(workers))
-        self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="spotdiff-regions") \
+        self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="spotdiff-work") \
             if self.workers > 1 else None
 
     def map(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
