@@ -11,6 +11,7 @@ import numpy as np
 
 from ..analysis.result import Finding
 from ..analysis.subgroups import shares_above
+from ..spaces import EXACT_SPACES
 
 if TYPE_CHECKING:
     from ..comparison import Result  # lazy: type hints only (Result writes its reports with this package)
@@ -39,12 +40,13 @@ def p_is(name: str, p: float) -> str:
     return f"{name} {text}" if text.startswith("<") else f"{name} = {text}"
 
 
-CONFOUNDER_SOURCES = ("acquisition", "measurements")
-"""Findings about how the images were made (scanner, protocol, size, brightness, noise), shown apart."""
+CONFOUNDER_SPACES = EXACT_SPACES
+"""Findings about how the images were made (scanner, protocol, size, brightness, noise), shown apart: the claims
+of these spaces, whichever proposer stated them (the decoder and the feature library state measurements too)."""
 
 
 def is_confounder(finding: Finding) -> bool:
-    return finding.source in CONFOUNDER_SOURCES
+    return finding.hypothesis.space in CONFOUNDER_SPACES
 
 
 def describe(finding: Finding) -> str:
