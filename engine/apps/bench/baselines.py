@@ -239,7 +239,7 @@ def decoder_validated(data: PairData, seed: int, decoder: DecoderProposer | None
 
 def decoder_ranking(data: PairData, decoder: DecoderProposer | None) -> MethodAnswer:
     """The decoder's ranking of every statement over all images, no validation: it asserts every claim it ranks."""
-    if decoder is None or data.text_space() is None:
+    if decoder is None:
         return _unavailable()
     start = time.perf_counter()
     n_a = len(data.images_a)
@@ -247,7 +247,9 @@ def decoder_ranking(data: PairData, decoder: DecoderProposer | None) -> MethodAn
                             feature_names=s.feature_names, text_encoder=s.text_encoder,
                             prompt_templates=s.prompt_templates or ("a photo of {}.",), vocabulary=s.vocabulary)
               for s in data.spaces if s.name in decoder.reads]
-    c = candidates(spaces)
+    c = candidates(spaces)  # a measurements-only decoder reads spaces without text: their names are its words
+    if c is None:
+        return MethodAnswer((), 0, time.perf_counter() - start)
     order = np.argsort(-decoder.decoder.scores(c.X), kind="stable")[:MAX_CLAIMS]
     claims = tuple(Claim(c.statements[i], c.more_in[i], float(k)) for k, i in enumerate(order, start=1))
     return MethodAnswer(claims, len(claims), time.perf_counter() - start)
