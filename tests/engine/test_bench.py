@@ -310,6 +310,19 @@ def test_baselines_that_read_text_say_so_when_there_is_no_text_encoder(clip_pair
     assert not gsclip(measurement_only, PhraseBank()).available
 
 
+def test_a_measurements_decoder_ranks_without_a_text_encoder(clip_pair):
+    from spotdiff.analysis.decoder.proposer import DecoderProposer
+    from spotdiff.apps.bench.baselines import decoder_ranking
+    from spotdiff.models.embedders.measurements import MEASUREMENTS
+
+    measurement_only = PairData(clip_pair.spaces[1:], clip_pair.images_a, clip_pair.images_b)
+    answer = decoder_ranking(measurement_only, DecoderProposer.find("measurements"))
+    named = {s for m in MEASUREMENTS for s in (m.higher, m.lower)}
+    assert answer.available and answer.n_asserted == len(answer.claims) > 0  # it asserts all it ranks
+    assert {c.statement for c in answer.claims} <= named
+    assert [c.score for c in answer.claims] == list(range(1, len(answer.claims) + 1))
+
+
 def check_document(document, suites):
     assert document["schema"] == "spotdiff-bench/1" and document["methods"] == list(METHODS)
     assert {r["suite"] for r in document["pairs"]} == set(suites)
