@@ -26,7 +26,14 @@ With re-planting, each half is first cut to at most MAX_PLANTED images of each s
 for every claim): planting costs images x causes, and a few hundred images decide what explains what.
 
 p* = max(p_value, p_conditional) is a valid p-value for "chance, or adds nothing"; the run's one weighted
-Benjamini–Hochberg (same weights) on p* decides which supported findings are *independent*. Every other
+Benjamini–Hochberg (same weights) on p* decides which supported findings are *independent*. A re-planted cause,
+whose evidence is an intervention, is also independent when its p* passes the follow-up level that its selection
+earned (Benjamini & Bogomolov 2014: alpha x supported findings / findings, times its weight;
+:func:`spotdiff.analysis.stats.selective_rejections`): in a second BH over p*, each echo that re-planting shows
+it to cause (p* = 1) leaves it fewer rejections to share the level with, so the more a cause explains, the
+stricter its own test — a darkening whose re-planting reproduces four other findings was not independent at
+p = 0.011. A claim tested by regression alone keeps the second BH: the stricter level is what keeps echoes that
+regression cannot nest (a colour cast beside a background) from standing as differences of their own. Every other
 supported finding is a *side effect of* what accounts for most of its shift — the re-planted cause when
 re-planting reproduces at least half of it, else the parent whose slope carries most of it — or *aliased
 with* that parent when the sets do not overlap at all on the parent's held-out scores: the slope is then
@@ -49,7 +56,8 @@ import numpy as np
 
 from .replant import choose_causes, claim_data, reproduced_share, sampled
 from .result import Finding
-from .stats import fisher_greater, mann_whitney_greater, rankdata, weighted_benjamini_hochberg
+from .stats import (fisher_greater, mann_whitney_greater, rankdata, selective_rejections,
+                    weighted_benjamini_hochberg)
 from .subgroups import is_share_claim
 from .validate import DEFAULT_ALPHA, Half, claim_effect, finding_order, half_scores, separation, sort_findings
 
@@ -264,11 +272,14 @@ def explain(findings: Sequence[Finding], discovery: Half, heldout: Half, *, alph
             p_cond[i] = 1.0
             notes[i]["aliased"] = k
     p_star = np.maximum(np.array([f.p_value for f in findings]), p_cond)
-    q_star = weighted_benjamini_hochberg(p_star, conditional_weights(findings, order, len(causes), discovery)) \
-        if findings else p_star
+    weights = conditional_weights(findings, order, len(causes), discovery)
+    supported = np.array([f.supported for f in findings], dtype=bool)
+    independent = supported & (weighted_benjamini_hochberg(p_star, weights) <= alpha) if findings else supported
+    is_cause = np.isin(np.arange(len(findings)), list(cause_indices))
+    independent |= is_cause & selective_rejections(p_star, weights, supported, alpha)
     out = []
     for i, f in enumerate(findings):
-        fields = {"p_conditional": float(p_cond[i]), "independent": bool(f.supported and q_star[i] <= alpha)}
+        fields = {"p_conditional": float(p_cond[i]), "independent": bool(independent[i])}
         if f.supported and not fields["independent"] and i in notes:
             fields.update(_explanation(f, notes[i], notes[i]["parents"], findings, heldout, replanter))
         out.append(replace(f, **fields))

@@ -35,7 +35,7 @@ from ..analysis.explain import report_key
 if TYPE_CHECKING:
     from ..comparison import Result  # lazy: type hints only (Result writes its reports with this package)
 
-SCHEMA_VERSION = "2.4"
+SCHEMA_VERSION = "2.5"
 TOOL_NAME = "spotdiff"
 N_CLUSTER_MEMBERS = 12
 """Cluster members listed in report.json; the counts n_a, n_b cover them all."""

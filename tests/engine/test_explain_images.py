@@ -107,3 +107,23 @@ def test_a_cause_that_explains_a_collinear_claim_as_well_as_it_is_explained_stay
     result = run(compare_steps(request))
     independent = [(f.statement, f.more_in) for f in result.findings if f.independent]
     assert independent == [("darker", "b")], independent
+
+
+@pytest.mark.slow
+def test_a_cause_with_many_echoes_is_a_difference_of_its_own(tmp_path):
+    """Photo crops, every image of B darkened; re-planting the darkening reproduces four other findings (specks,
+    less green, less blue, more saturated). Its own held-out p (0.011) passes the first BH among 13 claims
+    beside those four; once they are shown to be its echoes it must not need a stricter level than that: the
+    darkening is the one difference, with the four nested under it."""
+    from spotdiff.synthetic.photos import write_photo_crops
+
+    pool = write_photo_crops(tmp_path / "pool", 120, size=160, seed=3)
+    run(synth(tmp_path / "pair", plants=[("darker", 0.6)], n_per_set=60, source=pool, seed=3))
+    request = CompareRequest(set_a=(tmp_path / "pair" / "set_a",), set_b=(tmp_path / "pair" / "set_b",), seed=0,
+                             use_cache=False)
+    result = run(compare_steps(request))
+    supported = [f for f in result.findings if f.supported]
+    independent = [(f.statement, f.more_in) for f in supported if f.independent]
+    assert independent == [("darker", "b")], independent
+    darker = next(f for f in supported if f.independent)
+    assert len(supported) >= 4 and all(f.side_effect_of == darker.id for f in supported if f is not darker)

@@ -42,7 +42,7 @@ def region_finding(result):
 
 def test_report_json_carries_the_region_descriptors_boxes_and_location_maps(result, region_finding):
     doc = to_json_dict(result)
-    assert doc["schema_version"] == SCHEMA_VERSION == "2.4"
+    assert doc["schema_version"] == SCHEMA_VERSION == "2.5"
     entry = next(f for f in doc["findings"] if f["id"] == region_finding.id)
     assert entry["source"] == entry["space"] == "regions"
     region = entry["region"]

@@ -102,7 +102,7 @@ def test_json_has_required_keys_and_types(result):
         "separability", "directions", "clusters", "findings", "domain", "warnings", "timings",
     }
     assert doc["domain"] is None  # a model without a domain reference is not checked (spotdiff.analysis.domain)
-    assert doc["schema_version"] == SCHEMA_VERSION == "2.4"
+    assert doc["schema_version"] == SCHEMA_VERSION == "2.5"
     assert doc["tool"]["name"] == "spotdiff" and isinstance(doc["tool"]["version"], str)
     assert doc["model"] == "measurements" and doc["seed"] == 7
     assert doc["sets"]["a"] == {"sources": [str(result.set_a.sources[0])], "n_images": 7, "n_found": 7,

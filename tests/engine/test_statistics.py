@@ -234,3 +234,26 @@ def test_the_tests_are_scipy_stats_to_the_last_bit():
         aurocs = rng.uniform(size=4)
         se = np.sqrt((n_neg + n_pos + 1) / (12.0 * n_neg * n_pos))
         assert _same(stats.mann_whitney_greater_from_auroc(aurocs, n_neg, n_pos), scipy_stats.norm.sf((aurocs - 0.5) / se))
+
+
+def test_selective_follow_up_keeps_the_level_its_selection_earned():
+    from spotdiff.analysis.stats import selective_rejections, weighted_benjamini_hochberg
+
+    # 13 claims, 5 selected by the first BH; four of them turn out to be echoes (follow-up p = 1)
+    p = np.array([0.011, 1, 1, 1, 1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])
+    selected = np.arange(13) < 5
+    w = np.ones(13)
+    kept = selective_rejections(p, w, selected, 0.05)  # level 0.05 * 5 / 13 = 0.019
+    assert kept.tolist() == [True] + [False] * 12
+    assert weighted_benjamini_hochberg(p, w)[0] > 0.05  # a second BH would need 0.05 / 13: the echoes cost it
+    assert not selective_rejections(p, w, np.zeros(13, bool), 0.05).any()  # nothing selected, nothing kept
+    rng = np.random.default_rng(0)
+    for _ in range(200):  # never fewer than a second weighted BH over all of them keeps, never an unselected one
+        p = rng.uniform(size=20) ** 3
+        w = rng.uniform(0.2, 2.0, size=20)
+        selected = weighted_benjamini_hochberg(p / 2, w) <= 0.05
+        kept = selective_rejections(p, w, selected, 0.05)
+        assert not (kept & ~selected).any()
+        assert not ((weighted_benjamini_hochberg(p, w) <= 0.05) & selected & ~kept).any()
+    with pytest.raises(ValueError):
+        selective_rejections(np.ones(3), np.ones(2), np.ones(3, bool), 0.05)
