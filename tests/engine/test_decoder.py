@@ -115,8 +115,9 @@ def test_shipped_decoder_is_in_the_registry_with_its_sha256_and_opens():
     assert not decoders_for("ViT-B-32")
 
 
-def test_a_damaged_decoder_file_fails_its_sha256(tmp_path):
-    spec = get_model_spec("decoder-toy-shapes")
+@pytest.mark.parametrize("name", ["decoder-toy-shapes", "decoder-measurements"])
+def test_a_damaged_decoder_file_fails_its_sha256(tmp_path, name):
+    spec = get_model_spec(name)
     copy = tmp_path / "decoder.safetensors"
     data = bytearray(locate_weights(spec).read_bytes())
     data[-1] ^= 1
@@ -211,19 +212,13 @@ def test_plant_says_what_it_accepts():
     assert all(s.planted[0].kind == "world" and not s.plants for s in world_only)
 
 
-def test_shipped_measurements_decoder_is_found_for_measurements_with_its_sha256(tmp_path):
+def test_shipped_measurements_decoder_is_found_for_measurements():
     spec = get_model_spec("decoder-measurements")
     assert spec.kind == "decoder" and spec.decoder["reads"] == ["measurements"] and spec.sha256
     found = DecoderProposer.find("measurements")
     assert found is not None and found.label == "decoder-measurements" and found.reads == ("measurements",)
     assert found.decoder.info["model"] == "measurements" and found.decoder.info["plant"] == ["edits"]
     assert decoders_for("toy-shapes")[0].name == "decoder-toy-shapes"  # each model keeps its own
-    copy = tmp_path / "decoder.safetensors"
-    data = bytearray(locate_weights(spec).read_bytes())
-    data[-1] ^= 1
-    copy.write_bytes(bytes(data))
-    with pytest.raises(WeightsIntegrityError):
-        open_decoder(spec, copy)
 
 
 @pytest.mark.slow

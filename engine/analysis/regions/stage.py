@@ -96,8 +96,7 @@ class RegionDetector:
 
     def locate(self, image: ImageRecord) -> tuple[np.ndarray, list[Region]]:
         """The mask (height, width) of the regions of ``image`` at its own size, and the regions."""
-        rgb = load_rgb(image)
-        found = Candidates.of(pixel_features(rgb), self.bars)
+        rgb, found = _read(image, self.bars)
         labels, regions = _regions(rgb, found.to_map(self.scores([found])[0]), self.threshold, image)
         return _resize_mask(labels > 0, (image.width, image.height)), regions
 
@@ -236,9 +235,8 @@ def _fit_regions_on(pool: Pool, images_a: Sequence[ImageRecord], images_b: Seque
         samples.append(outliers[rng.choice(len(outliers), min(len(outliers), BAR_SAMPLE), replace=False)])
         yield progress("learning where the sets differ")
     bars = candidate_bars(samples)
-    candidates_of = lambda image: Candidates.of(pixel_features(load_rgb(image)), bars)  # noqa: E731
     fit_pool = [(s, i) for s in (0, 1) for i in map(int, shuffled[s][:FIT_POOL])]  # the images the fits learn from
-    found = dict(zip(fit_pool, pool.map(lambda key: candidates_of(images[key[0]][key[1]]), fit_pool)))
+    found = dict(zip(fit_pool, pool.map(lambda key: _read(images[key[0]][key[1]], bars)[1], fit_pool)))
     pairs = list(pool.map(lambda k: fit_classifiers(_outside(found, fold_of, 0, k), _outside(found, fold_of, 1, k),
                                                     seed=seed + k), range(N_FOLDS)))
     fitted = {"b": tuple(b for b, _ in pairs), "a": tuple(a for _, a in pairs)}
@@ -253,7 +251,7 @@ def _fit_regions_on(pool: Pool, images_a: Sequence[ImageRecord], images_b: Seque
             chunk = order[start:start + CHUNK]
             missing = [i for i in chunk if (s, i) not in found]
             candidates = {**{i: found.pop((s, i)) for i in chunk if (s, i) in found},
-                          **dict(zip(missing, pool.map(lambda i: candidates_of(images[s][i]), missing)))}
+                          **dict(zip(missing, pool.map(lambda i: _read(images[s][i], bars)[1], missing)))}
             jobs = [(toward, k, [i for i in chunk if fold_of[s][i] == k]) for toward in ("b", "a")
                     for k in range(N_FOLDS)]
             scored = pool.map(lambda job: fitted[job[0]][job[1]].image_scores([candidates[i] for i in job[2]]), jobs)
